@@ -1,0 +1,131 @@
+"""Settings: one typed, frozen object built from defaults, env and flags.
+
+Every field is a command-line flag (``--shingle-size``) and an environment
+variable (``WIRETRACE_SHINGLE_SIZE``); flags win over the environment, which
+wins over the defaults here. The defaults are the documented, measured ones
+(see README "Settings" and ``benchmarks/``).
+
+``IndexSettings`` shape what is stored: they are written into the data store
+on first use and a server started with different ones refuses to open it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+ENV_PREFIX = "WIRETRACE_"
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What the index is built from; fixed for the life of a data store."""
+
+    shingle_size: int = _opt(4, "Words per shingle.")
+    window: int = _opt(16, "Shingles per indexed story window (LSH unit).")
+    num_perm: int = _opt(32, "MinHash permutations per window.")
+    bands: int = _opt(16, "LSH bands.")
+    rows: int = _opt(2, "MinHash rows per LSH band (bands*rows <= num_perm).")
+    seed: int = _opt(1, "MinHash permutation seed.")
+
+    def validate(self) -> None:
+        if self.shingle_size < 1 or self.window < 1:
+            raise ValueError("shingle_size and window must be at least 1")
+        if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows ({self.bands}*{self.rows}) must be between 1 and num_perm ({self.num_perm})")
+
+    def fingerprint(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """How candidates are found and judged; may change between runs."""
+
+    query_step: int = _opt(4, "Shingles between the starts of successive query windows.")
+    max_candidates: int = _opt(48, "Candidate stories verified per article (most LSH hits first).")
+    max_gap: int = _opt(8, "Tokens a passage may skip over (OCR noise, a changed word).")
+    min_passage_shingles: int = _opt(3, "Distinct matched shingles for a passage to count.")
+    min_match_tokens: int = _opt(12, "Tokens in passages for a story to count as a source.")
+    min_containment: float = _opt(0.05, "...and the share of the article or of the story they make up.")
+    derived_containment: float = _opt(0.5, "Share of the article from wire copy for DERIVED.")
+    verbatim_threshold: float = _opt(0.9, "Containment, coverage and passage density for VERBATIM.")
+    default_top_k: int = _opt(5, "Sources returned when a request leaves top_k at 0.")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where and how the gRPC service runs, and what it accepts."""
+
+    data_dir: Path = _opt(Path("./data"), "Directory of the embedded store.")
+    host: str = _opt("127.0.0.1", "Address to listen on.")
+    port: int = _opt(50051, "Port to listen on (0 picks a free one).")
+    workers: int = _opt(8, "Threads serving RPCs.")
+    max_message_bytes: int = _opt(8 * 1024 * 1024, "Largest gRPC message accepted or sent.")
+    max_text_bytes: int = _opt(1024 * 1024, "Largest article or story body, in UTF-8 bytes.")
+    max_top_k: int = _opt(100, "Largest top_k a request may ask for.")
+    max_id_length: int = _opt(256, "Longest story_id or request_id.")
+    max_stories_per_stream: int = _opt(1_000_000, "Stories one IndexStories stream may carry.")
+    index_batch_size: int = _opt(512, "Stories written per store transaction while a stream is read.")
+    grace_seconds: float = _opt(10.0, "Time given to in-flight RPCs on SIGTERM.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    index: IndexSettings = field(default_factory=IndexSettings)
+    match: MatchSettings = field(default_factory=MatchSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+        """Defaults, then WIRETRACE_* variables, then explicit `overrides` (flag values)."""
+        env = os.environ if environ is None else environ
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        groups = {}
+        for group in dataclasses.fields(cls):
+            group_type = group.default_factory  # type: ignore[misc]
+            values: dict[str, Any] = {}
+            for f in dataclasses.fields(group_type):
+                if f.name in overrides:
+                    values[f.name] = _coerce(f, overrides[f.name])
+                elif env_name(f.name) in env:
+                    values[f.name] = _coerce(f, env[env_name(f.name)])
+            groups[group.name] = group_type(**values)
+        settings = cls(**groups)
+        settings.index.validate()
+        return settings
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    """Every setting, across groups (names are unique)."""
+    out: list[dataclasses.Field[Any]] = []
+    for group in dataclasses.fields(Settings):
+        out.extend(dataclasses.fields(group.default_factory))  # type: ignore[misc, arg-type]
+    return out
+
+
+T = TypeVar("T")
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
+    kind = type(f.default)
+    if isinstance(value, kind):
+        return value
+    try:
+        if kind is bool:
+            return str(value).strip().lower() in {"1", "true", "yes", "on"}
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{env_name(f.name)}/--{f.name.replace('_', '-')}: cannot read {value!r} as {kind.__name__}") from exc

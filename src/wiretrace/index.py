@@ -1,0 +1,109 @@
+"""The LSH index: band keys -> story numbers, held in sorted numpy runs.
+
+datasketch's ``MinHashLSH`` keeps a Python dict of sets per band, which costs
+kilobytes per story. Here every (band key, story) pair is 12 bytes in sorted
+arrays, organised like a small log-structured merge tree: each insert batch
+becomes a sorted run, and runs of similar size are merged, so there are only
+O(log n) runs to binary-search and inserts stay amortised O(log n).
+
+Deletion marks a story dead; dead entries are filtered at query time and
+dropped at the next merge. Readers never take the lock: they read an immutable
+tuple of runs that writers replace atomically.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from wiretrace.shingling import U32, U64
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    keys: U64  # sorted
+    stories: U32
+
+    @property
+    def size(self) -> int:
+        return int(self.keys.shape[0])
+
+
+def _sorted_run(keys: U64, stories: U32) -> _Run:
+    order = np.argsort(keys, kind="stable")
+    return _Run(keys[order], stories[order])
+
+
+class LSHIndex:
+    """Maps band keys to the stories that have them."""
+
+    def __init__(self) -> None:
+        self._runs: tuple[_Run, ...] = ()
+        self._alive = np.zeros(1024, dtype=bool)
+        self._lock = threading.Lock()
+
+    # -- writes ----------------------------------------------------------
+
+    def insert(self, keys: U64, stories: U32) -> None:
+        """Add (key, story) pairs; `keys` and `stories` are parallel 1-d arrays."""
+        if keys.size == 0:
+            return
+        run = _sorted_run(keys.astype(np.uint64, copy=False), stories.astype(np.uint32, copy=False))
+        with self._lock:
+            top = int(stories.max())
+            if top >= self._alive.size:
+                grown = np.zeros(max(top + 1, 2 * self._alive.size), dtype=bool)
+                grown[: self._alive.size] = self._alive
+                self._alive = grown
+            self._alive[np.unique(stories)] = True
+            runs = [*self._runs, run]
+            # Size-tiered merging: keep each run at least 4x its successor.
+            while len(runs) >= 2 and runs[-1].size * 4 >= runs[-2].size:
+                b = runs.pop()
+                a = runs.pop()
+                runs.append(self._merge(a, b))
+            self._runs = tuple(runs)
+
+    def remove(self, stories: U32) -> None:
+        """Forget stories; their entries vanish from results at once."""
+        with self._lock:
+            stories = stories[stories < self._alive.size]
+            self._alive[stories] = False
+
+    def _merge(self, a: _Run, b: _Run) -> _Run:
+        keys = np.concatenate((a.keys, b.keys))
+        stories = np.concatenate((a.stories, b.stories))
+        live = self._alive[stories]
+        return _sorted_run(keys[live], stories[live])
+
+    # -- reads -----------------------------------------------------------
+
+    def query(self, keys: U64) -> U32:
+        """Story numbers of every entry whose key is in `keys` (with repeats)."""
+        found: list[U32] = []
+        runs = self._runs
+        alive = self._alive  # read after runs: it always covers their stories
+        for run in runs:
+            lo = np.searchsorted(run.keys, keys, side="left")
+            hi = np.searchsorted(run.keys, keys, side="right")
+            counts = hi - lo
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            nz = counts > 0
+            starts = np.repeat(lo[nz] - np.concatenate(([0], np.cumsum(counts[nz])[:-1])), counts[nz])
+            found.append(run.stories[starts + np.arange(total)])
+        if not found:
+            return np.empty(0, dtype=np.uint32)
+        hits = np.concatenate(found)
+        return hits[alive[hits]]
+
+    @property
+    def entries(self) -> int:
+        return sum(r.size for r in self._runs)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(r.keys.nbytes + r.stories.nbytes for r in self._runs) + self._alive.nbytes

@@ -1,0 +1,67 @@
+"""Text pipeline, step 2: word k-shingles and the windows they are grouped in.
+
+A shingle is k consecutive tokens; its 32-bit hash is a vectorised polynomial
+combination of the tokens' xxh3 hashes, finished with a 64-bit avalanche, so a
+whole document is shingled with a handful of numpy operations instead of one
+hash call per shingle. Shingle i starts at token i, which keeps positions for
+passage alignment.
+
+Syndication is about *local* reuse (an excerpt, a trimmed lead, one block of a
+merged story), which whole-document Jaccard cannot see. The index therefore
+sketches fixed-size windows of shingles: stories in adjacent windows, queries
+in windows that overlap, so any copied run of about one window length lands
+almost entirely inside some query window that is aligned with a story window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+_POLY = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_S32 = np.uint64(32)
+
+
+def fmix64(x: U64) -> U64:
+    """MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit."""
+    x = x ^ (x >> _S33)
+    x = x * _M1
+    x = x ^ (x >> _S33)
+    x = x * _M2
+    return x ^ (x >> _S33)
+
+
+def shingle_hashes(token_hashes: U64, k: int) -> U32:
+    """32-bit hashes of the k-shingles of a token sequence, in token order."""
+    n = int(token_hashes.shape[0])
+    m = n - k + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint32)
+    acc = token_hashes[:m].copy()
+    for j in range(1, k):
+        acc *= _POLY
+        acc += token_hashes[j : j + m]
+    return (fmix64(acc) >> _S32).astype(np.uint32)
+
+
+def window_bounds(n_shingles: int, size: int, step: int) -> tuple[I64, I64]:
+    """Start/end offsets of windows of `size` shingles every `step`, covering the tail.
+
+    A sequence shorter than one window is a single window; the last window is
+    pulled back so it is always full-size rather than a short remnant.
+    """
+    if n_shingles <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    if n_shingles <= size:
+        return np.zeros(1, dtype=np.int64), np.full(1, n_shingles, dtype=np.int64)
+    starts = np.arange(0, n_shingles - size + 1, step, dtype=np.int64)
+    if starts[-1] + size < n_shingles:
+        starts = np.append(starts, n_shingles - size)
+    return starts, starts + size

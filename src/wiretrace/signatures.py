@@ -1,0 +1,107 @@
+"""MinHash signatures of shingle windows, vectorised and datasketch-compatible.
+
+The permutations are exactly datasketch's ``affine32`` scheme (seeded
+``RandomState``, MurmurHash3 ``fmix32`` pre-mix, ``a*h + b mod 2**32``), so a
+signature row equals ``datasketch.MinHash(num_perm, seed, scheme="affine32",
+hashfunc=int)`` updated with the same shingle hashes, and can be handed to
+``LeanMinHash`` or ``MinHashLSH``. What differs is speed: all windows of a batch
+of documents are permuted in one matrix operation and reduced with
+``np.minimum.reduceat`` instead of one Python call per shingle.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+from datasketch import LeanMinHash
+
+from wiretrace.shingling import I64, U32, U64, fmix64
+
+_F1 = np.uint32(0x85EBCA6B)
+_F2 = np.uint32(0xC2B2AE35)
+_S16 = np.uint32(16)
+_S13 = np.uint32(13)
+SCHEME = "affine32"
+# Bounded working set for the permutation matrix (num_perm x shingles).
+_MAX_CELLS = 1 << 22
+
+
+def fmix32(h: U32) -> U32:
+    """MurmurHash3's 32-bit finaliser, as datasketch applies before permuting."""
+    h = h ^ (h >> _S16)
+    h = h * _F1
+    h = h ^ (h >> _S13)
+    h = h * _F2
+    return h ^ (h >> _S16)
+
+
+class MinHasher:
+    """Computes window signatures and their LSH band keys."""
+
+    def __init__(self, num_perm: int, bands: int, rows: int, seed: int = 1) -> None:
+        if bands * rows > num_perm:
+            raise ValueError(f"bands*rows ({bands}*{rows}) exceeds num_perm ({num_perm})")
+        self.num_perm = num_perm
+        self.bands = bands
+        self.rows = rows
+        self.seed = seed
+
+    @cached_property
+    def _permutations(self) -> tuple[U32, U32]:
+        # Same draws, in the same order, as datasketch.MinHash._init_permutations.
+        gen = np.random.RandomState(self.seed)
+        a = gen.randint(0, 1 << 31, self.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = gen.randint(0, 1 << 32, self.num_perm, dtype=np.uint64).astype(np.uint32)
+        return a[:, None], b[:, None]
+
+    def signatures(self, shingles: U32, starts: I64, ends: I64) -> U32:
+        """Signature (num_perm values) of each window ``shingles[start:end]``.
+
+        Windows may overlap and must be non-empty. Returns (windows, num_perm).
+        """
+        n_windows = int(starts.shape[0])
+        out = np.empty((n_windows, self.num_perm), dtype=np.uint32)
+        if n_windows == 0:
+            return out
+        mixed = fmix32(shingles.astype(np.uint32, copy=False))
+        lengths = ends - starts
+        a, b = self._permutations
+        # Process windows in groups so the permutation matrix stays bounded.
+        first = 0
+        while first < n_windows:
+            budget = max(1, _MAX_CELLS // self.num_perm)
+            cum = np.cumsum(lengths[first:])
+            last = first + max(1, int(np.searchsorted(cum, budget, side="right")))
+            group_len = lengths[first:last]
+            offsets = np.zeros(last - first, dtype=np.int64)
+            np.cumsum(group_len[:-1], out=offsets[1:])
+            gather = np.repeat(starts[first:last] - offsets, group_len) + np.arange(
+                int(group_len.sum()), dtype=np.int64
+            )
+            permuted = a * mixed[gather][None, :] + b
+            out[first:last] = np.minimum.reduceat(permuted, offsets, axis=1).T
+            first = last
+        return out
+
+    def band_keys(self, signatures: U32) -> U64:
+        """One 64-bit key per (window, band); the band number is mixed in.
+
+        Returns shape (windows, bands).
+        """
+        n = signatures.shape[0]
+        rows = signatures[:, : self.bands * self.rows].reshape(n, self.bands, self.rows)
+        acc = np.zeros((n, self.bands), dtype=np.uint64)
+        for r in range(self.rows):
+            acc = (acc ^ rows[:, :, r].astype(np.uint64)) * np.uint64(0x100000001B3)
+        acc ^= np.arange(self.bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        return fmix64(acc)
+
+    def lean_minhash(self, signature: U32) -> LeanMinHash:
+        """A datasketch LeanMinHash carrying one window's signature."""
+        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
+
+
+def as_u32(values: npt.ArrayLike) -> U32:
+    return np.asarray(values, dtype=np.uint32)

@@ -1,0 +1,178 @@
+"""Text pipeline, step 1: find the words of an article and where they are.
+
+Everything downstream (shingles, signatures, passages) works on the tokens this
+module returns, so it decides what counts as "the same text":
+
+* Unicode-aware: letters, combining marks and digits of every script are kept
+  (Urdu and Hindi words keep their vowel signs, Han/Kana characters are one
+  token each because those scripts do not separate words with spaces).
+* Case, width, curly-vs-straight quotes, Latin accents, Arabic diacritics,
+  tatweel and joiners are folded away: outlets change them freely.
+* Wire and web boilerplate (datelines, bylines, photo captions and credits,
+  "Reporting by ..." lines, share/subscribe chrome) is masked before
+  tokenising, so it can neither create a match nor hide one.
+
+Tokens keep their character offsets in the original text so that matched
+passages can be reported in the caller's coordinates.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import regex
+import xxhash
+
+# A word is a run of letters, marks, digits and (zero-width) joiners, except in
+# scripts written without spaces, where each character stands alone.
+_NO_SPACE_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}"
+_TOKEN_RE = regex.compile(
+    rf"(?V1)[{_NO_SPACE_SCRIPTS}]|[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]+"
+)
+
+# Folding applied after NFKC + casefold. Arabic-script letter variants are
+# unified because Urdu, Persian and Arabic keyboards produce different code
+# points for the same letter.
+_FOLD = str.maketrans(
+    {
+        "\u200c": None,  # zero-width non-joiner
+        "\u200d": None,  # zero-width joiner
+        "\u0640": None,  # tatweel (kashida)
+        "\u064a": "\u06cc",  # Arabic yeh -> Farsi yeh
+        "\u0649": "\u06cc",  # alef maksura -> Farsi yeh
+        "\u0643": "\u06a9",  # Arabic kaf -> keheh
+    }
+)
+
+
+def _is_foldable_mark(ch: str) -> bool:
+    """Latin/Greek/Cyrillic accents and Arabic harakat are optional in practice."""
+    cp = ord(ch)
+    return 0x0300 <= cp <= 0x036F or 0x064B <= cp <= 0x065F or cp == 0x0670
+
+
+def normalize_token(token: str) -> str:
+    """Fold one raw token to its comparison form."""
+    if token.isascii():
+        return token.lower()
+    folded = unicodedata.normalize("NFKC", token).casefold().translate(_FOLD)
+    decomposed = unicodedata.normalize("NFD", folded)
+    if any(_is_foldable_mark(c) for c in decomposed):
+        decomposed = "".join(c for c in decomposed if not _is_foldable_mark(c))
+        return unicodedata.normalize("NFC", decomposed) or folded
+    return folded
+
+
+# --- boilerplate -----------------------------------------------------------
+
+_AGENCIES = r"(?:reuters?|ap|afp|pa|ani|pti|upi|dpa|xinhua|app|apa|efe|ansa|bloomberg)"
+
+# Whole lines that are chrome or credits, never story text. Each must be
+# specific enough that it cannot swallow a sentence of news copy.
+_CHROME_LINE_RES = [
+    # photo captions and credits
+    regex.compile(r"(?i)^\s*(?:photo|image|picture|file photo|video|graphic)s?\s*[:|]"),
+    regex.compile(r"(?i)\b(?:REUTERS|AFP|AP|Getty Images|Anadolu)\s*/\s*\p{Lu}\p{L}+"),
+    # bylines and credits
+    regex.compile(r"(?i)^\s*by\s+\p{Lu}[\p{L}.'-]+(?:\s+[\p{L}.'-]+){0,3}(?:\s*(?:,|and|&)\s*\p{Lu}[\p{L}.'-]+(?:\s+[\p{L}.'-]+){0,3})*\s*$"),
+    regex.compile(r"(?i)^\s*(?:additional\s+)?(?:reporting|writing|editing|compiled|produced)\s+by\b"),
+    regex.compile(r"(?i);\s*(?:editing|writing)\s+by\s"),
+    # share / subscribe / comment chrome
+    regex.compile(
+        r"(?i)^\s*(?:subscribe|sign up|share (?:this|on)|follow us|leave a (?:reply|comment)|see also\b"
+        r"|discover more|click here|read more|related\s*:|advertisement|sponsored|all rights reserved"
+        r"|copyright|©|\(c\)\s*\d{4}|your email address|required fields are marked|download (?:our|the) app"
+        r"|sign in|log in|newsletter|skip to|jump to|back to top|watch:|listen to this)"
+    ),
+]
+# Short lines that are only a label ("Summary", "Advertisement", "logo").
+_LABEL_LINE_RE = regex.compile(r"(?i)^\s*(?:summary|logo|advertisement|highlights|key points|menu|home|share|tweet|comments?)\s*[:.]?\s*$")
+
+# A dateline opening a paragraph: "BEIRUT (Reuters) -", "BEIRUT/AMMAN, Dec 6 (Reuters) –",
+# "LONDON, March 3 -", "BEIRUT –". It is removed, the sentence after it kept.
+_DATELINE_RE = regex.compile(
+    r"^\s*(?:\p{Lu}[\p{Lu}\p{M} .'/-]{1,40}?)(?:\s*,\s*[\p{L}.]+\s+\d{1,2})?"
+    rf"\s*(?:\((?i:{_AGENCIES})\)\s*)?(?:[-–—:]|\((?i:{_AGENCIES})\)\s*:)\s+"
+)
+# A trailing agency sign-off: "... last year. REUTER", "Reuters".
+_SIGNOFF_RE = regex.compile(r"(?i)(?:^|\s)reuters?\s*(?:\.{3}|…)?\s*$")
+
+
+def content_spans(text: str) -> list[tuple[int, int]]:
+    """Character ranges of `text` that are story prose, in order."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        start, end = pos, pos + len(line)
+        pos = end
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if _LABEL_LINE_RE.match(stripped) or any(r.search(line) for r in _CHROME_LINE_RES):
+            continue
+        m = _DATELINE_RE.match(line)
+        if m and m.end() < len(line.rstrip()):
+            start += m.end()
+        s = _SIGNOFF_RE.search(text, start, end)
+        if s:
+            end = s.start()
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+# --- tokens ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """The comparable words of a text: 64-bit hashes and character offsets."""
+
+    hashes: npt.NDArray[np.uint64]
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.hashes.shape[0])
+
+
+_HASH_CACHE: dict[str, int] = {}
+_HASH_CACHE_LIMIT = 2_000_000
+
+
+def token_hash(raw: str) -> int:
+    """xxh3-64 of the normalised token; cached because news vocabulary repeats."""
+    h = _HASH_CACHE.get(raw)
+    if h is None:
+        if len(_HASH_CACHE) >= _HASH_CACHE_LIMIT:
+            _HASH_CACHE.clear()
+        h = xxhash.xxh3_64_intdigest(normalize_token(raw).encode("utf-8", "surrogatepass"))
+        _HASH_CACHE[raw] = h
+    return h
+
+
+def tokenize(text: str, *, strip_boilerplate: bool = True) -> Tokens:
+    """Tokens of the prose of `text` (boilerplate masked unless told otherwise)."""
+    spans = content_spans(text) if strip_boilerplate else [(0, len(text))]
+    hashes: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    cache_get = _HASH_CACHE.get
+    for s, e in spans:
+        for m in _TOKEN_RE.finditer(text, s, e):
+            raw = m.group()
+            h = cache_get(raw)
+            if h is None:
+                h = token_hash(raw)
+            hashes.append(h)
+            a, b = m.span()
+            starts.append(a)
+            ends.append(b)
+    return Tokens(
+        hashes=np.fromiter(hashes, dtype=np.uint64, count=len(hashes)),
+        starts=np.fromiter(starts, dtype=np.int64, count=len(starts)),
+        ends=np.fromiter(ends, dtype=np.int64, count=len(ends)),
+    )
