@@ -8,18 +8,17 @@ at start-up the index is rebuilt from the store's band keys.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from wiretrace.backend import Backend, BackendStats, EmbeddedBackend
 from wiretrace.config import Settings
-from wiretrace.index import LSHIndex
 from wiretrace.pipeline import TextPipeline
 from wiretrace.scoring import Alignment, ScoringParams, Verdict, align, match_verdict, overall_verdict, qualifies
-from wiretrace.store import Candidate, SQLiteStore, StoryPrint, StoryRecord
-from wiretrace.text import tokenize
+from wiretrace.store import Candidate, StoryPrint, StoryRecord
+from wiretrace.text import Tokens, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +53,13 @@ class MatchResult:
     candidates_checked: int
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
-    stories: int
-    index_entries: int
-    index_bytes: int
-    disk_bytes: int
-    rebuild_seconds: float
+Stats = BackendStats
 
 
 class Detector:
-    def __init__(self, settings: Settings, store: SQLiteStore) -> None:
+    def __init__(self, settings: Settings, backend: Backend) -> None:
         self.settings = settings
-        self.store = store
+        self.backend = backend
         self.pipeline = TextPipeline(settings.index)
         m = settings.match
         self.params = ScoringParams(
@@ -78,20 +71,14 @@ class Detector:
             derived_containment=m.derived_containment,
             verbatim_threshold=m.verbatim_threshold,
         )
-        self.index = LSHIndex()
-        started = time.perf_counter()
-        for numbers, keys in store.iter_band_keys():
-            self.index.insert(keys, numbers)
-        self.rebuild_seconds = time.perf_counter() - started
-        log.info("index rebuilt: %d entries in %.2fs", self.index.entries, self.rebuild_seconds)
 
     @classmethod
     def open(cls, settings: Settings) -> Detector:
-        store = SQLiteStore(settings.server.data_dir, settings.index.fingerprint())
-        return cls(settings, store)
+        """A detector on the embedded store in ``settings.server.data_dir``."""
+        return cls(settings, EmbeddedBackend(settings.server.data_dir, settings.index.fingerprint()))
 
     def close(self) -> None:
-        self.store.close()
+        self.backend.close()
 
     # -- writes ----------------------------------------------------------
 
@@ -104,46 +91,32 @@ class Detector:
             return
         if prints is None:
             prints = self.prepare([r.body for r in records])
-        new, replaced = self.store.upsert(list(zip(records, prints, strict=True)))
-        if replaced:
-            self.index.remove(np.array(replaced, dtype=np.uint32))
-        numbers = np.repeat(np.array(new, dtype=np.uint32), [p.band_keys.size for p in prints])
-        keys = np.concatenate([p.band_keys for p in prints])
-        self.index.insert(keys, numbers)
+        self.backend.upsert(list(zip(records, prints, strict=True)))
 
     def delete(self, story_ids: Sequence[str]) -> int:
-        removed = self.store.delete(story_ids)
-        if removed:
-            self.index.remove(np.array(removed, dtype=np.uint32))
-        return len(removed)
+        return self.backend.delete(story_ids)
 
     # -- reads -----------------------------------------------------------
 
     def get(self, story_id: str) -> StoryRecord | None:
-        return self.store.get(story_id)
+        return self.backend.get(story_id)
 
     def stats(self) -> Stats:
-        return Stats(
-            stories=self.store.count(),
-            index_entries=self.index.entries,
-            index_bytes=self.index.nbytes,
-            disk_bytes=self.store.disk_bytes(),
-            rebuild_seconds=self.rebuild_seconds,
-        )
+        return self.backend.stats()
 
     def match(self, text: str, top_k: int = 0) -> MatchResult:
         m = self.settings.match
         top_k = top_k or m.default_top_k
         art = self.pipeline.article(text, m.query_step)
         n_tokens = len(art.tokens)
-        hits = self.index.query(art.band_keys.reshape(-1))
+        hits = self.backend.lookup(art.band_keys.reshape(-1))
         if hits.size == 0 or n_tokens == 0:
             return MatchResult(Verdict.UNRELATED, (), 1.0, 0)
         numbers, counts = np.unique(hits, return_counts=True)
         if numbers.size > m.max_candidates:
             numbers = numbers[np.argsort(-counts, kind="stable")[: m.max_candidates]]
         found: list[tuple[Candidate, Alignment]] = []
-        for cand in self.store.candidates(numbers.tolist()):
+        for cand in self.backend.candidates(numbers.tolist()):
             al = align(art.shingles, n_tokens, cand.shingles, cand.n_tokens, self.params)
             if al is not None and qualifies(al, self.params):
                 found.append((cand, al))
@@ -161,7 +134,7 @@ class Detector:
             candidates_checked=int(numbers.size),
         )
 
-    def _source_match(self, art_tokens, cand: Candidate, al: Alignment) -> SourceMatch:  # type: ignore[no-untyped-def]
+    def _source_match(self, art_tokens: Tokens, cand: Candidate, al: Alignment) -> SourceMatch:
         story_tokens = tokenize(cand.body)
         passages = tuple(
             PassageMatch(
@@ -193,15 +166,17 @@ def _rank_by_marginal_gain(
     of the first (re-sends, later updates), which explain nothing new; those
     follow, best containment first.
     """
-    pending = sorted(found, key=lambda ca: (-ca[1].containment, ca[0].story_id))
+    pending = sorted(found, key=lambda ca: (-ca[1].containment, -ca[1].coverage, ca[0].story_id))
     if not pending:
         return []
     explained = np.zeros_like(pending[0][1].article_mask)
     ranked: list[tuple[Candidate, Alignment]] = []
     while pending:
-        gains = [int((al.article_mask & ~explained).sum()) for _, al in pending]
-        best = int(np.argmax(gains))
-        if gains[best] < min_gain:
+        # Equal gains (a lead copied from one story into a longer one): prefer
+        # the story the article uses more of.
+        gains = [(int((al.article_mask & ~explained).sum()), al.coverage) for _, al in pending]
+        best = max(range(len(gains)), key=gains.__getitem__)
+        if gains[best][0] < min_gain:
             break
         cand, al = pending.pop(best)
         explained |= al.article_mask

@@ -1,0 +1,103 @@
+"""Where a detector keeps its state: the backend protocol and the embedded one.
+
+The detector needs a durable story store and an LSH lookup. The embedded
+backend pairs SQLite (system of record) with an in-memory index rebuilt from
+it at start-up; a shared backend (Redis) keeps both in one place so that
+replicas see each other's writes at once. Everything above this layer
+(engine, service) is the same for both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from wiretrace.index import LSHIndex
+from wiretrace.shingling import U32, U64
+from wiretrace.store import Candidate, SQLiteStore, StoryPrint, StoryRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStats:
+    stories: int
+    index_entries: int
+    index_bytes: int  # resident bytes of the LSH structures in this process
+    disk_bytes: int  # bytes of the store on disk (or in the shared server)
+    rebuild_seconds: float  # time to make the index ready at start-up
+
+
+class Backend(Protocol):
+    def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
+        """Store durably and make matchable; returns only once durable."""
+
+    def delete(self, story_ids: Sequence[str]) -> int:
+        """Remove stories; returns how many existed."""
+
+    def get(self, story_id: str) -> StoryRecord | None: ...
+
+    def lookup(self, band_keys: U64) -> U32:
+        """Story numbers sharing any of the band keys (with repeats)."""
+
+    def candidates(self, numbers: Sequence[int]) -> list[Candidate]: ...
+
+    def stats(self) -> BackendStats: ...
+
+    def close(self) -> None: ...
+
+
+class EmbeddedBackend:
+    """SQLite in the data dir + an in-memory LSH index rebuilt from it."""
+
+    def __init__(self, data_dir: Path, index_fingerprint: str) -> None:
+        self.store = SQLiteStore(data_dir, index_fingerprint)
+        self.index = LSHIndex()
+        started = time.perf_counter()
+        for numbers, keys in self.store.iter_band_keys():
+            self.index.insert(keys, numbers)
+        self.rebuild_seconds = time.perf_counter() - started
+        log.info("index rebuilt from %s: %d entries in %.2fs", self.store.path, self.index.entries, self.rebuild_seconds)
+
+    def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
+        if not items:
+            return
+        new, replaced = self.store.upsert(items)
+        if replaced:
+            self.index.remove(np.array(replaced, dtype=np.uint32))
+        prints = [p for _, p in items]
+        numbers = np.repeat(np.array(new, dtype=np.uint32), [p.band_keys.size for p in prints])
+        self.index.insert(np.concatenate([p.band_keys for p in prints]), numbers)
+
+    def delete(self, story_ids: Sequence[str]) -> int:
+        removed = self.store.delete(story_ids)
+        if removed:
+            self.index.remove(np.array(removed, dtype=np.uint32))
+        return len(removed)
+
+    def get(self, story_id: str) -> StoryRecord | None:
+        return self.store.get(story_id)
+
+    def lookup(self, band_keys: U64) -> U32:
+        return self.index.query(band_keys)
+
+    def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
+        return self.store.candidates(numbers)
+
+    def stats(self) -> BackendStats:
+        return BackendStats(
+            stories=self.store.count(),
+            index_entries=self.index.entries,
+            index_bytes=self.index.nbytes,
+            disk_bytes=self.store.disk_bytes(),
+            rebuild_seconds=self.rebuild_seconds,
+        )
+
+    def close(self) -> None:
+        self.store.close()
