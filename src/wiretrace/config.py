@@ -69,6 +69,7 @@ class ServerSettings:
     host: str = _opt("127.0.0.1", "Address to listen on.")
     port: int = _opt(50051, "Port to listen on (0 picks a free one).")
     workers: int = _opt(8, "Threads serving RPCs.")
+    max_concurrent_rpcs: int = _opt(64, "RPCs in progress at once; more get RESOURCE_EXHAUSTED (0: none).")
     max_message_bytes: int = _opt(8 * 1024 * 1024, "Largest gRPC message accepted or sent.")
     max_text_bytes: int = _opt(1024 * 1024, "Largest article or story body, in UTF-8 bytes.")
     max_top_k: int = _opt(100, "Largest top_k a request may ask for.")

@@ -86,24 +86,15 @@ class GetStatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class IndexSettings(_message.Message):
-    __slots__ = ("shingle_size", "window", "num_perm", "bands", "rows", "seed")
-    SHINGLE_SIZE_FIELD_NUMBER: _ClassVar[int]
-    WINDOW_FIELD_NUMBER: _ClassVar[int]
-    NUM_PERM_FIELD_NUMBER: _ClassVar[int]
-    BANDS_FIELD_NUMBER: _ClassVar[int]
-    ROWS_FIELD_NUMBER: _ClassVar[int]
-    SEED_FIELD_NUMBER: _ClassVar[int]
-    shingle_size: int
-    window: int
-    num_perm: int
-    bands: int
-    rows: int
-    seed: int
-    def __init__(self, shingle_size: _Optional[int] = ..., window: _Optional[int] = ..., num_perm: _Optional[int] = ..., bands: _Optional[int] = ..., rows: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
-
 class GetStatsResponse(_message.Message):
     __slots__ = ("story_count", "index_settings", "index_entries", "index_bytes", "disk_bytes", "rebuild_seconds")
+    class IndexSettingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     STORY_COUNT_FIELD_NUMBER: _ClassVar[int]
     INDEX_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     INDEX_ENTRIES_FIELD_NUMBER: _ClassVar[int]
@@ -111,12 +102,12 @@ class GetStatsResponse(_message.Message):
     DISK_BYTES_FIELD_NUMBER: _ClassVar[int]
     REBUILD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     story_count: int
-    index_settings: IndexSettings
+    index_settings: _containers.ScalarMap[str, str]
     index_entries: int
     index_bytes: int
     disk_bytes: int
     rebuild_seconds: float
-    def __init__(self, story_count: _Optional[int] = ..., index_settings: _Optional[_Union[IndexSettings, _Mapping]] = ..., index_entries: _Optional[int] = ..., index_bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ..., rebuild_seconds: _Optional[float] = ...) -> None: ...
+    def __init__(self, story_count: _Optional[int] = ..., index_settings: _Optional[_Mapping[str, str]] = ..., index_entries: _Optional[int] = ..., index_bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ..., rebuild_seconds: _Optional[float] = ...) -> None: ...
 
 class MatchRequest(_message.Message):
     __slots__ = ("request_id", "headline", "text", "top_k")

@@ -1,0 +1,206 @@
+"""A small typed client for wiretrace.v1.SyndicationService.
+
+It speaks the engine's types (StoryRecord in, MatchResult out), so code written
+against the in-process Detector - the evaluation in particular - runs
+unchanged over gRPC. Failures are raised as WiretraceError subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from wiretrace.client.errors import WiretraceError, from_rpc_error
+from wiretrace.corpus import story_from_json
+from wiretrace.engine import MatchResult, Stats
+from wiretrace.store import StoryRecord
+from wiretrace.v1 import convert
+from wiretrace.v1 import syndication_pb2 as pb
+
+SERVICE = "/wiretrace.v1.SyndicationService/"
+DEFAULT_TIMEOUT = 10.0
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A story the server refused, with its 0-based position in what was sent."""
+
+    story_id: str
+    reason: str
+    position: int
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    indexed: int
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MatchQuery:
+    """One article for match_stream (a plain str is also accepted)."""
+
+    text: str
+    headline: str = ""
+    top_k: int = 0
+    request_id: str = ""
+
+
+class _Recording(Iterator[T]):
+    """Wraps the caller's iterator so an exception inside it (say, a bad input
+    line) is re-raised as itself instead of surfacing as a cancelled RPC."""
+
+    def __init__(self, source: Iterable[T]) -> None:
+        self._it = iter(source)
+        self.error: BaseException | None = None
+
+    def __next__(self) -> T:
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+def _story(item: StoryRecord | dict[str, Any]) -> pb.Story:
+    record = item if isinstance(item, StoryRecord) else story_from_json(item)
+    return convert.story_to_proto(record)
+
+
+def _query(item: str | MatchQuery) -> pb.MatchRequest:
+    q = MatchQuery(item) if isinstance(item, str) else item
+    return pb.MatchRequest(request_id=q.request_id, headline=q.headline, text=q.text, top_k=q.top_k)
+
+
+class WiretraceClient:
+    """Client for one server; use as a context manager or call close().
+
+    `timeout` is the default deadline (seconds) of unary calls; streaming calls
+    have none unless one is passed, as their length depends on the input.
+    """
+
+    def __init__(
+        self, target: str, timeout: float | None = DEFAULT_TIMEOUT, max_message_bytes: int = 8 * 1024 * 1024
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+            ],
+        )
+        ch = self.channel
+        self._index = ch.stream_unary(
+            SERVICE + "IndexStories", pb.Story.SerializeToString, pb.IndexStoriesResponse.FromString
+        )
+        self._delete = ch.unary_unary(
+            SERVICE + "DeleteStories", pb.DeleteStoriesRequest.SerializeToString, pb.DeleteStoriesResponse.FromString
+        )
+        self._get = ch.unary_unary(SERVICE + "GetStory", pb.GetStoryRequest.SerializeToString, pb.Story.FromString)
+        self._stats = ch.unary_unary(
+            SERVICE + "GetStats", pb.GetStatsRequest.SerializeToString, pb.GetStatsResponse.FromString
+        )
+        self._match = ch.unary_unary(SERVICE + "Match", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString)
+        self._match_stream = ch.stream_stream(
+            SERVICE + "MatchStream", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Block until the channel connects; Unavailable if it does not in time."""
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError as exc:
+            raise WiretraceError(
+                grpc.StatusCode.UNAVAILABLE, f"no wiretrace server at {self.target} after {timeout:g}s"
+            ) from exc
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> WiretraceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, fn: Callable[..., T], request: Any, timeout: float | None) -> T:
+        try:
+            return fn(request, timeout=timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        return self.timeout if timeout is None else timeout
+
+    # -- RPCs ------------------------------------------------------------------
+
+    def index_stories(
+        self, stories: Iterable[StoryRecord | dict[str, Any]], timeout: float | None = None
+    ) -> IndexResult:
+        """Upsert stories over one stream; returns once all are durable (see IndexStories)."""
+        source = _Recording(stories)
+        requests = (_story(s) for s in source)
+        try:
+            resp: pb.IndexStoriesResponse = self._index(requests, timeout=timeout)
+        except grpc.RpcError as err:
+            if source.error is not None:
+                raise source.error from None
+            raise from_rpc_error(err) from None
+        return IndexResult(
+            indexed=resp.indexed,
+            rejected=[Rejected(r.story_id, r.reason, r.position) for r in resp.rejected],
+        )
+
+    def delete(self, story_ids: Iterable[str], timeout: float | None = None) -> int:
+        """Delete stories by id; returns how many existed."""
+        req = pb.DeleteStoriesRequest(story_ids=list(story_ids))
+        resp: pb.DeleteStoriesResponse = self._call(self._delete, req, self._deadline(timeout))
+        return resp.deleted
+
+    def get_story(self, story_id: str, timeout: float | None = None) -> StoryRecord:
+        """The stored story; NotFound if there is none."""
+        resp: pb.Story = self._call(self._get, pb.GetStoryRequest(story_id=story_id), self._deadline(timeout))
+        return convert.story_from_proto(resp)
+
+    def stats(self, timeout: float | None = None) -> tuple[Stats, dict[str, str]]:
+        """Index size, and the index settings in force (name -> value as text)."""
+        resp: pb.GetStatsResponse = self._call(self._stats, pb.GetStatsRequest(), self._deadline(timeout))
+        return convert.stats_from_proto(resp)
+
+    def match(
+        self, text: str, headline: str = "", top_k: int = 0, request_id: str = "", timeout: float | None = None
+    ) -> MatchResult:
+        """Attribute one article."""
+        req = _query(MatchQuery(text, headline, top_k, request_id))
+        resp: pb.MatchResponse = self._call(self._match, req, self._deadline(timeout))
+        return convert.match_from_proto(resp)
+
+    def match_stream(
+        self, queries: Iterable[str | MatchQuery], timeout: float | None = None
+    ) -> Iterator[tuple[str, MatchResult]]:
+        """Attribute many articles over one stream: (request_id, result) in input order.
+
+        Requests are sent as the caller's iterable yields them while results
+        come back; an invalid request ends the stream with InvalidArgument.
+        """
+        source = _Recording(queries)
+        responses: Iterator[pb.MatchResponse] = self._match_stream((_query(q) for q in source), timeout=timeout)
+        try:
+            for resp in responses:
+                yield resp.request_id, convert.match_from_proto(resp)
+        except grpc.RpcError as err:
+            if source.error is not None:
+                raise source.error from None
+            raise from_rpc_error(err) from None

@@ -1,0 +1,270 @@
+"""SyndicationService: maps wiretrace.v1 messages onto the engine's Detector.
+
+Handlers run in the gRPC thread pool and call the (blocking, thread-safe)
+Detector directly. Every bad input becomes a RequestError, answered with
+INVALID_ARGUMENT / RESOURCE_EXHAUSTED / NOT_FOUND and a BadRequest detail;
+one log line is written per request with its code and duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from wiretrace.server.errors import RequestError, invalid, too_large
+from wiretrace.server.validation import id_problem, text_problem
+from wiretrace.config import Settings
+from wiretrace.engine import Detector
+from wiretrace.store import StoryRecord
+from wiretrace.v1 import convert
+from wiretrace.v1 import syndication_pb2 as pb
+
+log = logging.getLogger("wiretrace.server")
+
+SERVICE_NAME = "wiretrace.v1.SyndicationService"
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request the protobuf runtime could not parse (e.g. invalid UTF-8).
+
+    gRPC would answer a failing deserializer with INTERNAL; passing this marker
+    to the handler lets it answer INVALID_ARGUMENT instead.
+    """
+
+    message_type: str
+    error: str
+
+
+def tolerant_deserializer(cls: type[M]) -> Callable[[bytes], M | Undecodable]:
+    def deserialize(data: bytes) -> M | Undecodable:
+        try:
+            return cls.FromString(data)
+        except (DecodeError, UnicodeDecodeError, ValueError) as exc:
+            return Undecodable(cls.DESCRIPTOR.full_name, str(exc) or type(exc).__name__)
+
+    return deserialize
+
+
+def _decoded(request: M | Undecodable, prefix: str = "") -> M:
+    if isinstance(request, Undecodable):
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"{prefix}request is not a valid {request.message_type} ({request.error}); "
+            "string fields must be valid UTF-8",
+        )
+    return request
+
+
+class SyndicationServicer:
+    """The service implementation; one instance serves all threads."""
+
+    def __init__(self, detector: Detector, settings: Settings) -> None:
+        self.detector = detector
+        self.settings = settings
+        self.limits = settings.server
+
+    # -- plumbing ----------------------------------------------------------
+
+    @contextmanager
+    def _rpc(self, method: str, context: grpc.ServicerContext, request_id: str = "") -> Iterator[None]:
+        """Time and log one request; turn RequestError into its status."""
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            yield
+        except RequestError as err:
+            code = err.code.name
+            context.abort_with_status(err.to_status())
+        except GeneratorExit:
+            code = "CANCELLED"
+            raise
+        except Exception:
+            code = "UNKNOWN"
+            log.exception("%s failed", method)
+            raise
+        finally:
+            rid = f" request_id={request_id!r}" if request_id else ""
+            log.info("%s%s code=%s %.1fms", method, rid, code, (time.perf_counter() - started) * 1000)
+
+    def _check_story_id(self, story_id: str, field_name: str = "story_id") -> None:
+        problem = id_problem(story_id, self.limits.max_id_length)
+        if problem:
+            raise invalid(field_name, problem)
+
+    def _story_problem(self, story: pb.Story) -> str | None:
+        problem = id_problem(story.story_id, self.limits.max_id_length)
+        if problem:
+            return f"story_id {problem}"
+        for what, value in (("body", story.body), ("headline", story.headline)):
+            if what == "headline" and not value:
+                continue
+            text = text_problem(value, self.limits, what)
+            if text:
+                return text[1]
+        return None
+
+    def _check_match(self, req: pb.MatchRequest, prefix: str = "") -> None:
+        problem = id_problem(req.request_id, self.limits.max_id_length, required=False)
+        if problem:
+            raise invalid("request_id", problem, prefix=prefix)
+        text = text_problem(req.text, self.limits, "text")
+        if text:
+            too_big, reason = text
+            raise (too_large if too_big else invalid)("text", reason, prefix=prefix)
+        if not 0 <= req.top_k <= self.limits.max_top_k:
+            raise invalid(
+                "top_k",
+                f"is {req.top_k}; it must be between 0 (server default) and {self.limits.max_top_k} "
+                "(server setting max_top_k)",
+                prefix=prefix,
+            )
+
+    def _match(self, req: pb.MatchRequest) -> pb.MatchResponse:
+        result = self.detector.match(req.text, req.top_k)
+        return convert.match_to_proto(result, req.request_id)
+
+    # -- RPCs ----------------------------------------------------------------
+
+    def IndexStories(  # noqa: N802 - gRPC method names
+        self, request_iterator: Iterator[pb.Story | Undecodable], context: grpc.ServicerContext
+    ) -> pb.IndexStoriesResponse:
+        response = pb.IndexStoriesResponse()
+        with self._rpc("IndexStories", context):
+            batch: dict[str, StoryRecord] = {}
+            position = -1
+
+            def flush() -> None:
+                if batch:
+                    self.detector.upsert(list(batch.values()))
+                    batch.clear()
+
+            for position, item in enumerate(request_iterator):  # noqa: B007 - position used after the loop
+                if position >= self.limits.max_stories_per_stream:
+                    flush()
+                    raise RequestError(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"stream carries more than {self.limits.max_stories_per_stream} stories "
+                        f"(server setting max_stories_per_stream); the first ones were processed "
+                        f"({response.indexed} indexed, {len(response.rejected)} rejected): "
+                        "send the rest in another stream",
+                    )
+                if isinstance(item, Undecodable):
+                    response.rejected.add(story_id="", reason=f"not a valid Story: {item.error}", position=position)
+                    continue
+                problem = self._story_problem(item)
+                if problem:
+                    response.rejected.add(story_id=item.story_id, reason=problem, position=position)
+                    continue
+                if item.story_id in batch:  # a re-send inside one batch: commit the earlier one first
+                    flush()
+                batch[item.story_id] = convert.story_from_proto(item)
+                response.indexed += 1
+                if len(batch) >= self.limits.index_batch_size:
+                    flush()
+            flush()
+        return response
+
+    def DeleteStories(  # noqa: N802
+        self, request: pb.DeleteStoriesRequest | Undecodable, context: grpc.ServicerContext
+    ) -> pb.DeleteStoriesResponse:
+        with self._rpc("DeleteStories", context):
+            req = _decoded(request)
+            for i, story_id in enumerate(req.story_ids):
+                self._check_story_id(story_id, f"story_ids[{i}]")
+            return pb.DeleteStoriesResponse(deleted=self.detector.delete(list(req.story_ids)))
+        raise AssertionError("unreachable")  # abort_with_status raised
+
+    def GetStory(self, request: pb.GetStoryRequest | Undecodable, context: grpc.ServicerContext) -> pb.Story:  # noqa: N802
+        with self._rpc("GetStory", context):
+            req = _decoded(request)
+            self._check_story_id(req.story_id)
+            record = self.detector.get(req.story_id)
+            if record is None:
+                raise RequestError(grpc.StatusCode.NOT_FOUND, f"no story with story_id {req.story_id!r}")
+            return convert.story_to_proto(record)
+        raise AssertionError("unreachable")
+
+    def GetStats(  # noqa: N802
+        self, request: pb.GetStatsRequest | Undecodable, context: grpc.ServicerContext
+    ) -> pb.GetStatsResponse:
+        with self._rpc("GetStats", context):
+            _decoded(request)
+            return convert.stats_to_proto(self.detector.stats(), self.settings.index)
+        raise AssertionError("unreachable")
+
+    def Match(self, request: pb.MatchRequest | Undecodable, context: grpc.ServicerContext) -> pb.MatchResponse:  # noqa: N802
+        request_id = "" if isinstance(request, Undecodable) else request.request_id[: self.limits.max_id_length]
+        with self._rpc("Match", context, request_id):
+            req = _decoded(request)
+            self._check_match(req)
+            return self._match(req)
+        raise AssertionError("unreachable")
+
+    def MatchStream(  # noqa: N802
+        self, request_iterator: Iterator[pb.MatchRequest | Undecodable], context: grpc.ServicerContext
+    ) -> Iterator[pb.MatchResponse]:
+        with self._rpc("MatchStream", context):
+            for position, request in enumerate(request_iterator):
+                started = time.perf_counter()
+                rid = "" if isinstance(request, Undecodable) else request.request_id[: self.limits.max_id_length]
+                prefix = f"request {position} (request_id {rid!r}): "
+                try:
+                    req = _decoded(request, prefix)
+                    self._check_match(req, prefix)
+                    response = self._match(req)
+                except RequestError as err:
+                    log.info("MatchStream[%d] request_id=%r code=%s", position, rid, err.code.name)
+                    raise
+                log.info(
+                    "MatchStream[%d] request_id=%r code=OK %.1fms",
+                    position,
+                    rid,
+                    (time.perf_counter() - started) * 1000,
+                )
+                yield response
+
+
+def generic_handler(servicer: SyndicationServicer) -> grpc.GenericRpcHandler:
+    """Method handlers with tolerant deserializers (see Undecodable)."""
+    handlers = {
+        "IndexStories": grpc.stream_unary_rpc_method_handler(
+            servicer.IndexStories,
+            request_deserializer=tolerant_deserializer(pb.Story),
+            response_serializer=pb.IndexStoriesResponse.SerializeToString,
+        ),
+        "DeleteStories": grpc.unary_unary_rpc_method_handler(
+            servicer.DeleteStories,
+            request_deserializer=tolerant_deserializer(pb.DeleteStoriesRequest),
+            response_serializer=pb.DeleteStoriesResponse.SerializeToString,
+        ),
+        "GetStory": grpc.unary_unary_rpc_method_handler(
+            servicer.GetStory,
+            request_deserializer=tolerant_deserializer(pb.GetStoryRequest),
+            response_serializer=pb.Story.SerializeToString,
+        ),
+        "GetStats": grpc.unary_unary_rpc_method_handler(
+            servicer.GetStats,
+            request_deserializer=tolerant_deserializer(pb.GetStatsRequest),
+            response_serializer=pb.GetStatsResponse.SerializeToString,
+        ),
+        "Match": grpc.unary_unary_rpc_method_handler(
+            servicer.Match,
+            request_deserializer=tolerant_deserializer(pb.MatchRequest),
+            response_serializer=pb.MatchResponse.SerializeToString,
+        ),
+        "MatchStream": grpc.stream_stream_rpc_method_handler(
+            servicer.MatchStream,
+            request_deserializer=tolerant_deserializer(pb.MatchRequest),
+            response_serializer=pb.MatchResponse.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)

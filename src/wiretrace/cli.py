@@ -1,0 +1,357 @@
+"""The ``wiretrace`` command: serve, index, match, eval.
+
+Everything but ``serve`` talks to a server over gRPC through
+wiretrace.client, so the CLI exercises the same API as any other caller;
+``eval`` starts its own in-process server when not given one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from tqdm import tqdm
+
+from wiretrace.config import Settings, env_name, setting_fields
+from wiretrace.corpus import read_jsonl, story_from_json
+from wiretrace.engine import MatchResult
+from wiretrace.store import SettingsMismatchError, StoryRecord
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _click_type(default: Any) -> Any:
+    if isinstance(default, Path):
+        return click.Path(path_type=Path, file_okay=False)
+    if isinstance(default, bool):
+        return click.BOOL
+    return type(default)
+
+
+def settings_options(func: F) -> F:
+    """One --flag (and WIRETRACE_* variable) per setting in wiretrace.config."""
+    for f in reversed(setting_fields()):
+        func = click.option(
+            "--" + f.name.replace("_", "-"),
+            f.name,
+            type=_click_type(f.default),
+            default=f.default,
+            envvar=env_name(f.name),
+            show_envvar=True,
+            show_default=True,
+            help=f.metadata["help"],
+        )(func)
+    return func
+
+
+def _settings(values: dict[str, Any], **forced: Any) -> Settings:
+    names = {f.name for f in setting_fields()}
+    overrides = {k: v for k, v in values.items() if k in names}
+    overrides.update(forced)
+    try:
+        # Click already applied WIRETRACE_* variables; do not read them twice.
+        return Settings.load(overrides, environ={})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _server_option(func: F) -> F:
+    return click.option(
+        "--server",
+        default=DEFAULT_SERVER,
+        envvar="WIRETRACE_SERVER",
+        show_default=True,
+        show_envvar=True,
+        help="HOST:PORT of a running wiretrace server.",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+@click.option(
+    "--log-level",
+    default="INFO",
+    envvar="WIRETRACE_LOG_LEVEL",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+def main(log_level: str) -> None:
+    """wiretrace: find which wire stories a news article derives from."""
+    _setup_logging(log_level)
+
+
+# -- serve ---------------------------------------------------------------------
+
+
+@main.command()
+@settings_options
+def serve(**values: Any) -> None:
+    """Run the gRPC service until SIGTERM/SIGINT.
+
+    Prints "wiretrace listening on HOST:PORT" once it accepts calls (with
+    --port 0, the port it picked).
+    """
+    from wiretrace.server import WiretraceServer, serve as run
+
+    settings = _settings(values)
+
+    def ready(server: WiretraceServer) -> None:
+        click.echo(f"wiretrace listening on {server.address}")
+        sys.stdout.flush()
+
+    try:
+        run(settings, on_ready=ready)
+    except (SettingsMismatchError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+# -- index ---------------------------------------------------------------------
+
+
+def _print_rejections(rejected: list[Any], limit: int = 20) -> None:
+    if not rejected:
+        return
+    click.echo(f"{len(rejected)} stories rejected:", err=True)
+    for r in rejected[:limit]:
+        click.echo(f"  #{r.position} {r.story_id!r}: {r.reason}", err=True)
+    if len(rejected) > limit:
+        click.echo(f"  ... and {len(rejected) - limit} more", err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@_server_option
+@click.option("--timeout", type=float, default=None, help="Deadline for the whole stream, in seconds.")
+def index(file: str, server: str, timeout: float | None) -> None:
+    """Index the stories of FILE (.jsonl, .jsonl.gz or - for stdin) into a server.
+
+    One JSON object per line with story_id (or id), body (or text) and
+    optionally headline, source, published and metadata; a re-sent id replaces
+    the stored story.
+    """
+    from wiretrace.client import WiretraceClient, WiretraceError
+
+    started = time.perf_counter()
+    stories = (story_from_json(obj) for obj in read_jsonl(file))
+    try:
+        with WiretraceClient(server) as client:
+            client.wait_ready()
+            with tqdm(stories, unit=" stories", desc="indexing", file=sys.stderr, disable=None) as bar:
+                result = client.index_stories(bar, timeout=timeout)
+    except WiretraceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:  # unreadable input line
+        raise click.ClickException(str(exc)) from exc
+    elapsed = time.perf_counter() - started
+    click.echo(f"indexed {result.indexed} stories in {elapsed:.1f}s, rejected {len(result.rejected)}")
+    _print_rejections(result.rejected)
+
+
+# -- match ---------------------------------------------------------------------
+
+
+def _quote(text: str, start: int, end: int, width: int = 160) -> str:
+    s = " ".join(text[start:end].split())
+    if len(s) > width:
+        s = s[: width * 2 // 3] + " … " + s[-width // 3 :]
+    return f"“{s}”"
+
+
+def _result_json(result: MatchResult, text: str, bodies: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "verdict": result.verdict.name,
+        "original_fraction": result.original_fraction,
+        "candidates_checked": result.candidates_checked,
+        "matches": [],
+    }
+    for m in result.matches:
+        body = bodies.get(m.story_id, "")
+        match = dataclasses.asdict(m)
+        match["verdict"] = m.verdict.name
+        for p in match["passages"]:
+            p["article_text"] = text[p["article_start"] : p["article_end"]]
+            p["story_text"] = body[p["story_start"] : p["story_end"]]
+        out["matches"].append(match)
+    return out
+
+
+def _render(result: MatchResult, text: str, bodies: dict[str, str]) -> str:
+    lines = [
+        f"verdict: {result.verdict.name}  (original text {result.original_fraction:.1%}, "
+        f"{result.candidates_checked} candidates checked)"
+    ]
+    if not result.matches:
+        lines.append("no source story found")
+    for i, m in enumerate(result.matches, 1):
+        headline = f" “{m.headline}”" if m.headline else ""
+        lines.append(
+            f"\n{i}. {m.story_id}{headline}\n   {m.verdict.name}: containment {m.containment:.3f}, "
+            f"coverage {m.coverage:.3f}, jaccard {m.jaccard:.3f}, {len(m.passages)} passage(s)"
+        )
+        body = bodies.get(m.story_id, "")
+        for j, p in enumerate(m.passages, 1):
+            lines.append(
+                f"   [{j}] article {p.article_start}-{p.article_end} ~ story {p.story_start}-{p.story_end}"
+                f" (similarity {p.similarity:.2f})"
+            )
+            lines.append(f"       article: {_quote(text, p.article_start, p.article_end)}")
+            if body:
+                lines.append(f"       story:   {_quote(body, p.story_start, p.story_end)}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@_server_option
+@click.option("--top-k", type=int, default=0, show_default=True, help="Sources to return (0: server default).")
+@click.option("--headline", default="", help="Headline of the article (optional).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def match(file: Any, server: str, top_k: int, headline: str, as_json: bool) -> None:
+    """Attribute the article in FILE (plain text, or - for stdin) to indexed wire stories."""
+    from wiretrace.client import NotFound, WiretraceClient, WiretraceError
+
+    text = file.read()
+    try:
+        with WiretraceClient(server) as client:
+            result = client.match(text, headline=headline, top_k=top_k)
+            bodies: dict[str, str] = {}
+            for m in result.matches:
+                try:
+                    bodies[m.story_id] = client.get_story(m.story_id).body
+                except NotFound:  # deleted since the match
+                    pass
+    except WiretraceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(_result_json(result, text, bodies), ensure_ascii=False, indent=2))
+    else:
+        click.echo(_render(result, text, bodies))
+
+
+# -- eval ----------------------------------------------------------------------
+
+
+def _match_all(target: str, queries: list[dict[str, Any]], streams: int) -> list[MatchResult]:
+    """Match every query through MatchStream, over `streams` concurrent streams."""
+    from wiretrace.client import MatchQuery, WiretraceClient
+
+    results: list[MatchResult | None] = [None] * len(queries)
+    errors: list[BaseException] = []
+    bar = tqdm(total=len(queries), unit=" queries", desc="matching", file=sys.stderr, disable=None)
+    lock = threading.Lock()
+
+    def work(part: list[int]) -> None:
+        def requests() -> Iterator[MatchQuery]:
+            for i in part:
+                q = queries[i]
+                yield MatchQuery(text=q.get("text", ""), headline=q.get("headline", ""), request_id=str(i))
+
+        try:
+            with WiretraceClient(target) as client:
+                for rid, result in client.match_stream(requests()):
+                    results[int(rid)] = result
+                    with lock:
+                        bar.update()
+        except BaseException as exc:
+            errors.append(exc)
+
+    parts = [list(range(k, len(queries), streams)) for k in range(streams)]
+    threads = [threading.Thread(target=work, args=(p,), daemon=True) for p in parts if p]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bar.close()
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
+
+
+@main.command("eval")
+@click.option("--wire", type=click.Path(exists=True, dir_okay=False), help="Stories to index (.jsonl[.gz]).")
+@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False), help="Labelled queries.")
+@click.option("--server", "target", default=None, envvar="WIRETRACE_SERVER", help="Use this server (HOST:PORT).")
+@click.option("--reindex", is_flag=True, help="Index --wire even if the index already holds stories.")
+@click.option("--failures", type=int, default=0, show_default=True, help="Print up to N misses.")
+@click.option("--streams", type=int, default=8, show_default=True, help="Concurrent MatchStream calls.")
+@settings_options
+def evaluate(
+    wire: str | None,
+    queries: str,
+    target: str | None,
+    reindex: bool,
+    failures: int,
+    streams: int,
+    **values: Any,
+) -> None:
+    """Score the service on a labelled query set, entirely through the gRPC API.
+
+    Without --server, starts an in-process server on a free loopback port with
+    a temporary data directory (or --data-dir, to reuse an index), indexes
+    --wire through IndexStories and matches every query through MatchStream.
+    """
+    from wiretrace.client import WiretraceClient, WiretraceError
+    from wiretrace.evaluation import score
+    from wiretrace.server import WiretraceServer
+
+    server: WiretraceServer | None = None
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    try:
+        if target is None:
+            data_dir = values.get("data_dir")
+            if data_dir is None:
+                tmp = tempfile.TemporaryDirectory(prefix="wiretrace-eval-")
+                data_dir = Path(tmp.name)
+            settings = _settings(values, data_dir=data_dir, host="127.0.0.1", port=0)
+            server = WiretraceServer(settings).start()
+            target = server.address
+            click.echo(f"in-process server on {target}, data in {data_dir}", err=True)
+        with WiretraceClient(target, timeout=60) as client:
+            client.wait_ready()
+            stored = client.stats()[0].stories
+            if wire and (reindex or stored == 0):
+                started = time.perf_counter()
+                stories: Iterator[StoryRecord] = (story_from_json(o) for o in read_jsonl(wire))
+                with tqdm(stories, unit=" stories", desc="indexing", file=sys.stderr, disable=None) as bar:
+                    indexed = client.index_stories(bar)
+                click.echo(f"indexed {indexed.indexed} stories in {time.perf_counter() - started:.1f}s", err=True)
+                _print_rejections(indexed.rejected)
+            elif stored:
+                click.echo(f"using the {stored} stories already indexed", err=True)
+        qs = list(read_jsonl(queries))
+        started = time.perf_counter()
+        results = _match_all(target, qs, max(1, streams))
+        elapsed = time.perf_counter() - started
+        report = score(zip(qs, results, strict=True), keep_failures=failures)
+        click.echo(report.render())
+        click.echo(f"{len(qs)} queries in {elapsed:.1f}s ({len(qs) / max(elapsed, 1e-9):.0f}/s over gRPC)")
+        for f in report.failures:
+            click.echo(json.dumps(f, ensure_ascii=False))
+    except (WiretraceError, SettingsMismatchError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if server is not None:
+            server.stop(grace=1)
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
