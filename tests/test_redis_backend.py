@@ -1,0 +1,167 @@
+"""The Redis backend against a real redis-server (AOF on, fsync always)."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+from synth import NewsGen
+
+from wiretrace import redis_backend
+from wiretrace.backend import EmbeddedBackend
+from wiretrace.config import IndexSettings, Settings
+from wiretrace.engine import Detector
+from wiretrace.redis_backend import open_redis_backend
+from wiretrace.scoring import Verdict
+from wiretrace.shingling import shingle_hashes
+from wiretrace.store import SettingsMismatchError, StoryRecord
+
+pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON)
+
+SETTINGS = Settings()
+FP = SETTINGS.index.fingerprint()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    srv = RedisServer(tmp_path / "redis").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def stories() -> list[StoryRecord]:
+    gen = NewsGen(seed=11)
+    return [StoryRecord(f"wire-{i}", gen.article(), headline=f"Headline {i}", source="RTRS") for i in range(40)]
+
+
+def _detector(url: str) -> Detector:
+    return Detector(SETTINGS, open_redis_backend(url, FP))
+
+
+def test_replica_sees_writes_at_once(server: RedisServer, stories: list[StoryRecord]) -> None:
+    a, b = _detector(server.url), _detector(server.url)
+    try:
+        assert b.match(stories[3].body).verdict == Verdict.UNRELATED
+        a.upsert(stories)
+        got = b.match("Breaking: " + stories[3].body)
+        assert got.matches[0].story_id == "wire-3"
+        assert got.verdict == Verdict.VERBATIM
+        assert b.get("wire-3") == stories[3]
+        assert b.stats().stories == len(stories)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_resend_replaces_and_delete_removes(server: RedisServer, stories: list[StoryRecord]) -> None:
+    det = _detector(server.url)
+    try:
+        det.upsert(stories[:5])
+        old = det.pipeline.story(stories[0].body)
+        old_number = int(det.backend.client.hget(b"wt:ids", b"wire-0"))  # type: ignore[attr-defined]
+        assert old_number in det.backend.lookup(old.band_keys)
+        entries_before = det.stats().index_entries
+        det.upsert([StoryRecord("wire-0", stories[5].body, headline="replaced")])
+        # The old number is gone from every bucket; the new text finds wire-0 under its new number.
+        assert old_number not in det.backend.lookup(old.band_keys)
+        assert det.match(stories[5].body).matches[0].story_id == "wire-0"
+        assert det.get("wire-0") is not None and det.get("wire-0").headline == "replaced"  # type: ignore[union-attr]
+        assert det.stats().stories == 5
+        assert det.stats().index_entries != entries_before
+        assert det.delete(["wire-0", "missing"]) == 1
+        assert det.get("wire-0") is None
+        assert det.match(stories[5].body).verdict == Verdict.UNRELATED
+    finally:
+        det.close()
+
+
+def test_same_answers_as_embedded(server: RedisServer, stories: list[StoryRecord], tmp_path: Path) -> None:
+    gen = NewsGen(seed=12)
+    red = _detector(server.url)
+    emb = Detector(SETTINGS, EmbeddedBackend(tmp_path / "emb", FP))
+    try:
+        for det in (red, emb):
+            det.upsert(stories)
+        queries = [gen.edited(stories[7].body), gen.ocr(stories[9].body), stories[1].body[:600], gen.article()]
+        for q in queries:
+            r, e = red.match(q), emb.match(q)
+            assert r.verdict == e.verdict
+            assert [m.story_id for m in r.matches] == [m.story_id for m in e.matches]
+            assert [m.containment for m in r.matches] == [m.containment for m in e.matches]
+        # Term weights come from the shared document frequencies, and agree with the embedded table.
+        bigrams = shingle_hashes(red.pipeline.story(queries[0]).tokens, 2)
+        np.testing.assert_allclose(red.backend.term_weights(bigrams), emb.backend.term_weights(bigrams))
+        red.delete(["wire-7"])
+        emb.delete(["wire-7"])
+        np.testing.assert_allclose(red.backend.term_weights(bigrams), emb.backend.term_weights(bigrams))
+    finally:
+        red.close()
+        emb.close()
+
+
+def test_settings_mismatch_refused(server: RedisServer) -> None:
+    open_redis_backend(server.url, FP).close()
+    other = IndexSettings(shingle_size=5).fingerprint()
+    with pytest.raises(SettingsMismatchError, match=r"index_settings=.*shingle_size\": 4.*shingle_size\": 5"):
+        open_redis_backend(server.url, other)
+    # Another prefix is another index: allowed.
+    open_redis_backend(server.url, other, prefix=b"other:").close()
+
+
+def test_kill_9_loses_nothing_acknowledged(server: RedisServer, stories: list[StoryRecord]) -> None:
+    det = _detector(server.url)
+    det.upsert(stories[:20])
+    det.upsert(stories[20:])
+    assert det.backend.durable  # type: ignore[attr-defined]
+    det.close()
+    server.kill()
+    server.start()
+    fresh = _detector(server.url)  # a new replica: serves at once, nothing to rebuild
+    try:
+        assert fresh.stats().stories == len(stories)
+        for i in (0, 19, 39):
+            assert fresh.match(stories[i].body).matches[0].story_id == f"wire-{i}"
+    finally:
+        fresh.close()
+
+
+def test_nothing_pickled(server: RedisServer, stories: list[StoryRecord]) -> None:
+    """Arrays are stored as raw little-endian bytes, and nothing in the module can unpickle."""
+    source = inspect.getsource(redis_backend)
+    assert not any(s in source for s in ("import pickle", "pickle.", "prepickle=True", "marshal"))
+    det = _detector(server.url)
+    try:
+        det.upsert(stories[:3])
+        pr = det.pipeline.story(stories[2].body)
+        client = det.backend.client  # type: ignore[attr-defined]
+        number = client.hget(b"wt:ids", b"wire-2")
+        raw = client.hgetall(b"wt:s:" + number)
+        assert raw[b"tok"] == pr.tokens.astype("<u4").tobytes()
+        assert raw[b"bk"] == pr.band_keys.astype("<u8").tobytes()
+        bucket = b"wt:b:" + pr.band_keys[:1].astype("<u8").tobytes()
+        assert client.smembers(bucket) == {np.uint32(int(number)).astype("<u4").tobytes()}
+    finally:
+        det.close()
+
+
+def test_lookup_counts_repeated_keys(server: RedisServer, stories: list[StoryRecord]) -> None:
+    backend = open_redis_backend(server.url, FP)
+    try:
+        det = Detector(SETTINGS, backend)
+        det.upsert(stories[:2])
+        keys = det.pipeline.story(stories[0].body).band_keys[:3]
+        once = backend.lookup(keys)
+        twice = backend.lookup(np.concatenate([keys, keys]))
+        assert once.size == 3 and twice.size == 6
+        assert backend.lookup(np.empty(0, np.uint64)).size == 0
+    finally:
+        backend.close()
