@@ -35,10 +35,10 @@ def generate_code(out_dir: Path = CODE_OUT) -> None:
     _protoc(f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}")
 
 
-def generate_descriptors(out_file: Path) -> None:
-    """Write a FileDescriptorSet of the current proto (imports excluded)."""
+def generate_descriptors(out_file: Path, source_info: bool = False) -> None:
+    """Write a FileDescriptorSet of the current proto (imports excluded; comments with source_info)."""
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    _protoc(f"--descriptor_set_out={out_file}")
+    _protoc(f"--descriptor_set_out={out_file}", *(["--include_source_info"] if source_info else []))
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,219 @@
+"""SyndicationService end to end: a real server on loopback, whole messages asserted."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import grpc
+import pytest
+from conftest import Raw, multilingual, stories
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from synth import NewsGen
+
+from wiretrace.client import MatchQuery, NotFound, WiretraceClient
+from wiretrace.scoring import Verdict
+from wiretrace.server import SERVICE_NAME, WiretraceServer
+from wiretrace.store import StoryRecord
+from wiretrace.v1 import syndication_pb2 as pb
+from wiretrace.v1 import syndication_pb2_grpc
+
+
+def _story_msg(i: int, body: str) -> pb.Story:
+    return pb.Story(
+        story_id=f"wire-{i}",
+        headline=f"Headline {i}",
+        body=body,
+        source="AGENCY",
+        published_at=Timestamp(seconds=1_700_000_000 + i, nanos=5000),
+        metadata={"desk": "world", "n": str(i)},
+    )
+
+
+def test_index_get_and_self_match_roundtrip(raw: Raw, news: NewsGen) -> None:
+    msgs = [_story_msg(i, news.article()) for i in range(12)]
+    assert raw.index(iter(msgs)) == pb.IndexStoriesResponse(indexed=12)
+    # Every field survives the store, timestamp and metadata included.
+    for m in msgs:
+        assert raw.get(pb.GetStoryRequest(story_id=m.story_id)) == m
+
+    body = msgs[3].body
+    resp = raw.match(pb.MatchRequest(request_id="q-1", text=body, top_k=1))
+    assert resp.request_id == "q-1"
+    assert resp.verdict == pb.VERBATIM
+    assert resp.original_fraction == pytest.approx(0.0, abs=0.02)
+    [top] = resp.matches
+    assert (top.story_id, top.headline, top.verdict) == ("wire-3", "Headline 3", pb.VERBATIM)
+    assert top.containment == pytest.approx(1.0, abs=0.02)
+    assert top.coverage == pytest.approx(1.0, abs=0.02)
+    [passage] = top.passages
+    # One passage spanning the whole story, at the same offsets in both texts.
+    assert passage.article_start == passage.story_start < 20
+    assert passage.article_end == passage.story_end > len(body.rstrip()) - 20
+    assert passage.similarity == pytest.approx(1.0)
+
+
+def test_unrelated_text_has_no_matches(raw: Raw, news: NewsGen) -> None:
+    raw.index(iter([_story_msg(i, news.article()) for i in range(10)]))
+    resp = raw.match(pb.MatchRequest(request_id="u", text=news.article()))
+    assert resp == pb.MatchResponse(
+        request_id="u", verdict=pb.UNRELATED, original_fraction=1.0, candidates_checked=resp.candidates_checked
+    )
+
+
+def test_excerpt_inside_local_text(client: WiretraceClient, news: NewsGen) -> None:
+    wire = stories(news, 8)
+    assert client.index_stories(wire).indexed == 8
+    source = wire[5].body
+    paragraphs = source.split("\n\n")
+    excerpt = "\n\n".join(paragraphs[1:4])
+    local_before = news.article(200, 220)
+    local_after = news.article(200, 220)
+    article = f"{local_before}\n\n{excerpt}\n\n{local_after}"
+
+    result = client.match(article, top_k=3)
+    assert result.verdict in (Verdict.PARTIAL, Verdict.DERIVED)
+    top = result.matches[0]
+    assert top.story_id == "s5"
+    assert top.verdict in (Verdict.PARTIAL, Verdict.DERIVED)
+    assert 0.1 < top.containment < 0.8
+    assert result.original_fraction == pytest.approx(1 - top.containment, abs=0.05)
+    for p in top.passages:
+        # Offsets are code points into the request text and the stored body:
+        # the quoted passages are the same words.
+        quoted_article = article[p.article_start : p.article_end].split()
+        quoted_story = source[p.story_start : p.story_end].split()
+        assert quoted_article == quoted_story
+        assert article.index(excerpt) <= p.article_start < p.article_end <= article.index(excerpt) + len(excerpt)
+
+
+def test_upsert_replaces(client: WiretraceClient, news: NewsGen) -> None:
+    first, second = news.article(), news.article()
+    client.index_stories([StoryRecord("x", first, headline="old")])
+    assert client.index_stories([{"story_id": "x", "body": second, "headline": "new"}]).indexed == 1
+    assert client.get_story("x").headline == "new"
+    assert client.stats()[0].stories == 1
+    assert client.match(first).verdict == Verdict.UNRELATED
+    assert client.match(second, top_k=1).matches[0].story_id == "x"
+
+
+def test_resend_within_one_stream_keeps_last(raw: Raw, news: NewsGen) -> None:
+    a, b = news.article(), news.article()
+    msgs = [pb.Story(story_id="dup", body=a), pb.Story(story_id="other", body=news.article())]
+    msgs.append(pb.Story(story_id="dup", body=b))
+    assert raw.index(iter(msgs)) == pb.IndexStoriesResponse(indexed=3)
+    assert raw.get(pb.GetStoryRequest(story_id="dup")).body == b
+    assert raw.stats(pb.GetStatsRequest()).story_count == 2
+    assert raw.match(pb.MatchRequest(text=a)).verdict == pb.UNRELATED
+
+
+def test_delete(raw: Raw, client: WiretraceClient, news: NewsGen) -> None:
+    wire = stories(news, 5)
+    client.index_stories(wire)
+    req = pb.DeleteStoriesRequest(story_ids=["s1", "s3", "never-indexed"])
+    assert raw.delete(req) == pb.DeleteStoriesResponse(deleted=2)
+    assert raw.delete(req) == pb.DeleteStoriesResponse(deleted=0)
+    with pytest.raises(NotFound):
+        client.get_story("s1")
+    assert client.match(wire[1].body).verdict == Verdict.UNRELATED
+    assert client.match(wire[2].body, top_k=1).matches[0].story_id == "s2"
+    assert client.stats()[0].stories == 3
+
+
+def test_get_story_not_found(client: WiretraceClient) -> None:
+    with pytest.raises(NotFound) as err:
+        client.get_story("missing-id")
+    assert err.value.message == "no story with story_id 'missing-id'"
+
+
+def test_stats(raw: Raw, server: WiretraceServer, news: NewsGen) -> None:
+    empty = raw.stats(pb.GetStatsRequest())
+    index = server.settings.index
+    expected_settings = {f.name: str(getattr(index, f.name)) for f in dataclasses.fields(index)}
+    assert empty == pb.GetStatsResponse(
+        story_count=0,
+        index_settings=expected_settings,
+        index_entries=0,
+        index_bytes=empty.index_bytes,
+        disk_bytes=empty.disk_bytes,
+        rebuild_seconds=empty.rebuild_seconds,
+    )
+    raw.index(iter([_story_msg(i, news.article()) for i in range(9)]))
+    full = raw.stats(pb.GetStatsRequest())
+    assert full.story_count == 9
+    assert full.index_entries > 0 and full.index_bytes > 0
+    assert full.disk_bytes >= empty.disk_bytes > 0
+    assert full.index_settings["shingle_size"] == str(index.shingle_size)
+
+
+def test_match_stream_answers_in_order(client: WiretraceClient, news: NewsGen) -> None:
+    wire = stories(news, 6)
+    client.index_stories(wire)
+    order = [4, 0, 5, 2, 2, 1, 3]
+    queries = [MatchQuery(wire[i].body, request_id=f"r{n}", top_k=1) for n, i in enumerate(order)]
+    queries.insert(3, MatchQuery(news.article(), request_id="unrelated"))
+    got = list(client.match_stream(queries))
+    assert [rid for rid, _ in got] == [q.request_id for q in queries]
+    tops = [r.matches[0].story_id if r.matches else None for _, r in got]
+    assert tops == ["s4", "s0", "s5", None, "s2", "s2", "s1", "s3"]
+
+
+def test_unicode_roundtrip_and_self_match(raw: Raw) -> None:
+    bodies = [multilingual(seed) for seed in range(6)]
+    msgs = [
+        pb.Story(story_id=f"یونیکوڈ-{i}-Юникод-统一码-🚀", headline=f"\u200fسرخی {i}", body=b, metadata={"لغت": "قدر"})
+        for i, b in enumerate(bodies)
+    ]
+    assert raw.index(iter(msgs)) == pb.IndexStoriesResponse(indexed=6)
+    for m in msgs:
+        assert raw.get(pb.GetStoryRequest(story_id=m.story_id)) == m
+    for i, body in enumerate(bodies):
+        resp = raw.match(pb.MatchRequest(text=body, top_k=1))
+        assert resp.verdict == pb.VERBATIM, i
+        [top] = resp.matches
+        assert top.story_id == msgs[i].story_id
+        for p in top.passages:
+            # Code point offsets: the same slice of both strings.
+            assert body[p.article_start : p.article_end] == body[p.story_start : p.story_end]
+            assert p.article_end <= len(body)
+
+
+def test_emoji_offsets_are_code_points(client: WiretraceClient, news: NewsGen) -> None:
+    """Astral characters before the copied text shift offsets by one each, not by 2 or 4."""
+    story = news.article()
+    client.index_stories([StoryRecord("e", story)])
+    prefix = "🚀🌍📈 " * 30 + "\n\n"
+    result = client.match(prefix + story, top_k=1)
+    [p, *_] = result.matches[0].passages
+    assert (prefix + story)[p.article_start : p.article_end] == story[p.story_start : p.story_end]
+    assert p.article_start - p.story_start == len(prefix)
+
+
+def test_health_and_reflection(server: WiretraceServer) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("", SERVICE_NAME):
+            reply = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert reply == health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        [reply] = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+        names = {s.name for s in reply.list_services_response.service}
+        assert {SERVICE_NAME, "grpc.health.v1.Health"} <= names
+        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE_NAME)
+        [reply] = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+        assert reply.file_descriptor_response.file_descriptor_proto
+
+    server.stop(grace=0)
+    assert server.health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), None) == (
+        health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)
+    )
+
+
+def test_generated_stub_works(server: WiretraceServer) -> None:
+    """The committed *_pb2_grpc module is usable as-is by other clients."""
+    with grpc.insecure_channel(server.address) as channel:
+        stub = syndication_pb2_grpc.SyndicationServiceStub(channel)
+        assert stub.GetStats(pb.GetStatsRequest(), timeout=5).story_count == 0
