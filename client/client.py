@@ -196,7 +196,7 @@ class WiretraceClient:
         come back; an invalid request ends the stream with InvalidArgument.
         """
         source = _Recording(queries)
-        responses: Iterator[pb.MatchResponse] = self._match_stream((_query(q) for q in source), timeout=timeout)
+        responses: Iterable[pb.MatchResponse] = self._match_stream((_query(q) for q in source), timeout=timeout)
         try:
             for resp in responses:
                 yield resp.request_id, convert.match_from_proto(resp)

@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from wiretrace.server.errors import RequestError, invalid, too_large
-from wiretrace.server.validation import id_problem, text_problem
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
+from wiretrace.server.errors import RequestError, invalid, too_large
+from wiretrace.server.validation import id_problem, text_problem
 from wiretrace.store import StoryRecord
 from wiretrace.v1 import convert
 from wiretrace.v1 import syndication_pb2 as pb
@@ -134,7 +134,7 @@ class SyndicationServicer:
 
     # -- RPCs ----------------------------------------------------------------
 
-    def IndexStories(  # noqa: N802 - gRPC method names
+    def IndexStories(
         self, request_iterator: Iterator[pb.Story | Undecodable], context: grpc.ServicerContext
     ) -> pb.IndexStoriesResponse:
         response = pb.IndexStoriesResponse()
@@ -147,7 +147,7 @@ class SyndicationServicer:
                     self.detector.upsert(list(batch.values()))
                     batch.clear()
 
-            for position, item in enumerate(request_iterator):  # noqa: B007 - position used after the loop
+            for position, item in enumerate(request_iterator):
                 if position >= self.limits.max_stories_per_stream:
                     flush()
                     raise RequestError(
@@ -173,7 +173,7 @@ class SyndicationServicer:
             flush()
         return response
 
-    def DeleteStories(  # noqa: N802
+    def DeleteStories(
         self, request: pb.DeleteStoriesRequest | Undecodable, context: grpc.ServicerContext
     ) -> pb.DeleteStoriesResponse:
         with self._rpc("DeleteStories", context):
@@ -183,7 +183,7 @@ class SyndicationServicer:
             return pb.DeleteStoriesResponse(deleted=self.detector.delete(list(req.story_ids)))
         raise AssertionError("unreachable")  # abort_with_status raised
 
-    def GetStory(self, request: pb.GetStoryRequest | Undecodable, context: grpc.ServicerContext) -> pb.Story:  # noqa: N802
+    def GetStory(self, request: pb.GetStoryRequest | Undecodable, context: grpc.ServicerContext) -> pb.Story:
         with self._rpc("GetStory", context):
             req = _decoded(request)
             self._check_story_id(req.story_id)
@@ -193,15 +193,13 @@ class SyndicationServicer:
             return convert.story_to_proto(record)
         raise AssertionError("unreachable")
 
-    def GetStats(  # noqa: N802
-        self, request: pb.GetStatsRequest | Undecodable, context: grpc.ServicerContext
-    ) -> pb.GetStatsResponse:
+    def GetStats(self, request: pb.GetStatsRequest | Undecodable, context: grpc.ServicerContext) -> pb.GetStatsResponse:
         with self._rpc("GetStats", context):
             _decoded(request)
             return convert.stats_to_proto(self.detector.stats(), self.settings.index)
         raise AssertionError("unreachable")
 
-    def Match(self, request: pb.MatchRequest | Undecodable, context: grpc.ServicerContext) -> pb.MatchResponse:  # noqa: N802
+    def Match(self, request: pb.MatchRequest | Undecodable, context: grpc.ServicerContext) -> pb.MatchResponse:
         request_id = "" if isinstance(request, Undecodable) else request.request_id[: self.limits.max_id_length]
         with self._rpc("Match", context, request_id):
             req = _decoded(request)
@@ -209,7 +207,7 @@ class SyndicationServicer:
             return self._match(req)
         raise AssertionError("unreachable")
 
-    def MatchStream(  # noqa: N802
+    def MatchStream(
         self, request_iterator: Iterator[pb.MatchRequest | Undecodable], context: grpc.ServicerContext
     ) -> Iterator[pb.MatchResponse]:
         with self._rpc("MatchStream", context):
@@ -233,7 +231,7 @@ class SyndicationServicer:
                 yield response
 
 
-def generic_handler(servicer: SyndicationServicer) -> grpc.GenericRpcHandler:
+def generic_handler(servicer: SyndicationServicer) -> grpc.GenericRpcHandler[Any, Any]:
     """Method handlers with tolerant deserializers (see Undecodable)."""
     handlers = {
         "IndexStories": grpc.stream_unary_rpc_method_handler(

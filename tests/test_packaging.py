@@ -54,7 +54,7 @@ def test_wheel_holds_only_the_wiretrace_package(tmp_path: Path) -> None:
     skip = shutil.ignore_patterns(".*", "build", "data", "scratch", "benchmarks", "__pycache__", "*.egg-info")
     shutil.copytree(REPO, src, ignore=skip)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(src)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), src],
         check=True,
         cwd=tmp_path,
     )  # fmt: skip

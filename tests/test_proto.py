@@ -98,9 +98,7 @@ def test_inventory_detects_a_renumbered_field(generate: ModuleType, tmp_path: Pa
 
 def test_every_field_enum_value_and_rpc_is_documented(generate: ModuleType, tmp_path: Path) -> None:
     [file] = _descriptors(generate, tmp_path, source_info=True).file
-    commented = {
-        tuple(loc.path) for loc in file.source_code_info.location if loc.leading_comments.strip()
-    }
+    commented = {tuple(loc.path) for loc in file.source_code_info.location if loc.leading_comments.strip()}
     missing: list[str] = []
     for i, m in enumerate(file.message_type):
         for j, f in enumerate(m.field):

@@ -7,6 +7,7 @@ wiretrace.client, so the CLI exercises the same API as any other caller;
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -108,7 +109,8 @@ def serve(**values: Any) -> None:
     Prints "wiretrace listening on HOST:PORT" once it accepts calls (with
     --port 0, the port it picked).
     """
-    from wiretrace.server import WiretraceServer, serve as run
+    from wiretrace.server import WiretraceServer
+    from wiretrace.server import serve as run
 
     settings = _settings(values)
 
@@ -233,10 +235,8 @@ def match(file: Any, server: str, top_k: int, headline: str, as_json: bool) -> N
             result = client.match(text, headline=headline, top_k=top_k)
             bodies: dict[str, str] = {}
             for m in result.matches:
-                try:
+                with contextlib.suppress(NotFound):  # deleted since the match
                     bodies[m.story_id] = client.get_story(m.story_id).body
-                except NotFound:  # deleted since the match
-                    pass
     except WiretraceError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

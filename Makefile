@@ -1,0 +1,76 @@
+# wiretrace developer entry points. On a fresh machine only python3 (>= 3.11) and make are needed:
+# every target creates .venv and installs the project (editable, strict mode) when missing or stale.
+#
+#   make serve      run the gRPC server (ARGS="--port 50052" to pass flags)
+#   make test       lint + typecheck + pytest
+#   make lint | typecheck | proto | proto-baseline | eval | clean
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.wiretrace-installed
+SOURCES := $(VENV)/.wiretrace-sources
+SHARED ?= ../shared
+ARGS ?=
+LINT_PATHS := src server client tests proto
+
+.PHONY: serve test lint typecheck pytest proto proto-baseline eval install clean FORCE
+
+serve: $(STAMP)
+	$(BIN)/wiretrace serve $(ARGS)
+
+test: lint typecheck pytest
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+# mypy cannot express the package-dir mapping (server/ -> wiretrace.server), so it checks the
+# strict editable install's link tree, where every module sits at its installed name.
+typecheck: $(STAMP)
+	@tree=$$(ls -d build/__editable__.wiretrace-* | head -n 1); \
+	echo "mypy (link tree $$tree)"; \
+	MYPYPATH=$$tree $(BIN)/mypy --explicit-package-bases $$(find $$tree -name '*.py' ! -name '*_pb2*.py' | sort)
+
+proto: $(STAMP)
+	$(PY) proto/generate.py code
+
+# Refresh the compatibility baseline after a released, intended API addition.
+proto-baseline: $(STAMP)
+	$(PY) proto/generate.py descriptors proto/wiretrace/v1/baseline.binpb
+
+eval: $(STAMP)
+	@if [ -d $(SHARED)/eval/synthetic-dev ]; then \
+		echo "== synthetic-dev"; \
+		$(BIN)/wiretrace eval --wire $(SHARED)/eval/synthetic-dev/wire.jsonl.gz \
+			--queries $(SHARED)/eval/synthetic-dev/queries.jsonl.gz $(ARGS); \
+	else echo "no $(SHARED)/eval/synthetic-dev, skipped"; fi
+	@if [ -d $(SHARED)/data/counter ]; then \
+		echo "== COUNTER (Urdu)"; \
+		$(BIN)/wiretrace eval --wire $(SHARED)/data/counter/wire.jsonl \
+			--queries $(SHARED)/data/counter/queries-dev.jsonl $(ARGS); \
+	else echo "no $(SHARED)/data/counter, skipped"; fi
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -c 'import sys; sys.exit("wiretrace needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+
+# Strict editable installs link each file, so a new or removed module needs a reinstall:
+# this list only changes (and triggers one) when the set of files does.
+$(SOURCES): FORCE | $(PY)
+	@find src server client -name '*.py' -o -name '*.pyi' | grep -v __pycache__ | sort > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+
+$(STAMP): pyproject.toml $(SOURCES) | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --config-settings editable_mode=strict -e '.[dev]'
+	@touch $@
+
+clean:
+	rm -rf build *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache $(STAMP) $(SOURCES)
