@@ -1,0 +1,240 @@
+"""Figures 2-4: ingest, Match under concurrency, and memory, at growing index sizes.
+
+Preferred mode is the real service: ``wiretrace serve --data-dir D --port 0`` in its own
+process, driven through ``wiretrace.client.WiretraceClient`` (IndexStories streams, Match from
+1/8/32 client threads, each with its own channel). When the server or client is not available
+the same measurements run against an in-process ``Detector`` and are labelled ``in-process``
+(no serialisation, no network, and client threads share the GIL with the detector).
+
+The index grows in steps (10k, then 100k, ...) on one data dir, so every size is measured in
+the same run and cost-vs-size is a curve, not a set of separate runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO, Profile, log, percentiles, rss_bytes
+from wiretrace.corpusgen import CorpusGenerator
+
+CHUNK = 5_000  # stories generated, then sent in one IndexStories stream
+
+
+def grpc_available() -> bool:
+    return all(
+        importlib.util.find_spec(m) is not None for m in ("wiretrace.server", "wiretrace.client", "wiretrace.cli")
+    )
+
+
+@dataclass
+class Target:
+    """What the load is sent to: a gRPC server process or an in-process detector."""
+
+    mode: str
+    index: Callable[[list[dict[str, Any]]], None]
+    make_matcher: Callable[[], tuple[Callable[[str], Any], Callable[[], None]]]  # (match, close)
+    stats: Callable[[], dict[str, int]]
+    pid: int
+
+
+_LAUNCH = (
+    "import sys; sys.path[:0] = {paths!r}; import benchmarks.common as c; c.ensure_importable(); "
+    "from wiretrace.cli import main; main(sys.argv[1:])"
+)
+
+
+@contextlib.contextmanager
+def grpc_target(data_dir: Path) -> Iterator[Target]:
+    """Start ``wiretrace serve`` in a subprocess and talk to it with the client."""
+    from wiretrace.client import WiretraceClient
+
+    code = _LAUNCH.format(paths=[str(REPO), str(REPO / "src")])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--data-dir", str(data_dir), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        address = None
+        assert proc.stdout is not None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if "listening on" in line:
+                address = line.strip().rsplit(" ", 1)[-1]
+                break
+        if address is None:
+            raise RuntimeError("wiretrace serve did not report its address")
+        threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
+        admin = WiretraceClient(address, timeout=600)
+        admin.wait_ready(30)
+
+        def index(stories: list[dict[str, Any]]) -> None:
+            res = admin.index_stories(stories)
+            if res.rejected:
+                raise RuntimeError(f"{len(res.rejected)} stories rejected, e.g. {res.rejected[0]}")
+
+        def make_matcher() -> tuple[Callable[[str], Any], Callable[[], None]]:
+            c = WiretraceClient(address, timeout=30)
+            return (lambda text: c.match(text, top_k=5)), c.close
+
+        def stats() -> dict[str, int]:
+            st = admin.stats()[0]
+            return {
+                "stories": st.stories,
+                "index_bytes": st.index_bytes,
+                "disk_bytes": st.disk_bytes,
+                "index_entries": st.index_entries,
+            }
+
+        yield Target("grpc", index, make_matcher, stats, proc.pid)
+        admin.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def inprocess_target(data_dir: Path) -> Iterator[Target]:
+    from wiretrace.config import Settings
+    from wiretrace.engine import Detector
+    from wiretrace.store import StoryRecord
+
+    det = Detector.open(Settings.load({"data_dir": data_dir}))
+
+    def index(stories: list[dict[str, Any]]) -> None:
+        for i in range(0, len(stories), 512):  # the server's default index_batch_size
+            det.upsert([StoryRecord(s["story_id"], s["body"], s["headline"]) for s in stories[i : i + 512]])
+
+    def make_matcher() -> tuple[Callable[[str], Any], Callable[[], None]]:
+        return (lambda text: det.match(text, 5)), (lambda: None)
+
+    def stats() -> dict[str, int]:
+        st = det.stats()
+        return {
+            "stories": st.stories,
+            "index_bytes": st.index_bytes,
+            "disk_bytes": st.disk_bytes,
+            "index_entries": st.index_entries,
+        }
+
+    try:
+        yield Target("in-process", index, make_matcher, stats, os.getpid())
+    finally:
+        det.close()
+
+
+def load(target: Target, texts: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` threads each send Match back to back for `seconds`; requests/s and latency."""
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    matchers = [target.make_matcher() for _ in range(clients)]
+    for m, _ in matchers:  # connect and warm every channel first
+        m(texts[0])
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def worker(i: int) -> None:
+        match = matchers[i][0]
+        j = i * 7919
+        start.wait()
+        while time.perf_counter() < stop_at[0]:
+            t0 = time.perf_counter()
+            try:
+                match(texts[j % len(texts)])
+            except Exception:
+                errors[i] += 1
+            lat[i].append(time.perf_counter() - t0)
+            j += 1
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    for _, close in matchers:
+        close()
+    all_lat = [x for row in lat for x in row]
+    return {
+        "clients": clients,
+        "requests": len(all_lat),
+        "errors": sum(errors),
+        "rps": len(all_lat) / wall,
+        **percentiles(all_lat),
+    }
+
+
+def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, force_inprocess: bool = False) -> dict[str, Any]:
+    mode = "grpc" if grpc_available() and not force_inprocess else "in-process"
+    data_dir = Path(tempfile.mkdtemp(prefix="wiretrace-bench-", dir=work_dir))
+    log(f"service benchmark via {mode}, data in {data_dir}")
+    res: dict[str, Any] = {"mode": mode, "sizes": []}
+    ctx = grpc_target(data_dir) if mode == "grpc" else inprocess_target(data_dir)
+    try:
+        with ctx as target:
+            rss0 = rss_bytes(target.pid)
+            indexed = 0
+            ingest_s = 0.0
+            gen_s = 0.0
+            for size in profile.service_sizes:
+                while indexed < size:
+                    n = min(CHUNK, size - indexed)
+                    t0 = time.perf_counter()
+                    batch = [s.as_json() for s in gen.stories(indexed + n, start=indexed)]
+                    gen_s += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    target.index(batch)
+                    ingest_s += time.perf_counter() - t0
+                    indexed += n
+                st = target.stats()
+                rss = rss_bytes(target.pid)
+                queries = [q["text"] for q in gen.queries(size, profile.n_queries)]
+                row: dict[str, Any] = {
+                    "stories": size,
+                    "ingest_stories_s": indexed / ingest_s,
+                    "generate_stories_s": indexed / gen_s,
+                    "index_bytes": st["index_bytes"],
+                    "disk_bytes": st["disk_bytes"],
+                    "index_entries": st["index_entries"],
+                    "rss_delta_bytes": rss - rss0,
+                    "index_bytes_per_story": st["index_bytes"] / size,
+                    "disk_bytes_per_story": st["disk_bytes"] / size,
+                    "rss_bytes_per_story": (rss - rss0) / size,
+                    "match": [],
+                }
+                log(
+                    f"{size} stories: ingest {row['ingest_stories_s']:.0f}/s, index {row['index_bytes_per_story']:.0f}"
+                    f" B/story, disk {row['disk_bytes_per_story']:.0f} B/story"
+                )
+                for c in profile.concurrency:
+                    m = load(target, queries, c, profile.match_seconds)
+                    row["match"].append(m)
+                    log(f"  match x{c}: {m['rps']:.0f} req/s p50 {m['p50_ms']:.1f} ms p99 {m['p99_ms']:.1f} ms")
+                res["sizes"].append(row)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return res

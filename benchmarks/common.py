@@ -1,0 +1,176 @@
+"""Shared helpers for the benchmarks: profiles, imports from a checkout, corpus source, timing."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_SOURCES = (
+    REPO.parent / "shared" / "data" / "reuters21578.jsonl.gz",
+    REPO.parent / "shared" / "data" / "reuters_c50.jsonl.gz",
+)
+
+
+def ensure_importable() -> None:
+    """Make ``wiretrace`` (and ``wiretrace.server``/``.client``) importable from a plain checkout.
+
+    The distribution maps ``server/`` and ``client/`` into the package at install time; when the
+    benchmarks run from a checkout that is not installed, the same mapping is made here so the
+    numbers can be taken without ``pip install``.
+    """
+    try:
+        import wiretrace
+    except ImportError:
+        sys.path.insert(0, str(REPO / "src"))
+    import wiretrace
+
+    if str(REPO) not in list(wiretrace.__path__):
+        try:
+            import wiretrace.server
+        except ImportError:
+            wiretrace.__path__.append(str(REPO))  # server/ and client/ become wiretrace.server/.client
+
+
+def default_source(no_shared: bool = False) -> str | None:
+    """Real text to train the corpus generator on, when ../shared is there."""
+    if no_shared or os.environ.get("WIRETRACE_BENCH_NO_SHARED"):
+        return None
+    for p in SHARED_SOURCES:
+        if p.exists():
+            return str(p)
+    return None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much of everything a run does; `quick` must fit 2 minutes, `full` 15, on 2 cores."""
+
+    name: str
+    sig_docs: int  # documents for our pipeline
+    ds_loop_docs: int  # documents for datasketch's per-shingle loop (slow)
+    ds_batch_docs: int
+    sig_num_perms: tuple[int, ...]
+    service_sizes: tuple[int, ...]  # indexed stories at which Match is measured
+    concurrency: tuple[int, ...]
+    match_seconds: float  # per concurrency level
+    n_queries: int
+    memory_ds_stories: int  # stories datasketch MinHashLSH holds (it is large and slow)
+    sweep_stories: int
+    sweep_queries: int
+    sweep_grid: tuple[tuple[int, int, int, int, int], ...]  # (num_perm, bands, rows, shingle, window)
+    scurve_trials: int
+    eval_shared: bool  # also score ../shared/eval/synthetic-dev at the defaults
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_QUICK_GRID = (
+    (32, 16, 2, 4, 16),
+    (32, 8, 4, 4, 16),
+    (32, 32, 1, 4, 16),
+    (64, 32, 2, 4, 16),
+    (32, 16, 2, 3, 16),
+    (32, 16, 2, 5, 16),
+    (32, 16, 2, 4, 8),
+)
+_BANDINGS = (
+    (16, 8, 2),
+    (16, 16, 1),
+    (32, 16, 2),
+    (32, 8, 4),
+    (32, 32, 1),
+    (32, 10, 3),
+    (64, 32, 2),
+    (64, 16, 4),
+    (64, 21, 3),
+    (128, 64, 2),
+    (128, 32, 4),
+)
+_FULL_GRID = (
+    tuple((p, b, r, 4, 16) for p, b, r in _BANDINGS)
+    + tuple((p, b, r, k, 16) for p, b, r in ((32, 16, 2), (32, 8, 4), (64, 32, 2)) for k in (3, 5))
+    + tuple((32, 16, 2, 4, w) for w in (8, 12, 24, 32))
+)
+
+PROFILES = {
+    "quick": Profile(
+        name="quick",
+        sig_docs=400,
+        ds_loop_docs=30,
+        ds_batch_docs=60,
+        sig_num_perms=(32, 128),
+        service_sizes=(10_000,),
+        concurrency=(1, 8, 32),
+        match_seconds=2.5,
+        n_queries=240,
+        memory_ds_stories=600,
+        sweep_stories=1500,
+        sweep_queries=96,
+        sweep_grid=_QUICK_GRID,
+        scurve_trials=150,
+        eval_shared=False,
+    ),
+    "full": Profile(
+        name="full",
+        sig_docs=3000,
+        ds_loop_docs=200,
+        ds_batch_docs=400,
+        sig_num_perms=(32, 64, 128),
+        service_sizes=(10_000, 100_000),
+        concurrency=(1, 8, 32),
+        match_seconds=8.0,
+        n_queries=800,
+        memory_ds_stories=3000,
+        sweep_stories=5000,
+        sweep_queries=320,
+        sweep_grid=_FULL_GRID,
+        scurve_trials=600,
+        eval_shared=True,
+    ),
+}
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> float:
+    """Best wall time of `repeat` calls (GC off while timing, as timeit does)."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+        finally:
+            gc.enable()
+    return best
+
+
+def percentiles(samples_s: Iterable[float]) -> dict[str, float]:
+    """p50/p90/p99/mean in milliseconds."""
+    a = np.asarray(list(samples_s), dtype=np.float64) * 1000.0
+    if a.size == 0:
+        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "mean_ms": float("nan")}
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+    }
+
+
+def rss_bytes(pid: int | None = None) -> int:
+    import psutil
+
+    return int(psutil.Process(pid or os.getpid()).memory_info().rss)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

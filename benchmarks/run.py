@@ -1,0 +1,133 @@
+"""Run the benchmark suite: ``python benchmarks/run.py --profile quick|full --out benchmarks/results/<profile>/``.
+
+Writes ``results.json`` (every number), ``report.md`` (tables, findings) and PNG plots. Each
+section is independent (``--only signatures,service,memory,sweep``) and every ratio is taken
+between figures measured in the same run, because the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import PROFILES, REPO, default_source, ensure_importable, log
+
+ensure_importable()
+
+SECTIONS = ("signatures", "service", "memory", "sweep")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<profile>/")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--source", default=None, help="real text to train the corpus generator (default: ../shared)")
+    ap.add_argument("--no-shared", action="store_true", help="use the built-in corpus fallback, not ../shared")
+    ap.add_argument("--in-process", action="store_true", help="measure the Detector even if gRPC is available")
+    ap.add_argument("--sizes", default=None, help="override the service sizes, e.g. 10000,100000,1000000")
+    args = ap.parse_args(argv)
+
+    from benchmarks import bench_memory, bench_service, bench_signatures, bench_sweep, report
+    from wiretrace.config import IndexSettings
+    from wiretrace.corpusgen import CorpusGenerator
+
+    profile = PROFILES[args.profile]
+    if args.sizes:
+        from dataclasses import replace
+
+        profile = replace(profile, service_sizes=tuple(int(x) for x in args.sizes.split(",")))
+    out = args.out or REPO / "benchmarks" / "results" / profile.name
+    out.mkdir(parents=True, exist_ok=True)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    source = args.source or default_source(args.no_shared)
+    started = time.time()
+    gen = CorpusGenerator(seed=args.seed, source=source)
+    t0 = time.perf_counter()
+    _ = gen.model
+    log(f"corpus model from {gen.model.source} ({gen.model.v} words) in {time.perf_counter() - t0:.1f}s")
+    res: dict = {
+        "meta": {
+            "profile": profile.name,
+            "seed": args.seed,
+            "corpus_source": gen.model.source,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+            "machine": f"{platform.machine()} {platform.processor() or ''} {_cpu_name()}".strip(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "index_settings": json.loads(IndexSettings().fingerprint()),
+            "command": f"python benchmarks/run.py --profile {profile.name}"
+            + (" --no-shared" if args.no_shared else ""),
+            "load_average_at_start": list(os.getloadavg()),
+        }
+    }
+    work = Path(tempfile.mkdtemp(prefix="wiretrace-bench-"))
+    try:
+        if "signatures" in only:
+            docs = [s.body for s in gen.stories(profile.sig_docs)]
+            res["signatures"] = bench_signatures.run(profile, docs, out)
+            res["signatures"]["findings"] = findings(res["signatures"])
+        if "service" in only:
+            res["service"] = bench_service.run(profile, gen, work, force_inprocess=args.in_process)
+        if "memory" in only:
+            bodies = [s.body for s in gen.stories(profile.memory_ds_stories)]
+            res["memory"] = bench_memory.run(bodies, work)
+        if "sweep" in only:
+            res["sweep"] = bench_sweep.run(profile, gen, work)
+            shared_eval = REPO.parent / "shared" / "eval" / "synthetic-dev"
+            if profile.eval_shared and (shared_eval / "wire.jsonl.gz").exists() and not args.no_shared:
+                res["eval_shared"] = bench_sweep.eval_shared(
+                    shared_eval / "wire.jsonl.gz", shared_eval / "queries.jsonl.gz", [IndexSettings()], work
+                )
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    res["meta"]["elapsed_s"] = time.time() - started
+    res["meta"]["load_average_at_end"] = list(os.getloadavg())
+    (out / "results.json").write_text(json.dumps(res, indent=1, default=float))
+    report.render(res, out)
+    log(f"done in {res['meta']['elapsed_s']:.0f}s: {out / 'report.md'}")
+    return 0
+
+
+def findings(sig: dict) -> str:
+    """Where our signature time goes, in words, from the stage breakdown."""
+    b = sig["breakdown_s_per_doc"]
+    tok = b["tokenize (total, warm hash cache)"]
+    spans = b["content_spans (boilerplate regexes)"]
+    scan = b["content_spans + token regex scan"]
+    rest = b["shingle_hashes"] + b["window_bounds"] + b["signatures (one batch of all docs)"] + b["band_keys (per doc)"]
+    total = tok + rest
+    return (
+        f"tokenize is {tok / total:.0%} of the per-story cost ({tok * 1e6:.0f} µs of {total * 1e6:.0f} µs): "
+        f"boilerplate line regexes {spans * 1e6:.0f} µs, the Unicode token regex scan "
+        f"{(scan - spans) * 1e6:.0f} µs, and the per-token Python loop (match objects, span(), cache lookups, "
+        f"list appends) the remaining {(tok - scan) * 1e6:.0f} µs. Shingling, windows, MinHash and band keys "
+        f"together take {rest * 1e6:.0f} µs, i.e. the vectorised part alone would run at "
+        f"{1 / rest:,.0f} docs/s. The ceiling for the pipeline as written is the tokenizer: "
+        f"{1 / tok:,.0f} docs/s."
+    )
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
