@@ -18,8 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
-from wiretrace.index import LSHIndex
+from wiretrace.index import LSHIndex, TermFrequencies
 from wiretrace.shingling import U32, U64
+from wiretrace.shingling import shingle_hashes
 from wiretrace.store import Candidate, SQLiteStore, StoryPrint, StoryRecord
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class Backend(Protocol):
     def lookup(self, band_keys: U64) -> U32:
         """Story numbers sharing any of the band keys (with repeats)."""
 
+    def term_weights(self, bigrams: U32) -> np.ndarray:
+        """Informativeness of each bigram in [0, 1] over the indexed stories."""
+
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]: ...
 
     def stats(self) -> BackendStats: ...
@@ -59,9 +63,10 @@ class EmbeddedBackend:
     def __init__(self, data_dir: Path, index_fingerprint: str) -> None:
         self.store = SQLiteStore(data_dir, index_fingerprint)
         self.index = LSHIndex()
+        self.terms = TermFrequencies()
         started = time.perf_counter()
-        for numbers, keys in self.store.iter_band_keys():
-            self.index.insert(keys, numbers)
+        for numbers, prints in self.store.iter_prints():
+            self._add(numbers, prints)
         self.rebuild_seconds = time.perf_counter() - started
         log.info("index rebuilt from %s: %d entries in %.2fs", self.store.path, self.index.entries, self.rebuild_seconds)
 
@@ -69,23 +74,34 @@ class EmbeddedBackend:
         if not items:
             return
         new, replaced = self.store.upsert(items)
-        if replaced:
-            self.index.remove(np.array(replaced, dtype=np.uint32))
-        prints = [p for _, p in items]
-        numbers = np.repeat(np.array(new, dtype=np.uint32), [p.band_keys.size for p in prints])
-        self.index.insert(np.concatenate([p.band_keys for p in prints]), numbers)
+        self._remove(replaced)
+        self._add(new, [p for _, p in items])
 
     def delete(self, story_ids: Sequence[str]) -> int:
         removed = self.store.delete(story_ids)
-        if removed:
-            self.index.remove(np.array(removed, dtype=np.uint32))
+        self._remove(removed)
         return len(removed)
+
+    def _add(self, numbers: list[int], prints: list[StoryPrint]) -> None:
+        if not prints:
+            return
+        counts = [p.band_keys.size for p in prints]
+        self.index.insert(np.concatenate([p.band_keys for p in prints]), np.repeat(np.array(numbers, np.uint32), counts))
+        self.terms.add([shingle_hashes(p.tokens, 2) for p in prints])
+
+    def _remove(self, rows: list[tuple[int, U32]]) -> None:
+        if rows:
+            self.index.remove(np.array([n for n, _ in rows], dtype=np.uint32))
+            self.terms.remove([shingle_hashes(t, 2) for _, t in rows])
 
     def get(self, story_id: str) -> StoryRecord | None:
         return self.store.get(story_id)
 
     def lookup(self, band_keys: U64) -> U32:
         return self.index.query(band_keys)
+
+    def term_weights(self, bigrams: U32) -> np.ndarray:
+        return self.terms.weights(bigrams)
 
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
         return self.store.candidates(numbers)
@@ -94,7 +110,7 @@ class EmbeddedBackend:
         return BackendStats(
             stories=self.store.count(),
             index_entries=self.index.entries,
-            index_bytes=self.index.nbytes,
+            index_bytes=self.index.nbytes + self.terms.nbytes,
             disk_bytes=self.store.disk_bytes(),
             rebuild_seconds=self.rebuild_seconds,
         )

@@ -34,6 +34,7 @@ class IndexSettings:
     num_perm: int = _opt(32, "MinHash permutations per window.")
     bands: int = _opt(16, "LSH bands.")
     rows: int = _opt(2, "MinHash rows per LSH band (bands*rows <= num_perm).")
+    topic_perm: int = _opt(32, "Whole-document word MinHash (one band per permutation), finds rewrites.")
     seed: int = _opt(1, "MinHash permutation seed.")
 
     def validate(self) -> None:
@@ -51,10 +52,13 @@ class MatchSettings:
     """How candidates are found and judged; may change between runs."""
 
     query_step: int = _opt(4, "Shingles between the starts of successive query windows.")
-    max_candidates: int = _opt(48, "Candidate stories verified per article (most LSH hits first).")
+    max_candidates: int = _opt(48, "Candidate stories verified per article (most window hits first).")
+    topic_candidates: int = _opt(32, "...plus this many with the most whole-document (rewrite) hits.")
     max_gap: int = _opt(8, "Tokens a passage may skip over (OCR noise, a changed word).")
-    min_passage_shingles: int = _opt(3, "Distinct matched shingles for a passage to count.")
+    min_passage_weight: float = _opt(8.0, "IDF-weighted matched bigrams for a passage to count.")
     min_match_tokens: int = _opt(12, "Tokens in passages for a story to count as a source.")
+    rewrite_containment: float = _opt(0.15, "IDF-weighted share of the article's bigrams found in a story to call it rewritten from it.")
+    rewrite_margin: float = _opt(3.0, "...and how many times the next-best story's share it must be.")
     min_containment: float = _opt(0.05, "...and the share of the article or of the story they make up.")
     derived_containment: float = _opt(0.5, "Share of the article from wire copy for DERIVED.")
     verbatim_threshold: float = _opt(0.9, "Containment, coverage and passage density for VERBATIM.")

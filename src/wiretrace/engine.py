@@ -15,8 +15,19 @@ import numpy as np
 
 from wiretrace.backend import Backend, BackendStats, EmbeddedBackend
 from wiretrace.config import Settings
-from wiretrace.pipeline import TextPipeline
-from wiretrace.scoring import Alignment, ScoringParams, Verdict, align, match_verdict, overall_verdict, qualifies
+from wiretrace.pipeline import ArticlePrint, TextPipeline
+from wiretrace.scoring import (
+    Alignment,
+    ScoringParams,
+    Verdict,
+    Lexical,
+    align,
+    lexical_overlap,
+    match_verdict,
+    overall_verdict,
+    qualifies,
+)
+from wiretrace.shingling import U32, shingle_hashes
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
 from wiretrace.text import Tokens, tokenize
 
@@ -65,8 +76,9 @@ class Detector:
         self.params = ScoringParams(
             shingle_size=settings.index.shingle_size,
             max_gap=m.max_gap,
-            min_passage_shingles=m.min_passage_shingles,
+            min_passage_weight=m.min_passage_weight,
             min_match_tokens=m.min_match_tokens,
+            rewrite_containment=m.rewrite_containment,
             min_containment=m.min_containment,
             derived_containment=m.derived_containment,
             verbatim_threshold=m.verbatim_threshold,
@@ -109,32 +121,65 @@ class Detector:
         top_k = top_k or m.default_top_k
         art = self.pipeline.article(text, m.query_step)
         n_tokens = len(art.tokens)
-        hits = self.backend.lookup(art.band_keys.reshape(-1))
-        if hits.size == 0 or n_tokens == 0:
-            return MatchResult(Verdict.UNRELATED, (), 1.0, 0)
-        numbers, counts = np.unique(hits, return_counts=True)
-        if numbers.size > m.max_candidates:
-            numbers = numbers[np.argsort(-counts, kind="stable")[: m.max_candidates]]
-        found: list[tuple[Candidate, Alignment]] = []
-        for cand in self.backend.candidates(numbers.tolist()):
-            al = align(art.shingles, n_tokens, cand.shingles, cand.n_tokens, self.params)
-            if al is not None and qualifies(al, self.params):
-                found.append((cand, al))
+        numbers = self._candidates(art)
+        if numbers.size == 0 or n_tokens == 0:
+            return MatchResult(Verdict.UNRELATED, (), 1.0, int(numbers.size))
+        bigrams = shingle_hashes(art.tokens.hashes, 2)
+        weights = self.backend.term_weights(bigrams)
+        found = self._verify_all(art.shingles, bigrams, weights, self.backend.candidates(numbers.tolist()))
         ranked = _rank_by_marginal_gain(found, self.params.min_match_tokens)
         covered = np.zeros(n_tokens, dtype=bool)
-        for _, al in found:
-            covered |= al.article_mask
+        for f in found:
+            covered |= f.mask
         wire_fraction = float(covered.sum()) / n_tokens
-        verdicts = [match_verdict(al, self.params) for _, al in found]
-        matches = tuple(self._source_match(art.tokens, cand, al) for cand, al in ranked[:top_k])
+        matches = tuple(self._source_match(art.tokens, f) for f in ranked[:top_k])
         return MatchResult(
-            verdict=overall_verdict(verdicts, wire_fraction, self.params),
+            verdict=overall_verdict([f.verdict for f in found], wire_fraction, self.params),
             matches=matches,
             original_fraction=1.0 - wire_fraction,
             candidates_checked=int(numbers.size),
         )
 
-    def _source_match(self, art_tokens: Tokens, cand: Candidate, al: Alignment) -> SourceMatch:
+    def _candidates(self, art: ArticlePrint) -> np.ndarray:
+        """Stories to verify: most window hits first, plus the best whole-document ones."""
+        m = self.settings.match
+        picked: list[np.ndarray] = []
+        for keys, limit in ((art.window_keys.reshape(-1), m.max_candidates), (art.topic_keys, m.topic_candidates)):
+            hits = self.backend.lookup(keys)
+            if hits.size == 0 or limit <= 0:
+                continue
+            numbers, counts = np.unique(hits, return_counts=True)
+            if numbers.size > limit:
+                numbers = numbers[np.argsort(-counts, kind="stable")[:limit]]
+            picked.append(numbers)
+        return np.unique(np.concatenate(picked)) if picked else np.empty(0, dtype=np.uint32)
+
+    def _verify_all(self, shingles: U32, bigrams: U32, weights: np.ndarray, cands: list[Candidate]) -> list[Found]:
+        """Exact passages decide first; a rewrite is accepted only for the one
+        story whose vocabulary stands clearly apart from every other candidate's
+        (stories on the same subject share words too, but not that many)."""
+        p = self.params
+        m = self.settings.match
+        found: list[Found] = []
+        rewrites: list[tuple[float, Candidate, Alignment | None, Lexical]] = []
+        for cand in cands:
+            al = align(shingles, bigrams, weights, self.pipeline.shingles(cand.tokens), cand.tokens.size, p)
+            lex = lexical_overlap(bigrams, weights, shingle_hashes(cand.tokens, 2))
+            if al is not None and qualifies(al, p):
+                found.append(Found(cand, al, al.article_mask, al.containment, match_verdict(al, p)))
+            else:
+                rewrites.append((lex.share, cand, al, lex))
+        rewrites.sort(key=lambda r: -r[0])
+        if rewrites:
+            share, cand, al, lex = rewrites[0]
+            runner_up = max([r[0] for r in rewrites[1:]] + [f.containment for f in found] + [0.0])
+            if share >= p.rewrite_containment and share >= m.rewrite_margin * runner_up:
+                verdict = Verdict.DERIVED if share >= p.derived_containment else Verdict.PARTIAL
+                found.append(Found(cand, al, lex.article_mask, share, verdict))
+        return found
+
+    def _source_match(self, art_tokens: Tokens, f: Found) -> SourceMatch:
+        cand, al = f.candidate, f.alignment
         story_tokens = tokenize(cand.body)
         passages = tuple(
             PassageMatch(
@@ -144,41 +189,54 @@ class Detector:
                 story_end=int(story_tokens.ends[min(p.story_end, len(story_tokens)) - 1]),
                 similarity=round(p.similarity, 4),
             )
-            for p in al.passages
+            for p in (al.passages if al is not None else ())
         )
         return SourceMatch(
             story_id=cand.story_id,
             headline=cand.headline,
-            containment=round(al.containment, 4),
-            coverage=round(al.coverage, 4),
-            jaccard=round(al.jaccard, 4),
-            verdict=match_verdict(al, self.params),
+            containment=round(f.containment, 4),
+            coverage=round(al.coverage if al is not None else 0.0, 4),
+            jaccard=round(al.jaccard if al is not None else 0.0, 4),
+            verdict=f.verdict,
             passages=passages,
         )
 
 
-def _rank_by_marginal_gain(
-    found: list[tuple[Candidate, Alignment]], min_gain: int
-) -> list[tuple[Candidate, Alignment]]:
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A verified source: its alignment (None for a pure rewrite) and what it explains."""
+
+    candidate: Candidate
+    alignment: Alignment | None
+    mask: np.ndarray  # article tokens this source accounts for
+    containment: float
+    verdict: Verdict
+
+    @property
+    def coverage(self) -> float:
+        return self.alignment.coverage if self.alignment is not None else 0.0
+
+
+def _rank_by_marginal_gain(found: list[Found], min_gain: int) -> list[Found]:
     """Order sources greedily by the article text each newly explains.
 
     A merged article's second and third sources then come before near-copies
     of the first (re-sends, later updates), which explain nothing new; those
     follow, best containment first.
     """
-    pending = sorted(found, key=lambda ca: (-ca[1].containment, -ca[1].coverage, ca[0].story_id))
+    pending = sorted(found, key=lambda f: (-f.containment, -f.coverage, f.candidate.story_id))
     if not pending:
         return []
-    explained = np.zeros_like(pending[0][1].article_mask)
-    ranked: list[tuple[Candidate, Alignment]] = []
+    explained = np.zeros_like(pending[0].mask)
+    ranked: list[Found] = []
     while pending:
         # Equal gains (a lead copied from one story into a longer one): prefer
         # the story the article uses more of.
-        gains = [(int((al.article_mask & ~explained).sum()), al.coverage) for _, al in pending]
+        gains = [(int((f.mask & ~explained).sum()), f.coverage) for f in pending]
         best = max(range(len(gains)), key=gains.__getitem__)
         if gains[best][0] < min_gain:
             break
-        cand, al = pending.pop(best)
-        explained |= al.article_mask
-        ranked.append((cand, al))
+        f = pending.pop(best)
+        explained |= f.mask
+        ranked.append(f)
     return ranked + pending

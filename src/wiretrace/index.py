@@ -107,3 +107,45 @@ class LSHIndex:
     @property
     def nbytes(self) -> int:
         return sum(r.keys.nbytes + r.stories.nbytes for r in self._runs) + self._alive.nbytes
+
+
+class TermFrequencies:
+    """How many stories contain each bigram, in a fixed hashed table.
+
+    Stock phrases ("in the same period last year", "told a news conference")
+    recur across thousands of unrelated stories; weighting matched text by
+    inverse document frequency keeps them from making a match, in any language
+    and without a stop-word list. Buckets are shared by colliding bigrams,
+    which only ever raises a count: rare text may look a little common, never
+    the reverse, and the table's size stays fixed (4 bytes a bucket).
+    """
+
+    def __init__(self, bits: int = 22) -> None:
+        self._mask = np.uint32((1 << bits) - 1)
+        self._counts = np.zeros(1 << bits, dtype=np.int32)
+        self.documents = 0
+        self._lock = threading.Lock()
+
+    def _buckets(self, per_doc: list[U32]) -> np.ndarray:
+        """Distinct buckets of each document, concatenated."""
+        return np.concatenate([np.unique(t & self._mask) for t in per_doc]) if per_doc else np.empty(0, np.uint32)
+
+    def add(self, per_doc: list[U32], sign: int = 1) -> None:
+        buckets = self._buckets(per_doc)
+        counts = np.bincount(buckets, minlength=self._counts.size).astype(np.int32)
+        with self._lock:
+            self._counts += sign * counts
+            self.documents += sign * len(per_doc)
+
+    def remove(self, per_doc: list[U32]) -> None:
+        self.add(per_doc, sign=-1)
+
+    def weights(self, terms: U32) -> np.ndarray:
+        """Informativeness in [0, 1]: 1 for a bigram no story has, near 0 for one all have."""
+        n = max(self.documents, 1)
+        df = np.maximum(self._counts[terms & self._mask], 0).astype(np.float64)
+        return np.log1p(n / (df + 1.0)) / np.log1p(n)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._counts.nbytes)

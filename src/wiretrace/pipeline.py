@@ -1,9 +1,15 @@
 """The one text-and-signature core shared by the server and the batch engines.
 
 text -> tokens -> shingles -> windows -> MinHash signatures -> LSH band keys.
-Stories are cut into adjacent windows (cheap to store); articles into
-overlapping ones (one every ``query_step`` shingles), so a copied run of text
-always has a query window lined up with a story window.
+
+Two sketches go into the index:
+
+* window sketches find copied text: stories are cut into adjacent windows of
+  shingles (cheap to store), articles into overlapping ones (one every
+  ``query_step`` shingles), so a copied run always has a query window lined up
+  with a story window, however small the excerpt is relative to either text;
+* one whole-document sketch over the set of words finds rewrites, which keep
+  the vocabulary of their source but few of its word sequences.
 """
 
 from __future__ import annotations
@@ -18,58 +24,66 @@ from wiretrace.signatures import MinHasher
 from wiretrace.store import StoryPrint
 from wiretrace.text import Tokens, tokenize
 
+_ONE = np.zeros(1, dtype=np.int64)
+
 
 @dataclass(frozen=True, slots=True)
 class ArticlePrint:
-    """An article ready to match: tokens (for offsets), shingles and band keys."""
+    """An article ready to match."""
 
     tokens: Tokens
     shingles: U32
-    band_keys: U64  # (windows, bands)
+    window_keys: U64  # (windows, bands)
+    topic_keys: U64  # (topic bands,)
 
 
 class TextPipeline:
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
-        self.hasher = MinHasher(settings.num_perm, settings.bands, settings.rows, settings.seed)
+        self.windows = MinHasher(settings.num_perm, settings.bands, settings.rows, settings.seed)
+        self.topic = MinHasher(settings.topic_perm, settings.topic_perm, 1, settings.seed + 1, salt=1)
 
-    def shingles(self, text: str) -> tuple[Tokens, U32]:
-        tokens = tokenize(text)
-        return tokens, shingle_hashes(tokens.hashes, self.settings.shingle_size)
+    def shingles(self, tokens: U32) -> U32:
+        return shingle_hashes(tokens, self.settings.shingle_size)
 
-    def _band_keys(self, shingles: U32, step: int) -> U64:
+    def _window_keys(self, shingles: U32, step: int) -> U64:
         starts, ends = window_bounds(shingles.size, self.settings.window, step)
-        return self.hasher.band_keys(self.hasher.signatures(shingles, starts, ends))
+        return self.windows.band_keys(self.windows.signatures(shingles, starts, ends))
+
+    def _topic_keys(self, tokens: U32) -> U64:
+        if tokens.size == 0:
+            return np.empty(0, dtype=np.uint64)
+        words = np.unique(tokens)
+        return self.topic.band_keys(self.topic.signatures(words, _ONE, np.array([words.size]))).reshape(-1)
 
     def story(self, body: str) -> StoryPrint:
-        tokens, sh = self.shingles(body)
-        keys = self._band_keys(sh, self.settings.window)
-        return StoryPrint(n_tokens=len(tokens), shingles=sh, band_keys=keys.reshape(-1))
+        return self.stories([body])[0]
 
     def stories(self, bodies: list[str]) -> list[StoryPrint]:
-        """Many stories at once: signatures of all their windows in one pass."""
-        shingled = [self.shingles(b) for b in bodies]
+        """Many stories at once: the window signatures of all of them in one pass."""
+        tokens = [tokenize(b).hashes for b in bodies]
+        shingled = [self.shingles(t) for t in tokens]
         size = self.settings.window
-        all_starts: list[np.ndarray] = []
-        all_ends: list[np.ndarray] = []
-        offset = 0
-        for _, sh in shingled:
-            s, e = window_bounds(sh.size, size, size)
-            all_starts.append(s + offset)
-            all_ends.append(e + offset)
-            offset += sh.size
-        flat = np.concatenate([sh for _, sh in shingled]) if shingled else np.empty(0, np.uint32)
-        counts = [s.size for s in all_starts]
-        keys = self.hasher.band_keys(
-            self.hasher.signatures(flat, np.concatenate(all_starts or [np.empty(0, np.int64)]), np.concatenate(all_ends or [np.empty(0, np.int64)]))
-        )
+        bounds = [window_bounds(sh.size, size, size) for sh in shingled]
+        offsets = np.cumsum([0] + [sh.size for sh in shingled])
+        flat = np.concatenate(shingled) if shingled else np.empty(0, np.uint32)
+        starts = np.concatenate([s + o for (s, _), o in zip(bounds, offsets, strict=False)] or [np.empty(0, np.int64)])
+        ends = np.concatenate([e + o for (_, e), o in zip(bounds, offsets, strict=False)] or [np.empty(0, np.int64)])
+        keys = self.windows.band_keys(self.windows.signatures(flat, starts, ends))
         out: list[StoryPrint] = []
         row = 0
-        for (tokens, sh), c in zip(shingled, counts, strict=True):
-            out.append(StoryPrint(n_tokens=len(tokens), shingles=sh, band_keys=keys[row : row + c].reshape(-1)))
-            row += c
+        for t, (s, _) in zip(tokens, bounds, strict=True):
+            window_keys = keys[row : row + s.size].reshape(-1)
+            row += s.size
+            out.append(StoryPrint(tokens=t, band_keys=np.concatenate((window_keys, self._topic_keys(t)))))
         return out
 
     def article(self, text: str, query_step: int) -> ArticlePrint:
-        tokens, sh = self.shingles(text)
-        return ArticlePrint(tokens=tokens, shingles=sh, band_keys=self._band_keys(sh, query_step))
+        tokens = tokenize(text)
+        sh = self.shingles(tokens.hashes)
+        return ArticlePrint(
+            tokens=tokens,
+            shingles=sh,
+            window_keys=self._window_keys(sh, query_step),
+            topic_keys=self._topic_keys(tokens.hashes),
+        )

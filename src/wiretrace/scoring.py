@@ -7,10 +7,16 @@ from the exact shingle sequences of the article and of each candidate story:
   position minus story position), so reordered paragraphs, dropped sentences
   and merged blocks become separate passages, and OCR noise or a substituted
   word only leaves a small gap inside one;
-* a passage counts only if it holds enough *distinct* matched shingles, so
-  stock phrases and degenerate repeated text cannot make a match;
+* a passage counts only if its distinct word pairs carry enough weight by
+  inverse document frequency, so stock phrases ("for the year ended", "in a
+  filing with the Securities and Exchange Commission") and degenerate repeated
+  text cannot make a match, in any language, without stop-word lists;
 * containment is the share of article tokens inside passages, coverage the
-  share of story tokens, both over prose tokens (boilerplate is already gone).
+  share of story tokens, both over prose tokens (boilerplate is already gone);
+* a rewrite (same facts, reworded sentences) leaves few passages but keeps
+  its source's rarer word pairs: the IDF-weighted share of the article's
+  bigrams found in the story measures that, and stands in for containment
+  when it is the larger.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ class Verdict(IntEnum):
 class ScoringParams:
     shingle_size: int
     max_gap: int  # tokens a passage may skip (noise, a changed word)
-    min_passage_shingles: int  # distinct matched shingles for a passage to count
+    min_passage_weight: float  # IDF weight of a passage's distinct bigrams for it to count
     min_match_tokens: int  # tokens in passages for a story to be a match at all
+    rewrite_containment: float  # IDF-weighted bigram share for a rewrite
     min_containment: float  # ... and share of the article or of the story
     derived_containment: float  # article share from wire for DERIVED
     verbatim_threshold: float  # containment, coverage and density for VERBATIM
@@ -78,8 +85,21 @@ def _coverage_mask(n: int, starts: I64, ends: I64) -> np.ndarray:
     return np.cumsum(diff[:-1]) > 0
 
 
-def align(article: U32, n_article_tokens: int, story: U32, n_story_tokens: int, p: ScoringParams) -> Alignment | None:
-    """Align article shingles with story shingles; None when nothing qualifies."""
+def align(
+    article: U32,
+    article_bigrams: U32,
+    bigram_weights: np.ndarray,
+    story: U32,
+    n_story_tokens: int,
+    p: ScoringParams,
+) -> Alignment | None:
+    """Align article shingles with story shingles; None when no passage qualifies.
+
+    `article_bigrams[i]` is the bigram starting at article token i and
+    `bigram_weights` its informativeness, so a passage's evidence is the
+    weight of the distinct bigrams inside its matched shingles.
+    """
+    n_article_tokens = article_bigrams.size + 1
     if article.size == 0 or story.size == 0:
         return None
     order = np.argsort(story, kind="stable")
@@ -88,7 +108,7 @@ def align(article: U32, n_article_tokens: int, story: U32, n_story_tokens: int, 
     idx_clipped = np.minimum(idx, sorted_story.size - 1)
     hit = sorted_story[idx_clipped] == article
     a_pos = np.flatnonzero(hit)
-    if a_pos.size < p.min_passage_shingles:
+    if a_pos.size == 0:
         return None
     s_pos = order[idx_clipped[a_pos]].astype(np.int64)
     # Break the chain where the article jumps ahead or the diagonal shifts.
@@ -106,8 +126,10 @@ def align(article: U32, n_article_tokens: int, story: U32, n_story_tokens: int, 
     matched = 0
     spanned = 0
     for lo, hi in zip(seg_starts.tolist(), seg_ends.tolist(), strict=True):
-        values = article[a_pos[lo:hi]]
-        if np.unique(values).size < p.min_passage_shingles:
+        # Bigram positions covered by the matched shingles of this segment.
+        covered = (a_pos[lo:hi, None] + np.arange(k - 1)[None, :]).reshape(-1)
+        _, first = np.unique(article_bigrams[covered], return_index=True)
+        if float(bigram_weights[covered[first]].sum()) < p.min_passage_weight:
             continue
         a0, a1 = int(a_pos[lo]), int(a_pos[hi - 1]) + k
         seg_s = s_pos[lo:hi]
@@ -140,6 +162,28 @@ def align(article: U32, n_article_tokens: int, story: U32, n_story_tokens: int, 
 def qualifies(al: Alignment, p: ScoringParams) -> bool:
     """Is this enough shared text to call the story a source at all?"""
     return al.matched_tokens >= p.min_match_tokens and max(al.containment, al.coverage) >= p.min_containment
+
+
+@dataclass(frozen=True, slots=True)
+class Lexical:
+    """Rewrite evidence: which article bigrams occur in the story, IDF-weighted."""
+
+    share: float
+    article_mask: np.ndarray
+
+
+def lexical_overlap(article_bigrams: U32, bigram_weights: np.ndarray, story_bigrams: U32) -> Lexical:
+    n_tokens = article_bigrams.size + 1
+    present = np.isin(article_bigrams, story_bigrams)
+    _, first = np.unique(article_bigrams, return_index=True)
+    w = bigram_weights[first]
+    total = float(w.sum())
+    share = float(w[present[first]].sum()) / total if total > 0 else 0.0
+    mask = np.zeros(n_tokens, dtype=bool)
+    hit = np.flatnonzero(present)
+    mask[hit] = True
+    mask[hit + 1] = True
+    return Lexical(share=share, article_mask=mask)
 
 
 def match_verdict(al: Alignment, p: ScoringParams) -> Verdict:

@@ -1,7 +1,7 @@
 """Text pipeline, step 2: word k-shingles and the windows they are grouped in.
 
 A shingle is k consecutive tokens; its 32-bit hash is a vectorised polynomial
-combination of the tokens' xxh3 hashes, finished with a 64-bit avalanche, so a
+combination of the tokens' xxh32 hashes, finished with a 64-bit avalanche, so a
 whole document is shingled with a handful of numpy operations instead of one
 hash call per shingle. Shingle i starts at token i, which keeps positions for
 passage alignment.
@@ -38,16 +38,17 @@ def fmix64(x: U64) -> U64:
     return x ^ (x >> _S33)
 
 
-def shingle_hashes(token_hashes: U64, k: int) -> U32:
+def shingle_hashes(token_hashes: U32, k: int) -> U32:
     """32-bit hashes of the k-shingles of a token sequence, in token order."""
     n = int(token_hashes.shape[0])
     m = n - k + 1
     if m <= 0:
         return np.empty(0, dtype=np.uint32)
-    acc = token_hashes[:m].copy()
+    tokens = token_hashes.astype(np.uint64)
+    acc = tokens[:m].copy()
     for j in range(1, k):
         acc *= _POLY
-        acc += token_hashes[j : j + m]
+        acc += tokens[j : j + m]
     return (fmix64(acc) >> _S32).astype(np.uint32)
 
 

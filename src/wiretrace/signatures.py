@@ -40,13 +40,16 @@ def fmix32(h: U32) -> U32:
 class MinHasher:
     """Computes window signatures and their LSH band keys."""
 
-    def __init__(self, num_perm: int, bands: int, rows: int, seed: int = 1) -> None:
+    def __init__(self, num_perm: int, bands: int, rows: int, seed: int = 1, salt: int = 0) -> None:
         if bands * rows > num_perm:
             raise ValueError(f"bands*rows ({bands}*{rows}) exceeds num_perm ({num_perm})")
         self.num_perm = num_perm
         self.bands = bands
         self.rows = rows
         self.seed = seed
+        # Keeps the band keys of different sketches (windows, whole documents)
+        # apart when they share one index.
+        self.salt = np.uint64(salt)
 
     @cached_property
     def _permutations(self) -> tuple[U32, U32]:
@@ -95,7 +98,9 @@ class MinHasher:
         acc = np.zeros((n, self.bands), dtype=np.uint64)
         for r in range(self.rows):
             acc = (acc ^ rows[:, :, r].astype(np.uint64)) * np.uint64(0x100000001B3)
-        acc ^= np.arange(self.bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        acc ^= (np.arange(self.bands, dtype=np.uint64)[None, :] + (self.salt << np.uint64(32))) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
         return fmix64(acc)
 
     def lean_minhash(self, signature: U32) -> LeanMinHash:

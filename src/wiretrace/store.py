@@ -1,4 +1,4 @@
-"""The embedded store: stories and their shingles in SQLite (WAL mode).
+"""The embedded store: stories and their token hashes in SQLite (WAL mode).
 
 SQLite is the system of record; the in-memory LSH index is rebuilt from the
 band keys kept here. A batch of stories is one transaction committed with
@@ -23,7 +23,7 @@ import numpy as np
 
 from wiretrace.shingling import U32, U64
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 class SettingsMismatchError(RuntimeError):
@@ -44,11 +44,18 @@ class StoryRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoryPrint:
-    """What the matcher needs of a story: shingles in order and the LSH keys."""
+    """What the matcher needs of a story: its token hashes in order and its LSH keys.
 
-    n_tokens: int
-    shingles: U32
+    Shingles of any size and bigram statistics are derived from the tokens on
+    demand (a few vectorised operations), so only the tokens are kept.
+    """
+
+    tokens: U32
     band_keys: U64
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.tokens.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +66,7 @@ class Candidate:
     story_id: str
     headline: str
     body: str
-    n_tokens: int
-    shingles: U32
+    tokens: U32
 
 
 _SCHEMA = """
@@ -73,11 +79,14 @@ CREATE TABLE IF NOT EXISTS stories (
     source TEXT NOT NULL,
     published_at_ns INTEGER,
     metadata TEXT NOT NULL,
-    n_tokens INTEGER NOT NULL,
-    shingles BLOB NOT NULL,
+    tokens BLOB NOT NULL,
     band_keys BLOB NOT NULL
 );
 """
+
+
+def _u32(blob: bytes) -> U32:
+    return np.frombuffer(blob, dtype="<u4").astype(np.uint32, copy=False)
 
 
 class SQLiteStore:
@@ -123,24 +132,27 @@ class SQLiteStore:
 
     # -- writes ----------------------------------------------------------
 
-    def upsert(self, stories: Sequence[tuple[StoryRecord, StoryPrint]]) -> tuple[list[int], list[int]]:
+    def upsert(self, stories: Sequence[tuple[StoryRecord, StoryPrint]]) -> tuple[list[int], list[tuple[int, U32]]]:
         """Insert or replace stories in one durable transaction.
 
-        Returns (numbers of the new rows, numbers of the rows they replaced).
+        Returns the numbers of the new rows, and the number and tokens of each
+        row they replaced.
         """
         new: list[int] = []
-        replaced: list[int] = []
+        replaced: list[tuple[int, U32]] = []
         with self._write_lock:
             cur = self._writer.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 for rec, pr in stories:
-                    row = cur.execute("DELETE FROM stories WHERE story_id=? RETURNING number", (rec.story_id,)).fetchone()
+                    row = cur.execute(
+                        "DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (rec.story_id,)
+                    ).fetchone()
                     if row is not None:
-                        replaced.append(int(row[0]))
+                        replaced.append((int(row[0]), _u32(row[1])))
                     cur.execute(
                         "INSERT INTO stories(story_id, headline, body, source, published_at_ns, metadata,"
-                        " n_tokens, shingles, band_keys) VALUES (?,?,?,?,?,?,?,?,?)",
+                        " tokens, band_keys) VALUES (?,?,?,?,?,?,?,?)",
                         (
                             rec.story_id,
                             rec.headline,
@@ -148,8 +160,7 @@ class SQLiteStore:
                             rec.source,
                             rec.published_at_ns,
                             json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True),
-                            pr.n_tokens,
-                            pr.shingles.astype("<u4").tobytes(),
+                            pr.tokens.astype("<u4").tobytes(),
                             pr.band_keys.astype("<u8").tobytes(),
                         ),
                     )
@@ -160,17 +171,17 @@ class SQLiteStore:
                 raise
         return new, replaced
 
-    def delete(self, story_ids: Sequence[str]) -> list[int]:
-        """Delete stories durably; returns the numbers of the rows removed."""
-        removed: list[int] = []
+    def delete(self, story_ids: Sequence[str]) -> list[tuple[int, U32]]:
+        """Delete stories durably; returns the number and tokens of each row removed."""
+        removed: list[tuple[int, U32]] = []
         with self._write_lock:
             cur = self._writer.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 for sid in story_ids:
-                    row = cur.execute("DELETE FROM stories WHERE story_id=? RETURNING number", (sid,)).fetchone()
+                    row = cur.execute("DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (sid,)).fetchone()
                     if row is not None:
-                        removed.append(int(row[0]))
+                        removed.append((int(row[0]), _u32(row[1])))
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -194,25 +205,23 @@ class SQLiteStore:
             return []
         marks = ",".join("?" * len(numbers))
         rows = self._reader().execute(
-            f"SELECT number, story_id, headline, body, n_tokens, shingles FROM stories WHERE number IN ({marks})",
+            f"SELECT number, story_id, headline, body, tokens FROM stories WHERE number IN ({marks})",
             [int(n) for n in numbers],
         ).fetchall()
-        return [Candidate(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<u4")) for r in rows]
+        return [Candidate(r[0], r[1], r[2], r[3], _u32(r[4])) for r in rows]
 
-    def iter_band_keys(self, batch: int = 10_000) -> Iterator[tuple[U32, U64]]:
-        """(story numbers, band keys) for every stored story, for index rebuilds."""
+    def iter_prints(self, batch: int = 10_000) -> Iterator[tuple[list[int], list[StoryPrint]]]:
+        """(story numbers, prints) of every stored story, for rebuilding the index."""
         conn = self._reader()
         last = -1
         while True:
             rows = conn.execute(
-                "SELECT number, band_keys FROM stories WHERE number > ? ORDER BY number LIMIT ?", (last, batch)
+                "SELECT number, tokens, band_keys FROM stories WHERE number > ? ORDER BY number LIMIT ?", (last, batch)
             ).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
-            keys = [np.frombuffer(r[1], dtype="<u8") for r in rows]
-            numbers = np.repeat(np.array([r[0] for r in rows], dtype=np.uint32), [k.size for k in keys])
-            yield numbers, np.concatenate(keys)
+            yield [r[0] for r in rows], [StoryPrint(_u32(r[1]), np.frombuffer(r[2], dtype="<u8")) for r in rows]
 
     def count(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM stories").fetchone()[0])

@@ -129,9 +129,9 @@ def content_spans(text: str) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """The comparable words of a text: 64-bit hashes and character offsets."""
+    """The comparable words of a text: 32-bit hashes and character offsets."""
 
-    hashes: npt.NDArray[np.uint64]
+    hashes: npt.NDArray[np.uint32]
     starts: npt.NDArray[np.int64]
     ends: npt.NDArray[np.int64]
 
@@ -144,12 +144,12 @@ _HASH_CACHE_LIMIT = 2_000_000
 
 
 def token_hash(raw: str) -> int:
-    """xxh3-64 of the normalised token; cached because news vocabulary repeats."""
+    """xxh32 of the normalised token; cached because news vocabulary repeats."""
     h = _HASH_CACHE.get(raw)
     if h is None:
         if len(_HASH_CACHE) >= _HASH_CACHE_LIMIT:
             _HASH_CACHE.clear()
-        h = xxhash.xxh3_64_intdigest(normalize_token(raw).encode("utf-8", "surrogatepass"))
+        h = xxhash.xxh32_intdigest(normalize_token(raw).encode("utf-8", "surrogatepass"))
         _HASH_CACHE[raw] = h
     return h
 
@@ -172,7 +172,7 @@ def tokenize(text: str, *, strip_boilerplate: bool = True) -> Tokens:
             starts.append(a)
             ends.append(b)
     return Tokens(
-        hashes=np.fromiter(hashes, dtype=np.uint64, count=len(hashes)),
+        hashes=np.fromiter(hashes, dtype=np.uint32, count=len(hashes)),
         starts=np.fromiter(starts, dtype=np.int64, count=len(starts)),
         ends=np.fromiter(ends, dtype=np.int64, count=len(ends)),
     )
