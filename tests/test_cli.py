@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import stories
 from synth import NewsGen
@@ -110,3 +111,28 @@ def test_eval_against_a_running_server(server: WiretraceServer, news: NewsGen, t
     assert "precision 1.000  recall 1.000  F1 1.000" in result.output
     with WiretraceClient(server.address) as client:
         assert client.stats()[0].stories == 3
+
+
+def test_readme_documents_every_setting() -> None:
+    """README's settings table is `wiretrace settings`; a new setting must be added to it."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = CliRunner().invoke(main, ["settings"]).output
+    for f in setting_fields():
+        flag = "`--" + f.name.replace("_", "-") + "`"
+        assert flag in table
+        assert f"| {flag} | `{env_name(f.name)}` |" in readme, f"README lacks {flag}: paste `wiretrace settings`"
+
+
+def test_eval_without_data_dir_uses_a_temporary_one(
+    news: NewsGen, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wire = tmp_path / "wire.jsonl.gz"
+    _write_wire(wire, news, 2)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps({"query_id": "c", "label": "ND", "text": news.article()}) + "\n")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(main, ["eval", "--wire", str(wire), "--queries", str(queries)])
+    assert result.exit_code == 0, result.output
+    assert list(cwd.iterdir()) == []  # not ./data, the default of `serve`

@@ -124,6 +124,19 @@ def serve(**values: Any) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@main.command("settings")
+def settings_table() -> None:
+    """Print every setting as a Markdown table (flag, variable, default, meaning) for the README."""
+    click.echo("| flag | environment variable | group | default | meaning |")
+    click.echo("| --- | --- | --- | --- | --- |")
+    for group in dataclasses.fields(Settings):
+        defaults = getattr(Settings(), group.name)
+        for f in dataclasses.fields(defaults):
+            flag = "--" + f.name.replace("_", "-")
+            default = getattr(defaults, f.name)
+            click.echo(f"| `{flag}` | `{env_name(f.name)}` | {group.name} | `{default}` | {f.metadata['help']} |")
+
+
 # -- index ---------------------------------------------------------------------
 
 
@@ -315,8 +328,9 @@ def evaluate(
     tmp: tempfile.TemporaryDirectory[str] | None = None
     try:
         if target is None:
-            data_dir = values.get("data_dir")
-            if data_dir is None:
+            ctx = click.get_current_context()
+            data_dir = values["data_dir"]
+            if ctx.get_parameter_source("data_dir") == click.core.ParameterSource.DEFAULT:
                 tmp = tempfile.TemporaryDirectory(prefix="wiretrace-eval-")
                 data_dir = Path(tmp.name)
             settings = _settings(values, data_dir=data_dir, host="127.0.0.1", port=0)
