@@ -19,8 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from wiretrace.index import LSHIndex, TermFrequencies
-from wiretrace.shingling import U32, U64
-from wiretrace.shingling import shingle_hashes
+from wiretrace.shingling import U32, U64, shingle_hashes
 from wiretrace.store import Candidate, SQLiteStore, StoryPrint, StoryRecord
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,9 @@ class EmbeddedBackend:
         for numbers, prints in self.store.iter_prints():
             self._add(numbers, prints)
         self.rebuild_seconds = time.perf_counter() - started
-        log.info("index rebuilt from %s: %d entries in %.2fs", self.store.path, self.index.entries, self.rebuild_seconds)
+        log.info(
+            "index rebuilt from %s: %d entries in %.2fs", self.store.path, self.index.entries, self.rebuild_seconds
+        )
 
     def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
         if not items:
@@ -86,7 +87,9 @@ class EmbeddedBackend:
         if not prints:
             return
         counts = [p.band_keys.size for p in prints]
-        self.index.insert(np.concatenate([p.band_keys for p in prints]), np.repeat(np.array(numbers, np.uint32), counts))
+        self.index.insert(
+            np.concatenate([p.band_keys for p in prints]), np.repeat(np.array(numbers, np.uint32), counts)
+        )
         self.terms.add([shingle_hashes(p.tokens, 2) for p in prints])
 
     def _remove(self, rows: list[tuple[int, U32]]) -> None:

@@ -57,7 +57,9 @@ class MatchSettings:
     max_gap: int = _opt(8, "Tokens a passage may skip over (OCR noise, a changed word).")
     min_passage_weight: float = _opt(8.0, "IDF-weighted matched bigrams for a passage to count.")
     min_match_tokens: int = _opt(12, "Tokens in passages for a story to count as a source.")
-    rewrite_containment: float = _opt(0.15, "IDF-weighted share of the article's bigrams found in a story to call it rewritten from it.")
+    rewrite_containment: float = _opt(
+        0.15, "IDF-weighted share of the article's bigrams found in a story to call it rewritten from it."
+    )
     rewrite_margin: float = _opt(3.0, "...and how many times the next-best story's share it must be.")
     min_containment: float = _opt(0.05, "...and the share of the article or of the story they make up.")
     derived_containment: float = _opt(0.5, "Share of the article from wire copy for DERIVED.")
@@ -133,4 +135,6 @@ def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
             return str(value).strip().lower() in {"1", "true", "yes", "on"}
         return kind(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{env_name(f.name)}/--{f.name.replace('_', '-')}: cannot read {value!r} as {kind.__name__}") from exc
+        raise ValueError(
+            f"{env_name(f.name)}/--{f.name.replace('_', '-')}: cannot read {value!r} as {kind.__name__}"
+        ) from exc

@@ -10,7 +10,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,7 +68,7 @@ def parse_time_ns(value: Any) -> int | None:
         except ValueError:
             continue
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
     return None
 
@@ -77,7 +77,9 @@ def story_from_json(obj: dict[str, Any]) -> StoryRecord:
     """A StoryRecord from a JSON object; missing fields are left empty for validation to judge."""
     sid = _first(obj, _ID_FIELDS)
     used = {*_ID_FIELDS, *_BODY_FIELDS, *_HEADLINE_FIELDS, *_TIME_FIELDS, "source", "metadata"}
-    metadata = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in obj.items() if k not in used}
+    metadata = {
+        k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in obj.items() if k not in used
+    }
     if isinstance(obj.get("metadata"), dict):
         metadata.update({str(k): str(v) for k, v in obj["metadata"].items()})
     return StoryRecord(

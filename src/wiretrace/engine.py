@@ -18,9 +18,9 @@ from wiretrace.config import Settings
 from wiretrace.pipeline import ArticlePrint, TextPipeline
 from wiretrace.scoring import (
     Alignment,
+    Lexical,
     ScoringParams,
     Verdict,
-    Lexical,
     align,
     lexical_overlap,
     match_verdict,
@@ -173,7 +173,8 @@ class Detector:
         if rewrites:
             share, cand, al, lex = rewrites[0]
             runner_up = max([r[0] for r in rewrites[1:]] + [f.containment for f in found] + [0.0])
-            if share >= p.rewrite_containment and share >= m.rewrite_margin * runner_up:
+            enough = lex.weight >= p.min_passage_weight  # as much evidence as one passage needs
+            if enough and share >= p.rewrite_containment and share >= m.rewrite_margin * runner_up:
                 verdict = Verdict.DERIVED if share >= p.derived_containment else Verdict.PARTIAL
                 found.append(Found(cand, al, lex.article_mask, share, verdict))
         return found

@@ -89,10 +89,15 @@ def score(pairs: Iterable[tuple[dict[str, Any], MatchResult]], keep_failures: in
         else:
             ok = _score_labelled(rep, query, result)
         if not ok and len(rep.failures) < keep_failures:
-            rep.failures.append({"query_id": query.get("query_id"), "kind": query.get("kind", query.get("label")),
-                                 "verdict": result.verdict.name,
-                                 "matches": [(m.story_id, m.containment, m.coverage) for m in result.matches[:3]],
-                                 "sources": query.get("sources", query.get("source_story_id"))})
+            rep.failures.append(
+                {
+                    "query_id": query.get("query_id"),
+                    "kind": query.get("kind", query.get("label")),
+                    "verdict": result.verdict.name,
+                    "matches": [(m.story_id, m.containment, m.coverage) for m in result.matches[:3]],
+                    "sources": query.get("sources", query.get("source_story_id")),
+                }
+            )
     return rep
 
 
@@ -128,7 +133,7 @@ def _score_synthetic(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
 
 
 def _score_labelled(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
-    truth_derived = q.get("label", "ND") in ("WD", "PD") or q.get("derived") is True and "label" not in q
+    truth_derived = q.get("label", "ND") in ("WD", "PD") or (q.get("derived") is True and "label" not in q)
     source = q.get("source_story_id")
     predicted = _is_derived(res) and bool(res.matches)
     top = res.matches[0].story_id if res.matches else None

@@ -169,6 +169,7 @@ class Lexical:
     """Rewrite evidence: which article bigrams occur in the story, IDF-weighted."""
 
     share: float
+    weight: float  # IDF weight of the distinct article bigrams found in the story
     article_mask: np.ndarray
 
 
@@ -178,12 +179,13 @@ def lexical_overlap(article_bigrams: U32, bigram_weights: np.ndarray, story_bigr
     _, first = np.unique(article_bigrams, return_index=True)
     w = bigram_weights[first]
     total = float(w.sum())
-    share = float(w[present[first]].sum()) / total if total > 0 else 0.0
+    found = float(w[present[first]].sum())
+    share = found / total if total > 0 else 0.0
     mask = np.zeros(n_tokens, dtype=bool)
     hit = np.flatnonzero(present)
     mask[hit] = True
     mask[hit + 1] = True
-    return Lexical(share=share, article_mask=mask)
+    return Lexical(share=share, weight=found, article_mask=mask)
 
 
 def match_verdict(al: Alignment, p: ScoringParams) -> Verdict:

@@ -179,7 +179,9 @@ class SQLiteStore:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 for sid in story_ids:
-                    row = cur.execute("DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (sid,)).fetchone()
+                    row = cur.execute(
+                        "DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (sid,)
+                    ).fetchone()
                     if row is not None:
                         removed.append((int(row[0]), _u32(row[1])))
                 cur.execute("COMMIT")
@@ -191,10 +193,14 @@ class SQLiteStore:
     # -- reads -----------------------------------------------------------
 
     def get(self, story_id: str) -> StoryRecord | None:
-        row = self._reader().execute(
-            "SELECT story_id, body, headline, source, published_at_ns, metadata FROM stories WHERE story_id=?",
-            (story_id,),
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT story_id, body, headline, source, published_at_ns, metadata FROM stories WHERE story_id=?",
+                (story_id,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         return StoryRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
@@ -204,10 +210,14 @@ class SQLiteStore:
         if not numbers:
             return []
         marks = ",".join("?" * len(numbers))
-        rows = self._reader().execute(
-            f"SELECT number, story_id, headline, body, tokens FROM stories WHERE number IN ({marks})",
-            [int(n) for n in numbers],
-        ).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT number, story_id, headline, body, tokens FROM stories WHERE number IN ({marks})",
+                [int(n) for n in numbers],
+            )
+            .fetchall()
+        )
         return [Candidate(r[0], r[1], r[2], r[3], _u32(r[4])) for r in rows]
 
     def iter_prints(self, batch: int = 10_000) -> Iterator[tuple[list[int], list[StoryPrint]]]:

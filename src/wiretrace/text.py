@@ -29,9 +29,7 @@ import xxhash
 # A word is a run of letters, marks, digits and (zero-width) joiners, except in
 # scripts written without spaces, where each character stands alone.
 _NO_SPACE_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}"
-_TOKEN_RE = regex.compile(
-    rf"(?V1)[{_NO_SPACE_SCRIPTS}]|[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]+"
-)
+_TOKEN_RE = regex.compile(rf"(?V1)[{_NO_SPACE_SCRIPTS}]|[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]+")
 
 # Folding applied after NFKC + casefold. Arabic-script letter variants are
 # unified because Urdu, Persian and Arabic keyboards produce different code
@@ -77,7 +75,9 @@ _CHROME_LINE_RES = [
     regex.compile(r"(?i)^\s*(?:photo|image|picture|file photo|video|graphic)s?\s*[:|]"),
     regex.compile(r"(?i)\b(?:REUTERS|AFP|AP|Getty Images|Anadolu)\s*/\s*\p{Lu}\p{L}+"),
     # bylines and credits
-    regex.compile(r"(?i)^\s*by\s+\p{Lu}[\p{L}.'-]+(?:\s+[\p{L}.'-]+){0,3}(?:\s*(?:,|and|&)\s*\p{Lu}[\p{L}.'-]+(?:\s+[\p{L}.'-]+){0,3})*\s*$"),
+    regex.compile(
+        r"(?i)^\s*by\s+\p{Lu}[\p{L}.'-]+(?:\s+[\p{L}.'-]+){0,3}(?:\s*(?:,|and|&)\s*\p{Lu}[\p{L}.'-]+(?:\s+[\p{L}.'-]+){0,3})*\s*$"
+    ),
     regex.compile(r"(?i)^\s*(?:additional\s+)?(?:reporting|writing|editing|compiled|produced)\s+by\b"),
     regex.compile(r"(?i);\s*(?:editing|writing)\s+by\s"),
     # share / subscribe / comment chrome
@@ -89,7 +89,9 @@ _CHROME_LINE_RES = [
     ),
 ]
 # Short lines that are only a label ("Summary", "Advertisement", "logo").
-_LABEL_LINE_RE = regex.compile(r"(?i)^\s*(?:summary|logo|advertisement|highlights|key points|menu|home|share|tweet|comments?)\s*[:.]?\s*$")
+_LABEL_LINE_RE = regex.compile(
+    r"(?i)^\s*(?:summary|logo|advertisement|highlights|key points|menu|home|share|tweet|comments?)\s*[:.]?\s*$"
+)
 
 # A dateline opening a paragraph: "BEIRUT (Reuters) -", "BEIRUT/AMMAN, Dec 6 (Reuters) –",
 # "LONDON, March 3 -", "BEIRUT –". It is removed, the sentence after it kept.
