@@ -16,6 +16,13 @@ GOALS = {
 }
 
 
+def _save(plt: Any, fig: Any, out: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
 def _plots(res: dict[str, Any], out: Path) -> list[str]:
     import matplotlib
 
@@ -45,10 +52,7 @@ def _plots(res: dict[str, Any], out: Path) -> list[str]:
         ax.set_ylabel("documents / s (one core)")
         ax.set_title("Signatures of ~600-word stories")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "signatures.png", dpi=110)
-        plt.close(fig)
-        made.append("signatures.png")
+        made.append(_save(plt, fig, out, "signatures.png"))
     svc = res.get("service")
     if svc and svc["sizes"]:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -69,10 +73,7 @@ def _plots(res: dict[str, Any], out: Path) -> list[str]:
         axes[0].set_yscale("log")
         axes[1].set_ylabel("Match requests / s")
         fig.suptitle(f"Match cost vs index size ({svc['mode']})")
-        fig.tight_layout()
-        fig.savefig(out / "match_vs_size.png", dpi=110)
-        plt.close(fig)
-        made.append("match_vs_size.png")
+        made.append(_save(plt, fig, out, "match_vs_size.png"))
     mem = res.get("memory")
     if mem:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -91,10 +92,7 @@ def _plots(res: dict[str, Any], out: Path) -> list[str]:
         ax.set_yscale("log")
         ax.set_ylabel("resident bytes / story (RSS growth)")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "memory.png", dpi=110)
-        plt.close(fig)
-        made.append("memory.png")
+        made.append(_save(plt, fig, out, "memory.png"))
     sw = res.get("sweep")
     if sw and sw["rows"]:
         fig, ax = plt.subplots(figsize=(7, 5))
@@ -105,10 +103,7 @@ def _plots(res: dict[str, Any], out: Path) -> list[str]:
         ax.set_ylabel("P(share at least one band)")
         ax.set_title("LSH S-curves: num_perm/bands x rows")
         ax.legend(fontsize=6, ncol=2)
-        fig.tight_layout()
-        fig.savefig(out / "scurves.png", dpi=110)
-        plt.close(fig)
-        made.append("scurves.png")
+        made.append(_save(plt, fig, out, "scurves.png"))
         fig, ax = plt.subplots(figsize=(8, 5))
         rows = sw["rows"]
         xs = [r["latency"]["p50_ms"] for r in rows]
@@ -128,10 +123,7 @@ def _plots(res: dict[str, Any], out: Path) -> list[str]:
         ax.set_ylabel("provenance recall (true source among candidates)")
         ax.set_title("Recall vs latency over the settings grid (marker size ~ bands)")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "recall_latency.png", dpi=110)
-        plt.close(fig)
-        made.append("recall_latency.png")
+        made.append(_save(plt, fig, out, "recall_latency.png"))
     return made
 
 
