@@ -80,6 +80,30 @@ def _query(item: str | MatchQuery) -> pb.MatchRequest:
     return pb.MatchRequest(request_id=q.request_id, headline=q.headline, text=q.text, top_k=q.top_k)
 
 
+class SyndicationStub:
+    """The service's methods as typed multi-callables on a channel (raw messages in and out)."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.IndexStories = channel.stream_unary(
+            SERVICE + "IndexStories", pb.Story.SerializeToString, pb.IndexStoriesResponse.FromString
+        )
+        self.DeleteStories = channel.unary_unary(
+            SERVICE + "DeleteStories", pb.DeleteStoriesRequest.SerializeToString, pb.DeleteStoriesResponse.FromString
+        )
+        self.GetStory = channel.unary_unary(
+            SERVICE + "GetStory", pb.GetStoryRequest.SerializeToString, pb.Story.FromString
+        )
+        self.GetStats = channel.unary_unary(
+            SERVICE + "GetStats", pb.GetStatsRequest.SerializeToString, pb.GetStatsResponse.FromString
+        )
+        self.Match = channel.unary_unary(
+            SERVICE + "Match", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString
+        )
+        self.MatchStream = channel.stream_stream(
+            SERVICE + "MatchStream", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString
+        )
+
+
 class WiretraceClient:
     """Client for one server; use as a context manager or call close().
 
@@ -99,21 +123,7 @@ class WiretraceClient:
                 ("grpc.max_receive_message_length", max_message_bytes),
             ],
         )
-        ch = self.channel
-        self._index = ch.stream_unary(
-            SERVICE + "IndexStories", pb.Story.SerializeToString, pb.IndexStoriesResponse.FromString
-        )
-        self._delete = ch.unary_unary(
-            SERVICE + "DeleteStories", pb.DeleteStoriesRequest.SerializeToString, pb.DeleteStoriesResponse.FromString
-        )
-        self._get = ch.unary_unary(SERVICE + "GetStory", pb.GetStoryRequest.SerializeToString, pb.Story.FromString)
-        self._stats = ch.unary_unary(
-            SERVICE + "GetStats", pb.GetStatsRequest.SerializeToString, pb.GetStatsResponse.FromString
-        )
-        self._match = ch.unary_unary(SERVICE + "Match", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString)
-        self._match_stream = ch.stream_stream(
-            SERVICE + "MatchStream", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString
-        )
+        self.stub = SyndicationStub(self.channel)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -153,7 +163,7 @@ class WiretraceClient:
         source = _Recording(stories)
         requests = (_story(s) for s in source)
         try:
-            resp: pb.IndexStoriesResponse = self._index(requests, timeout=timeout)
+            resp: pb.IndexStoriesResponse = self.stub.IndexStories(requests, timeout=timeout)
         except grpc.RpcError as err:
             if source.error is not None:
                 raise source.error from None
@@ -166,17 +176,17 @@ class WiretraceClient:
     def delete(self, story_ids: Iterable[str], timeout: float | None = None) -> int:
         """Delete stories by id; returns how many existed."""
         req = pb.DeleteStoriesRequest(story_ids=list(story_ids))
-        resp: pb.DeleteStoriesResponse = self._call(self._delete, req, self._deadline(timeout))
+        resp: pb.DeleteStoriesResponse = self._call(self.stub.DeleteStories, req, self._deadline(timeout))
         return resp.deleted
 
     def get_story(self, story_id: str, timeout: float | None = None) -> StoryRecord:
         """The stored story; NotFound if there is none."""
-        resp: pb.Story = self._call(self._get, pb.GetStoryRequest(story_id=story_id), self._deadline(timeout))
+        resp: pb.Story = self._call(self.stub.GetStory, pb.GetStoryRequest(story_id=story_id), self._deadline(timeout))
         return convert.story_from_proto(resp)
 
     def stats(self, timeout: float | None = None) -> tuple[Stats, dict[str, str]]:
         """Index size, and the index settings in force (name -> value as text)."""
-        resp: pb.GetStatsResponse = self._call(self._stats, pb.GetStatsRequest(), self._deadline(timeout))
+        resp: pb.GetStatsResponse = self._call(self.stub.GetStats, pb.GetStatsRequest(), self._deadline(timeout))
         return convert.stats_from_proto(resp)
 
     def match(
@@ -184,7 +194,7 @@ class WiretraceClient:
     ) -> MatchResult:
         """Attribute one article."""
         req = _query(MatchQuery(text, headline, top_k, request_id))
-        resp: pb.MatchResponse = self._call(self._match, req, self._deadline(timeout))
+        resp: pb.MatchResponse = self._call(self.stub.Match, req, self._deadline(timeout))
         return convert.match_from_proto(resp)
 
     def match_stream(
@@ -196,7 +206,7 @@ class WiretraceClient:
         come back; an invalid request ends the stream with InvalidArgument.
         """
         source = _Recording(queries)
-        responses: Iterable[pb.MatchResponse] = self._match_stream((_query(q) for q in source), timeout=timeout)
+        responses: Iterable[pb.MatchResponse] = self.stub.MatchStream((_query(q) for q in source), timeout=timeout)
         try:
             for resp in responses:
                 yield resp.request_id, convert.match_from_proto(resp)

@@ -231,38 +231,22 @@ class SyndicationServicer:
                 yield response
 
 
+_FACTORIES = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
 def generic_handler(servicer: SyndicationServicer) -> grpc.GenericRpcHandler[Any, Any]:
-    """Method handlers with tolerant deserializers (see Undecodable)."""
-    handlers = {
-        "IndexStories": grpc.stream_unary_rpc_method_handler(
-            servicer.IndexStories,
-            request_deserializer=tolerant_deserializer(pb.Story),
-            response_serializer=pb.IndexStoriesResponse.SerializeToString,
-        ),
-        "DeleteStories": grpc.unary_unary_rpc_method_handler(
-            servicer.DeleteStories,
-            request_deserializer=tolerant_deserializer(pb.DeleteStoriesRequest),
-            response_serializer=pb.DeleteStoriesResponse.SerializeToString,
-        ),
-        "GetStory": grpc.unary_unary_rpc_method_handler(
-            servicer.GetStory,
-            request_deserializer=tolerant_deserializer(pb.GetStoryRequest),
-            response_serializer=pb.Story.SerializeToString,
-        ),
-        "GetStats": grpc.unary_unary_rpc_method_handler(
-            servicer.GetStats,
-            request_deserializer=tolerant_deserializer(pb.GetStatsRequest),
-            response_serializer=pb.GetStatsResponse.SerializeToString,
-        ),
-        "Match": grpc.unary_unary_rpc_method_handler(
-            servicer.Match,
-            request_deserializer=tolerant_deserializer(pb.MatchRequest),
-            response_serializer=pb.MatchResponse.SerializeToString,
-        ),
-        "MatchStream": grpc.stream_stream_rpc_method_handler(
-            servicer.MatchStream,
-            request_deserializer=tolerant_deserializer(pb.MatchRequest),
-            response_serializer=pb.MatchResponse.SerializeToString,
-        ),
-    }
+    """Handlers for every RPC in the proto's descriptor, with tolerant deserializers (see Undecodable)."""
+    handlers = {}
+    for method in pb.DESCRIPTOR.services_by_name["SyndicationService"].methods:
+        request: type[Message] = getattr(pb, method.input_type.name)
+        response: type[Message] = getattr(pb, method.output_type.name)
+        handlers[method.name] = _FACTORIES[method.client_streaming, method.server_streaming](
+            getattr(servicer, method.name),
+            request_deserializer=tolerant_deserializer(request),
+            response_serializer=response.SerializeToString,
+        )
     return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)

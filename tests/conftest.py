@@ -17,12 +17,10 @@ import pytest
 from synth import NewsGen
 
 from wiretrace.client import WiretraceClient
+from wiretrace.client.client import SyndicationStub
 from wiretrace.config import Settings
 from wiretrace.server import WiretraceServer
 from wiretrace.store import StoryRecord
-from wiretrace.v1 import syndication_pb2 as pb
-
-SERVICE = "/wiretrace.v1.SyndicationService/"
 
 
 def make_settings(data_dir: Path, **server: Any) -> Settings:
@@ -55,33 +53,11 @@ def client(server: WiretraceServer) -> Iterator[WiretraceClient]:
         yield c
 
 
-class Raw:
-    """Typed callables straight on a channel, for asserting whole response messages."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.channel = channel
-        self.index = channel.stream_unary(
-            SERVICE + "IndexStories", pb.Story.SerializeToString, pb.IndexStoriesResponse.FromString
-        )
-        self.delete = channel.unary_unary(
-            SERVICE + "DeleteStories", pb.DeleteStoriesRequest.SerializeToString, pb.DeleteStoriesResponse.FromString
-        )
-        self.get = channel.unary_unary(SERVICE + "GetStory", pb.GetStoryRequest.SerializeToString, pb.Story.FromString)
-        self.stats = channel.unary_unary(
-            SERVICE + "GetStats", pb.GetStatsRequest.SerializeToString, pb.GetStatsResponse.FromString
-        )
-        self.match = channel.unary_unary(
-            SERVICE + "Match", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString
-        )
-        self.match_stream = channel.stream_stream(
-            SERVICE + "MatchStream", pb.MatchRequest.SerializeToString, pb.MatchResponse.FromString
-        )
-
-
 @pytest.fixture
-def raw(server: WiretraceServer) -> Iterator[Raw]:
+def raw(server: WiretraceServer) -> Iterator[SyndicationStub]:
+    """The service's methods on a plain channel, for asserting whole response messages."""
     with grpc.insecure_channel(server.address) as channel:
-        yield Raw(channel)
+        yield SyndicationStub(channel)
 
 
 @pytest.fixture(scope="session")

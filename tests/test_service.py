@@ -6,13 +6,14 @@ import dataclasses
 
 import grpc
 import pytest
-from conftest import Raw, multilingual, stories
+from conftest import multilingual, stories
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from synth import NewsGen
 
 from wiretrace.client import MatchQuery, NotFound, WiretraceClient
+from wiretrace.client.client import SyndicationStub
 from wiretrace.scoring import Verdict
 from wiretrace.server import SERVICE_NAME, WiretraceServer
 from wiretrace.store import StoryRecord
@@ -31,15 +32,15 @@ def _story_msg(i: int, body: str) -> pb.Story:
     )
 
 
-def test_index_get_and_self_match_roundtrip(raw: Raw, news: NewsGen) -> None:
+def test_index_get_and_self_match_roundtrip(raw: SyndicationStub, news: NewsGen) -> None:
     msgs = [_story_msg(i, news.article()) for i in range(12)]
-    assert raw.index(iter(msgs)) == pb.IndexStoriesResponse(indexed=12)
+    assert raw.IndexStories(iter(msgs)) == pb.IndexStoriesResponse(indexed=12)
     # Every field survives the store, timestamp and metadata included.
     for m in msgs:
-        assert raw.get(pb.GetStoryRequest(story_id=m.story_id)) == m
+        assert raw.GetStory(pb.GetStoryRequest(story_id=m.story_id)) == m
 
     body = msgs[3].body
-    resp = raw.match(pb.MatchRequest(request_id="q-1", text=body, top_k=1))
+    resp = raw.Match(pb.MatchRequest(request_id="q-1", text=body, top_k=1))
     assert resp.request_id == "q-1"
     assert resp.verdict == pb.VERBATIM
     assert resp.original_fraction == pytest.approx(0.0, abs=0.02)
@@ -54,9 +55,9 @@ def test_index_get_and_self_match_roundtrip(raw: Raw, news: NewsGen) -> None:
     assert passage.similarity == pytest.approx(1.0)
 
 
-def test_unrelated_text_has_no_matches(raw: Raw, news: NewsGen) -> None:
-    raw.index(iter([_story_msg(i, news.article()) for i in range(10)]))
-    resp = raw.match(pb.MatchRequest(request_id="u", text=news.article()))
+def test_unrelated_text_has_no_matches(raw: SyndicationStub, news: NewsGen) -> None:
+    raw.IndexStories(iter([_story_msg(i, news.article()) for i in range(10)]))
+    resp = raw.Match(pb.MatchRequest(request_id="u", text=news.article()))
     assert resp == pb.MatchResponse(
         request_id="u", verdict=pb.UNRELATED, original_fraction=1.0, candidates_checked=resp.candidates_checked
     )
@@ -98,22 +99,22 @@ def test_upsert_replaces(client: WiretraceClient, news: NewsGen) -> None:
     assert client.match(second, top_k=1).matches[0].story_id == "x"
 
 
-def test_resend_within_one_stream_keeps_last(raw: Raw, news: NewsGen) -> None:
+def test_resend_within_one_stream_keeps_last(raw: SyndicationStub, news: NewsGen) -> None:
     a, b = news.article(), news.article()
     msgs = [pb.Story(story_id="dup", body=a), pb.Story(story_id="other", body=news.article())]
     msgs.append(pb.Story(story_id="dup", body=b))
-    assert raw.index(iter(msgs)) == pb.IndexStoriesResponse(indexed=3)
-    assert raw.get(pb.GetStoryRequest(story_id="dup")).body == b
-    assert raw.stats(pb.GetStatsRequest()).story_count == 2
-    assert raw.match(pb.MatchRequest(text=a)).verdict == pb.UNRELATED
+    assert raw.IndexStories(iter(msgs)) == pb.IndexStoriesResponse(indexed=3)
+    assert raw.GetStory(pb.GetStoryRequest(story_id="dup")).body == b
+    assert raw.GetStats(pb.GetStatsRequest()).story_count == 2
+    assert raw.Match(pb.MatchRequest(text=a)).verdict == pb.UNRELATED
 
 
-def test_delete(raw: Raw, client: WiretraceClient, news: NewsGen) -> None:
+def test_delete(raw: SyndicationStub, client: WiretraceClient, news: NewsGen) -> None:
     wire = stories(news, 5)
     client.index_stories(wire)
     req = pb.DeleteStoriesRequest(story_ids=["s1", "s3", "never-indexed"])
-    assert raw.delete(req) == pb.DeleteStoriesResponse(deleted=2)
-    assert raw.delete(req) == pb.DeleteStoriesResponse(deleted=0)
+    assert raw.DeleteStories(req) == pb.DeleteStoriesResponse(deleted=2)
+    assert raw.DeleteStories(req) == pb.DeleteStoriesResponse(deleted=0)
     with pytest.raises(NotFound):
         client.get_story("s1")
     assert client.match(wire[1].body).verdict == Verdict.UNRELATED
@@ -127,8 +128,8 @@ def test_get_story_not_found(client: WiretraceClient) -> None:
     assert err.value.message == "no story with story_id 'missing-id'"
 
 
-def test_stats(raw: Raw, server: WiretraceServer, news: NewsGen) -> None:
-    empty = raw.stats(pb.GetStatsRequest())
+def test_stats(raw: SyndicationStub, server: WiretraceServer, news: NewsGen) -> None:
+    empty = raw.GetStats(pb.GetStatsRequest())
     index = server.settings.index
     expected_settings = {f.name: str(getattr(index, f.name)) for f in dataclasses.fields(index)}
     assert empty == pb.GetStatsResponse(
@@ -139,8 +140,8 @@ def test_stats(raw: Raw, server: WiretraceServer, news: NewsGen) -> None:
         disk_bytes=empty.disk_bytes,
         rebuild_seconds=empty.rebuild_seconds,
     )
-    raw.index(iter([_story_msg(i, news.article()) for i in range(9)]))
-    full = raw.stats(pb.GetStatsRequest())
+    raw.IndexStories(iter([_story_msg(i, news.article()) for i in range(9)]))
+    full = raw.GetStats(pb.GetStatsRequest())
     assert full.story_count == 9
     assert full.index_entries > 0 and full.index_bytes > 0
     assert full.disk_bytes >= empty.disk_bytes > 0
@@ -159,17 +160,17 @@ def test_match_stream_answers_in_order(client: WiretraceClient, news: NewsGen) -
     assert tops == ["s4", "s0", "s5", None, "s2", "s2", "s1", "s3"]
 
 
-def test_unicode_roundtrip_and_self_match(raw: Raw) -> None:
+def test_unicode_roundtrip_and_self_match(raw: SyndicationStub) -> None:
     bodies = [multilingual(seed) for seed in range(6)]
     msgs = [
         pb.Story(story_id=f"یونیکوڈ-{i}-Юникод-统一码-🚀", headline=f"\u200fسرخی {i}", body=b, metadata={"لغت": "قدر"})
         for i, b in enumerate(bodies)
     ]
-    assert raw.index(iter(msgs)) == pb.IndexStoriesResponse(indexed=6)
+    assert raw.IndexStories(iter(msgs)) == pb.IndexStoriesResponse(indexed=6)
     for m in msgs:
-        assert raw.get(pb.GetStoryRequest(story_id=m.story_id)) == m
+        assert raw.GetStory(pb.GetStoryRequest(story_id=m.story_id)) == m
     for i, body in enumerate(bodies):
-        resp = raw.match(pb.MatchRequest(text=body, top_k=1))
+        resp = raw.Match(pb.MatchRequest(text=body, top_k=1))
         assert resp.verdict == pb.VERBATIM, i
         [top] = resp.matches
         assert top.story_id == msgs[i].story_id

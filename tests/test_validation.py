@@ -8,11 +8,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import SERVICE, Raw, make_settings, stories
+from conftest import make_settings, stories
 from synth import NewsGen
 
 from wiretrace.client import InvalidArgument, ResourceExhausted, WiretraceClient, WiretraceError
-from wiretrace.client.client import MatchQuery
+from wiretrace.client.client import SERVICE, MatchQuery, SyndicationStub
 from wiretrace.scoring import Verdict
 from wiretrace.server import WiretraceServer
 from wiretrace.store import StoryRecord
@@ -54,11 +54,11 @@ def assert_intact(client: WiretraceClient, wire: list[StoryRecord]) -> None:
     ],
 )  # fmt: skip
 def test_bad_match_requests(
-    raw: Raw, client: WiretraceClient, stored: list[StoryRecord], request_: pb.MatchRequest, code: grpc.StatusCode,
+    raw: SyndicationStub, client: WiretraceClient, stored: list[StoryRecord], request_: pb.MatchRequest, code: grpc.StatusCode,
     message: str, field: str,
 ) -> None:  # fmt: skip
     with pytest.raises(grpc.RpcError) as err:
-        raw.match(request_, timeout=10)
+        raw.Match(request_, timeout=10)
     assert err.value.code() == code
     assert err.value.details() == message
     # The same through the typed client, with the BadRequest detail decoded.
@@ -102,9 +102,9 @@ def test_undecodable_requests(server: WiretraceServer, client: WiretraceClient, 
     assert_intact(client, stored)
 
 
-def test_message_over_grpc_limit(raw: Raw, client: WiretraceClient, stored: list[StoryRecord]) -> None:
+def test_message_over_grpc_limit(raw: SyndicationStub, client: WiretraceClient, stored: list[StoryRecord]) -> None:
     with pytest.raises(grpc.RpcError) as err:
-        raw.match(pb.MatchRequest(text="y " * (1024 * 1024)), timeout=10)
+        raw.Match(pb.MatchRequest(text="y " * (1024 * 1024)), timeout=10)
     assert err.value.code() == EXHAUSTED
     assert_intact(client, stored)
 
@@ -120,19 +120,19 @@ def test_message_over_grpc_limit(raw: Raw, client: WiretraceClient, stored: list
     ],
 )  # fmt: skip
 def test_bad_ids_for_get_and_delete(
-    raw: Raw, client: WiretraceClient, stored: list[StoryRecord], story_id: str, message: str
+    raw: SyndicationStub, client: WiretraceClient, stored: list[StoryRecord], story_id: str, message: str
 ) -> None:
     with pytest.raises(grpc.RpcError) as err:
-        raw.get(pb.GetStoryRequest(story_id=story_id), timeout=10)
+        raw.GetStory(pb.GetStoryRequest(story_id=story_id), timeout=10)
     assert (err.value.code(), err.value.details()) == (INVALID, message)
     with pytest.raises(grpc.RpcError) as err:
-        raw.delete(pb.DeleteStoriesRequest(story_ids=["s0", story_id]), timeout=10)
+        raw.DeleteStories(pb.DeleteStoriesRequest(story_ids=["s0", story_id]), timeout=10)
     assert (err.value.code(), err.value.details()) == (INVALID, message.replace("story_id:", "story_ids[1]:"))
     assert_intact(client, stored)  # s0 was not deleted: the request failed as a whole
 
 
 def test_index_stream_rejects_bad_stories_and_keeps_the_rest(
-    raw: Raw, client: WiretraceClient, stored: list[StoryRecord], news: NewsGen
+    raw: SyndicationStub, client: WiretraceClient, stored: list[StoryRecord], news: NewsGen
 ) -> None:
     good = [news.article() for _ in range(3)]
     stream = [
@@ -146,7 +146,7 @@ def test_index_stream_rejects_bad_stories_and_keeps_the_rest(
         pb.Story(story_id="id" * 200, body="text"),
         pb.Story(story_id="g2", body=good[2]),
     ]
-    reply = raw.index(iter(stream), timeout=30)
+    reply = raw.IndexStories(iter(stream), timeout=30)
     assert reply == pb.IndexStoriesResponse(
         indexed=3,
         rejected=[
