@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 ENV_PREFIX = "WIRETRACE_"
 
@@ -96,19 +96,25 @@ class Settings:
         """Defaults, then WIRETRACE_* variables, then explicit `overrides` (flag values)."""
         env = os.environ if environ is None else environ
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-        groups = {}
-        for group in dataclasses.fields(cls):
-            group_type = group.default_factory  # type: ignore[misc]
+        groups: dict[str, Any] = {}
+        for name, group_type in _GROUPS.items():
             values: dict[str, Any] = {}
             for f in dataclasses.fields(group_type):
                 if f.name in overrides:
                     values[f.name] = _coerce(f, overrides[f.name])
                 elif env_name(f.name) in env:
                     values[f.name] = _coerce(f, env[env_name(f.name)])
-            groups[group.name] = group_type(**values)
+            groups[name] = group_type(**values)
         settings = cls(**groups)
         settings.index.validate()
         return settings
+
+
+_GROUPS: dict[str, type[IndexSettings] | type[MatchSettings] | type[ServerSettings]] = {
+    "index": IndexSettings,
+    "match": MatchSettings,
+    "server": ServerSettings,
+}
 
 
 def env_name(field_name: str) -> str:
@@ -117,17 +123,11 @@ def env_name(field_name: str) -> str:
 
 def setting_fields() -> list[dataclasses.Field[Any]]:
     """Every setting, across groups (names are unique)."""
-    out: list[dataclasses.Field[Any]] = []
-    for group in dataclasses.fields(Settings):
-        out.extend(dataclasses.fields(group.default_factory))  # type: ignore[misc, arg-type]
-    return out
-
-
-T = TypeVar("T")
+    return [f for group_type in _GROUPS.values() for f in dataclasses.fields(group_type)]
 
 
 def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
-    kind = type(f.default)
+    kind: Any = type(f.default)
     if isinstance(value, kind):
         return value
     try:

@@ -144,7 +144,8 @@ class TermFrequencies:
         """Informativeness in [0, 1]: 1 for a bigram no story has, near 0 for one all have."""
         n = max(self.documents, 1)
         df = np.maximum(self._counts[terms & self._mask], 0).astype(np.float64)
-        return np.log1p(n / (df + 1.0)) / np.log1p(n)
+        weights: np.ndarray = np.log1p(n / (df + 1.0)) / np.log1p(n)
+        return weights
 
     @property
     def nbytes(self) -> int:

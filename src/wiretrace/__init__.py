@@ -1,0 +1,1 @@
+"""wiretrace: which wire story an article derives from, how much, and where."""
