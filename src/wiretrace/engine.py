@@ -155,28 +155,34 @@ class Detector:
         return np.unique(np.concatenate(picked)) if picked else np.empty(0, dtype=np.uint32)
 
     def _verify_all(self, shingles: U32, bigrams: U32, weights: np.ndarray, cands: list[Candidate]) -> list[Found]:
-        """Exact passages decide first; a rewrite is accepted only for the one
-        story whose vocabulary stands clearly apart from every other candidate's
-        (stories on the same subject share words too, but not that many)."""
+        """Exact passages make a source; rewriting is credited only to the one
+        story whose vocabulary stands clearly apart from every other
+        candidate's (stories on the same subject share words too, but not
+        that many)."""
         p = self.params
         m = self.settings.match
-        found: list[Found] = []
-        rewrites: list[tuple[float, Candidate, Alignment | None, Lexical]] = []
+        checked: list[tuple[Candidate, Alignment | None, Lexical]] = []
         for cand in cands:
             al = align(shingles, bigrams, weights, self.pipeline.shingles(cand.tokens), cand.tokens.size, p)
-            lex = lexical_overlap(bigrams, weights, shingle_hashes(cand.tokens, 2))
-            if al is not None and qualifies(al, p):
+            checked.append((cand, al, lexical_overlap(bigrams, weights, shingle_hashes(cand.tokens, 2))))
+        best_share, runner_up = [*sorted((lex.share for _, _, lex in checked), reverse=True), 0.0, 0.0][:2]
+        found: list[Found] = []
+        for cand, al, lex in checked:
+            exact = al is not None and qualifies(al, p)
+            rewritten = (
+                lex.share == best_share
+                and lex.share >= p.rewrite_containment
+                and lex.share >= m.rewrite_margin * runner_up
+                and lex.weight >= p.min_passage_weight  # as much evidence as one passage needs
+            )
+            if exact and al is not None and (not rewritten or al.containment >= lex.share):
                 found.append(Found(cand, al, al.article_mask, al.containment, match_verdict(al, p)))
-            else:
-                rewrites.append((lex.share, cand, al, lex))
-        rewrites.sort(key=lambda r: -r[0])
-        if rewrites:
-            share, cand, al, lex = rewrites[0]
-            runner_up = max([r[0] for r in rewrites[1:]] + [f.containment for f in found] + [0.0])
-            enough = lex.weight >= p.min_passage_weight  # as much evidence as one passage needs
-            if enough and share >= p.rewrite_containment and share >= m.rewrite_margin * runner_up:
-                verdict = Verdict.DERIVED if share >= p.derived_containment else Verdict.PARTIAL
-                found.append(Found(cand, al, lex.article_mask, share, verdict))
+            elif rewritten:
+                mask = lex.article_mask | al.article_mask if al is not None else lex.article_mask
+                verdict = Verdict.DERIVED if lex.share >= p.derived_containment else Verdict.PARTIAL
+                if exact and al is not None:
+                    verdict = max(verdict, match_verdict(al, p))
+                found.append(Found(cand, al, mask, lex.share, verdict))
         return found
 
     def _source_match(self, art_tokens: Tokens, f: Found) -> SourceMatch:
