@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -104,25 +105,49 @@ class SyndicationStub:
         )
 
 
+def read_token_file(path: str | Path) -> str:
+    """The first non-blank, non-comment line of a token file (the server's format, one token per line)."""
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line.strip()
+    raise ValueError(f"token file {path} holds no token")
+
+
 class WiretraceClient:
     """Client for one server; use as a context manager or call close().
 
     `timeout` is the default deadline (seconds) of unary calls; streaming calls
     have none unless one is passed, as their length depends on the input.
+    `token` is sent as ``authorization: Bearer TOKEN`` on every call. `tls_ca`
+    (a PEM file of the CA, or the server's self-signed certificate) switches to
+    TLS; `tls=True` does so with the system's root certificates.
     """
 
     def __init__(
-        self, target: str, timeout: float | None = DEFAULT_TIMEOUT, max_message_bytes: int = 8 * 1024 * 1024
+        self,
+        target: str,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_message_bytes: int = 8 * 1024 * 1024,
+        *,
+        token: str | None = None,
+        tls_ca: str | Path | None = None,
+        tls: bool = False,
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.max_receive_message_length", max_message_bytes),
-            ],
-        )
+        # Plain metadata rather than call credentials: gRPC only sends those over TLS,
+        # and a loopback or proxied plaintext server may still require a token.
+        self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ]
+        if tls_ca is not None or tls:
+            root = Path(tls_ca).read_bytes() if tls_ca is not None else None
+            credentials = grpc.ssl_channel_credentials(root_certificates=root)
+            self.channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
         self.stub = SyndicationStub(self.channel)
 
     # -- lifecycle -----------------------------------------------------------
@@ -147,7 +172,7 @@ class WiretraceClient:
 
     def _call(self, fn: Callable[..., T], request: Any, timeout: float | None) -> T:
         try:
-            return fn(request, timeout=timeout)
+            return fn(request, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
@@ -163,7 +188,7 @@ class WiretraceClient:
         source = _Recording(stories)
         requests = (_story(s) for s in source)
         try:
-            resp: pb.IndexStoriesResponse = self.stub.IndexStories(requests, timeout=timeout)
+            resp: pb.IndexStoriesResponse = self.stub.IndexStories(requests, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as err:
             if source.error is not None:
                 raise source.error from None
@@ -206,7 +231,9 @@ class WiretraceClient:
         come back; an invalid request ends the stream with InvalidArgument.
         """
         source = _Recording(queries)
-        responses: Iterable[pb.MatchResponse] = self.stub.MatchStream((_query(q) for q in source), timeout=timeout)
+        responses: Iterable[pb.MatchResponse] = self.stub.MatchStream(
+            (_query(q) for q in source), timeout=timeout, metadata=self.metadata
+        )
         try:
             for resp in responses:
                 yield resp.request_id, convert.match_from_proto(resp)

@@ -1,4 +1,4 @@
-"""Running the service: gRPC server, health, reflection, graceful shutdown.
+"""Running the service: gRPC server, health, reflection, access control, metrics, graceful drain.
 
 ``WiretraceServer`` is used three ways: by ``wiretrace serve`` (blocking,
 stopped by SIGTERM/SIGINT), by ``wiretrace eval`` (in-process, on a free
@@ -7,9 +7,11 @@ loopback port) and by the tests.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
@@ -20,6 +22,8 @@ from grpc_reflection.v1alpha import reflection
 
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
+from wiretrace.server.observability import Metrics, ObservingInterceptor, configure_logging
+from wiretrace.server.security import BearerTokenInterceptor, Interceptor, load_tokens, server_credentials
 from wiretrace.server.servicer import SERVICE_NAME, SyndicationServicer, generic_handler
 
 log = logging.getLogger("wiretrace.server")
@@ -29,18 +33,37 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class WiretraceServer:
     """The detector behind a started gRPC server; `stop()` shuts both down in order."""
 
     def __init__(self, settings: Settings, detector: Detector | None = None) -> None:
         self.settings = settings
         srv = settings.server
+        # Read credentials before opening the store, so a bad path fails fast and touches nothing.
+        credentials = server_credentials(srv)
+        tokens = load_tokens(srv.auth_token_file) if srv.auth_token_file else []
+        self.tls = credentials is not None
+        self.auth = bool(tokens)
         self.detector = detector if detector is not None else Detector.open(settings)
+        self.metrics = Metrics(self.detector.stats) if srv.metrics_port >= 0 else None
+        self.metrics_port: int | None = None
         self.health = health.HealthServicer(experimental_non_blocking=True)
+        # The observer goes first (outermost), so it also counts and logs the calls auth refuses.
+        interceptors: list[Interceptor] = [ObservingInterceptor(self.metrics)]
+        if tokens:
+            interceptors.append(BearerTokenInterceptor(tokens))
         max_rpcs = srv.max_concurrent_rpcs or None
         self.grpc_server = grpc.server(
             ThreadPoolExecutor(max_workers=srv.workers, thread_name_prefix="wiretrace-rpc"),
-            handlers=[generic_handler(SyndicationServicer(self.detector, settings))],
+            handlers=[generic_handler(SyndicationServicer(self.detector, settings, self.metrics))],
+            interceptors=interceptors,
             maximum_concurrent_rpcs=max_rpcs,
             options=[
                 ("grpc.max_send_message_length", srv.max_message_bytes),
@@ -55,7 +78,10 @@ class WiretraceServer:
         )
         requested = format_address(srv.host, srv.port)
         try:
-            self.port = self.grpc_server.add_insecure_port(requested)
+            if credentials is None:
+                self.port = self.grpc_server.add_insecure_port(requested)
+            else:
+                self.port = self.grpc_server.add_secure_port(requested, credentials)
         except RuntimeError as exc:
             self.detector.close()
             raise OSError(f"cannot listen on {requested}: {exc}") from exc
@@ -66,20 +92,43 @@ class WiretraceServer:
         self._stopped = threading.Event()
 
     def start(self) -> WiretraceServer:
+        srv = self.settings.server
+        if self.metrics is not None:
+            try:
+                self.metrics_port = self.metrics.serve(srv.host, srv.metrics_port)
+            except OSError:
+                self.detector.close()
+                raise
         self.grpc_server.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("wiretrace listening on %s", self.address)
+        features = [
+            "TLS" if self.tls else "plaintext",
+            "bearer tokens" if self.auth else "no authentication",
+        ]
+        if self.metrics_port is not None:
+            features.append(f"metrics on http://{format_address(srv.host, self.metrics_port)}/metrics")
+        log.info("wiretrace listening on %s (%s)", self.address, ", ".join(features))
+        if self.auth and not self.tls and not is_loopback(srv.host):
+            log.warning(
+                "bearer tokens over plaintext on %s: anyone on the path can read them; use --tls-cert", srv.host
+            )
         return self
 
-    def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, let in-flight RPCs finish (up to `grace` s), close the store."""
+    def stop(self, grace: float | None = None, drain: float = 0.0) -> None:
+        """Report NOT_SERVING; keep taking calls for `drain` s so balancers notice; then let
+        in-flight RPCs finish (up to `grace` s, new calls are refused) and close the store."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         self.health.enter_graceful_shutdown()
+        if drain > 0:
+            log.info("health is NOT_SERVING; still taking calls for %.1fs", drain)
+            time.sleep(drain)
         grace = self.settings.server.grace_seconds if grace is None else grace
         self.grpc_server.stop(grace).wait()
+        if self.metrics is not None:
+            self.metrics.close()
         self.detector.close()
         log.info("wiretrace stopped")
 
@@ -98,6 +147,7 @@ def serve(settings: Settings, on_ready: Callable[[WiretraceServer], None] | None
         log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
 
+    configure_logging(settings.server.log_format)
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     server = WiretraceServer(settings).start()
     try:
@@ -106,6 +156,6 @@ def serve(settings: Settings, on_ready: Callable[[WiretraceServer], None] | None
         while not stop.wait(0.5):
             pass
     finally:
-        server.stop()
+        server.stop(drain=settings.server.drain_seconds)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -2,8 +2,9 @@
 
 Handlers run in the gRPC thread pool and call the (blocking, thread-safe)
 Detector directly. Every bad input becomes a RequestError, answered with
-INVALID_ARGUMENT / RESOURCE_EXHAUSTED / NOT_FOUND and a BadRequest detail;
-one log line is written per request with its code and duration.
+INVALID_ARGUMENT / RESOURCE_EXHAUSTED / NOT_FOUND and a BadRequest detail.
+The per-request log line and metrics come from the interceptor in
+wiretrace.server.observability, which sees every call.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
 from wiretrace.server.errors import RequestError, invalid, too_large
+from wiretrace.server.observability import Metrics
 from wiretrace.server.validation import id_problem, text_problem
 from wiretrace.store import StoryRecord
 from wiretrace.v1 import convert
@@ -67,33 +69,24 @@ def _decoded(request: M | Undecodable, prefix: str = "") -> M:
 class SyndicationServicer:
     """The service implementation; one instance serves all threads."""
 
-    def __init__(self, detector: Detector, settings: Settings) -> None:
+    def __init__(self, detector: Detector, settings: Settings, metrics: Metrics | None = None) -> None:
         self.detector = detector
         self.settings = settings
         self.limits = settings.server
+        self.metrics = metrics
 
     # -- plumbing ----------------------------------------------------------
 
     @contextmanager
-    def _rpc(self, method: str, context: grpc.ServicerContext, request_id: str = "") -> Iterator[None]:
-        """Time and log one request; turn RequestError into its status."""
-        started = time.perf_counter()
-        code = "OK"
+    def _rpc(self, method: str, context: grpc.ServicerContext) -> Iterator[None]:
+        """Turn RequestError into its status; log anything else with its traceback (it is a bug)."""
         try:
             yield
         except RequestError as err:
-            code = err.code.name
             context.abort_with_status(err.to_status())
-        except GeneratorExit:
-            code = "CANCELLED"
-            raise
         except Exception:
-            code = "UNKNOWN"
             log.exception("%s failed", method)
             raise
-        finally:
-            rid = f" request_id={request_id!r}" if request_id else ""
-            log.info("%s%s code=%s %.1fms", method, rid, code, (time.perf_counter() - started) * 1000)
 
     def _check_story_id(self, story_id: str, field_name: str = "story_id") -> None:
         problem = id_problem(story_id, self.limits.max_id_length)
@@ -145,6 +138,8 @@ class SyndicationServicer:
             def flush() -> None:
                 if batch:
                     self.detector.upsert(list(batch.values()))
+                    if self.metrics is not None:
+                        self.metrics.stories_indexed.inc(len(batch))
                     batch.clear()
 
             for position, item in enumerate(request_iterator):
@@ -171,6 +166,8 @@ class SyndicationServicer:
                 if len(batch) >= self.limits.index_batch_size:
                     flush()
             flush()
+        if self.metrics is not None and response.rejected:
+            self.metrics.stories_rejected.inc(len(response.rejected))
         return response
 
     def DeleteStories(
@@ -200,8 +197,7 @@ class SyndicationServicer:
         raise AssertionError("unreachable")
 
     def Match(self, request: pb.MatchRequest | Undecodable, context: grpc.ServicerContext) -> pb.MatchResponse:
-        request_id = "" if isinstance(request, Undecodable) else request.request_id[: self.limits.max_id_length]
-        with self._rpc("Match", context, request_id):
+        with self._rpc("Match", context):
             req = _decoded(request)
             self._check_match(req)
             return self._match(req)
@@ -222,7 +218,7 @@ class SyndicationServicer:
                 except RequestError as err:
                     log.info("MatchStream[%d] request_id=%r code=%s", position, rid, err.code.name)
                     raise
-                log.info(
+                log.debug(
                     "MatchStream[%d] request_id=%r code=OK %.1fms",
                     position,
                     rid,

@@ -31,7 +31,9 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _click_type(default: Any) -> Any:
+def _click_type(default: Any, choices: tuple[str, ...] | None = None) -> Any:
+    if choices:
+        return click.Choice(choices, case_sensitive=False)
     if isinstance(default, Path):
         return click.Path(path_type=Path, file_okay=False)
     if isinstance(default, bool):
@@ -45,7 +47,7 @@ def settings_options(func: F) -> F:
         func = click.option(
             "--" + f.name.replace("_", "-"),
             f.name,
-            type=_click_type(f.default),
+            type=_click_type(f.default, f.metadata.get("choices")),
             default=f.default,
             envvar=env_name(f.name),
             show_envvar=True,
@@ -75,6 +77,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _server_option(func: F) -> F:
+    func = _access_options(func)
     return click.option(
         "--server",
         default=DEFAULT_SERVER,
@@ -83,6 +86,38 @@ def _server_option(func: F) -> F:
         show_envvar=True,
         help="HOST:PORT of a running wiretrace server.",
     )(func)
+
+
+def _access_options(func: F) -> F:
+    """--token-file and --tls-ca: how a command that talks to a server gets in."""
+    func = click.option(
+        "--tls-ca",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        envvar="WIRETRACE_TLS_CA",
+        show_envvar=True,
+        help="Connect with TLS, trusting this PEM CA (or the server's self-signed certificate).",
+    )(func)
+    return click.option(
+        "--token-file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        envvar="WIRETRACE_TOKEN_FILE",
+        show_envvar=True,
+        help="File whose first line is the bearer token to send (servers run with --auth-token-file).",
+    )(func)
+
+
+def _connect(target: str, token_file: str | None, tls_ca: str | None, timeout: float | None = 10.0) -> Any:
+    """A WiretraceClient for `target` with the command's access options."""
+    from wiretrace.client import WiretraceClient
+    from wiretrace.client.client import read_token_file
+
+    try:
+        token = read_token_file(token_file) if token_file else None
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"--token-file: {exc}") from exc
+    return WiretraceClient(target, timeout=timeout, token=token, tls_ca=tls_ca)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
@@ -120,7 +155,7 @@ def serve(**values: Any) -> None:
 
     try:
         run(settings, on_ready=ready)
-    except (SettingsMismatchError, OSError) as exc:
+    except (SettingsMismatchError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -134,7 +169,8 @@ def settings_table() -> None:
         for f in dataclasses.fields(defaults):
             flag = "--" + f.name.replace("_", "-")
             default = getattr(defaults, f.name)
-            click.echo(f"| `{flag}` | `{env_name(f.name)}` | {group.name} | `{default}` | {f.metadata['help']} |")
+            shown = f"`{default}`" if default != "" else "(none)"
+            click.echo(f"| `{flag}` | `{env_name(f.name)}` | {group.name} | {shown} | {f.metadata['help']} |")
 
 
 # -- index ---------------------------------------------------------------------
@@ -154,19 +190,19 @@ def _print_rejections(rejected: list[Any], limit: int = 20) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @_server_option
 @click.option("--timeout", type=float, default=None, help="Deadline for the whole stream, in seconds.")
-def index(file: str, server: str, timeout: float | None) -> None:
+def index(file: str, server: str, timeout: float | None, token_file: str | None, tls_ca: str | None) -> None:
     """Index the stories of FILE (.jsonl, .jsonl.gz or - for stdin) into a server.
 
     One JSON object per line with story_id (or id), body (or text) and
     optionally headline, source, published and metadata; a re-sent id replaces
     the stored story.
     """
-    from wiretrace.client import WiretraceClient, WiretraceError
+    from wiretrace.client import WiretraceError
 
     started = time.perf_counter()
     stories = (story_from_json(obj) for obj in read_jsonl(file))
     try:
-        with WiretraceClient(server) as client:
+        with _connect(server, token_file, tls_ca) as client:
             client.wait_ready()
             with tqdm(stories, unit=" stories", desc="indexing", file=sys.stderr, disable=None) as bar:
                 result = client.index_stories(bar, timeout=timeout)
@@ -238,13 +274,15 @@ def _render(result: MatchResult, text: str, bodies: dict[str, str]) -> str:
 @click.option("--top-k", type=int, default=0, show_default=True, help="Sources to return (0: server default).")
 @click.option("--headline", default="", help="Headline of the article (optional).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def match(file: Any, server: str, top_k: int, headline: str, as_json: bool) -> None:
+def match(
+    file: Any, server: str, top_k: int, headline: str, as_json: bool, token_file: str | None, tls_ca: str | None
+) -> None:
     """Attribute the article in FILE (plain text, or - for stdin) to indexed wire stories."""
-    from wiretrace.client import NotFound, WiretraceClient, WiretraceError
+    from wiretrace.client import NotFound, WiretraceError
 
     text = file.read()
     try:
-        with WiretraceClient(server) as client:
+        with _connect(server, token_file, tls_ca) as client:
             result = client.match(text, headline=headline, top_k=top_k)
             bodies: dict[str, str] = {}
             for m in result.matches:
@@ -261,9 +299,9 @@ def match(file: Any, server: str, top_k: int, headline: str, as_json: bool) -> N
 # -- eval ----------------------------------------------------------------------
 
 
-def _match_all(target: str, queries: list[dict[str, Any]], streams: int) -> list[MatchResult]:
-    """Match every query through MatchStream, over `streams` concurrent streams."""
-    from wiretrace.client import MatchQuery, WiretraceClient
+def _match_all(connect: Callable[[], Any], queries: list[dict[str, Any]], streams: int) -> list[MatchResult]:
+    """Match every query through MatchStream, over `streams` concurrent streams (a client each)."""
+    from wiretrace.client import MatchQuery
 
     results: list[MatchResult | None] = [None] * len(queries)
     errors: list[BaseException] = []
@@ -277,7 +315,7 @@ def _match_all(target: str, queries: list[dict[str, Any]], streams: int) -> list
                 yield MatchQuery(text=q.get("text", ""), headline=q.get("headline", ""), request_id=str(i))
 
         try:
-            with WiretraceClient(target) as client:
+            with connect() as client:
                 for rid, result in client.match_stream(requests()):
                     results[int(rid)] = result
                     with lock:
@@ -304,6 +342,7 @@ def _match_all(target: str, queries: list[dict[str, Any]], streams: int) -> list
 @click.option("--reindex", is_flag=True, help="Index --wire even if the index already holds stories.")
 @click.option("--failures", type=int, default=0, show_default=True, help="Print up to N misses.")
 @click.option("--streams", type=int, default=8, show_default=True, help="Concurrent MatchStream calls.")
+@_access_options
 @settings_options
 def evaluate(
     wire: str | None,
@@ -312,6 +351,8 @@ def evaluate(
     reindex: bool,
     failures: int,
     streams: int,
+    token_file: str | None,
+    tls_ca: str | None,
     **values: Any,
 ) -> None:
     """Score the service on a labelled query set, entirely through the gRPC API.
@@ -319,8 +360,10 @@ def evaluate(
     Without --server, starts an in-process server on a free loopback port with
     a temporary data directory (or --data-dir, to reuse an index), indexes
     --wire through IndexStories and matches every query through MatchStream.
+    That server is private to the run: it has no TLS, tokens or metrics, whatever
+    the access settings say (--token-file and --tls-ca are for --server).
     """
-    from wiretrace.client import WiretraceClient, WiretraceError
+    from wiretrace.client import WiretraceError
     from wiretrace.evaluation import score
     from wiretrace.server import WiretraceServer
 
@@ -333,11 +376,18 @@ def evaluate(
             if ctx.get_parameter_source("data_dir") == click.core.ParameterSource.DEFAULT:
                 tmp = tempfile.TemporaryDirectory(prefix="wiretrace-eval-")
                 data_dir = Path(tmp.name)
-            settings = _settings(values, data_dir=data_dir, host="127.0.0.1", port=0)
+            private = {"tls_cert": "", "tls_key": "", "auth_token_file": "", "metrics_port": -1}
+            settings = _settings(values, data_dir=data_dir, host="127.0.0.1", port=0, **private)
             server = WiretraceServer(settings).start()
             target = server.address
+            token_file = tls_ca = None
             click.echo(f"in-process server on {target}, data in {data_dir}", err=True)
-        with WiretraceClient(target, timeout=60) as client:
+        address = target
+
+        def connect(timeout: float | None = 10.0) -> Any:
+            return _connect(address, token_file, tls_ca, timeout)
+
+        with connect(timeout=60) as client:
             client.wait_ready()
             stored = client.stats()[0].stories
             if wire and (reindex or stored == 0):
@@ -351,7 +401,7 @@ def evaluate(
                 click.echo(f"using the {stored} stories already indexed", err=True)
         qs = list(read_jsonl(queries))
         started = time.perf_counter()
-        results = _match_all(target, qs, max(1, streams))
+        results = _match_all(connect, qs, max(1, streams))
         elapsed = time.perf_counter() - started
         report = score(zip(qs, results, strict=True), keep_failures=failures)
         click.echo(report.render())

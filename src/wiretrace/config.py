@@ -83,6 +83,22 @@ class ServerSettings:
     max_stories_per_stream: int = _opt(1_000_000, "Stories one IndexStories stream may carry.")
     index_batch_size: int = _opt(512, "Stories written per store transaction while a stream is read.")
     grace_seconds: float = _opt(10.0, "Time given to in-flight RPCs on SIGTERM.")
+    drain_seconds: float = _opt(
+        1.0, "On SIGTERM, time health reports NOT_SERVING while calls are still taken, so balancers move away first."
+    )
+    tls_cert: str = _opt("", "PEM certificate chain file: serve TLS (with --tls-key) instead of plaintext.")
+    tls_key: str = _opt("", "PEM private key file of --tls-cert.")
+    auth_token_file: str = _opt(
+        "", "File of accepted bearer tokens, one per line: calls must send 'authorization: Bearer TOKEN'."
+    )
+    metrics_port: int = _opt(-1, "Port serving Prometheus metrics at /metrics on --host (-1: off, 0: a free one).")
+    log_format: str = field(
+        default="text",
+        metadata={
+            "help": "Log lines as text or json (one line per request: id, method, code, duration, peer).",
+            "choices": ("text", "json"),
+        },
+    )
 
 
 @dataclass(frozen=True)
