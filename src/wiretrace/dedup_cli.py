@@ -1,0 +1,72 @@
+"""`wiretrace dedup`: the click command, kept apart so cli.py only registers it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from wiretrace.config import Settings
+from wiretrace.dedup import DedupParams, run_against, run_local
+
+_DEFAULTS = DedupParams()
+
+
+@click.command("dedup")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory."
+)
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True)
+@click.option("--master", default="local[*]", show_default=True, help="Spark master (with --engine spark).")
+@click.option("--workers", type=int, default=None, help="Processes for --engine local (default: all cores).")
+@click.option("--id-field", default=_DEFAULTS.id_field, show_default=True)
+@click.option("--text-field", default=_DEFAULTS.text_field, show_default=True)
+@click.option(
+    "--threshold", type=float, default=_DEFAULTS.threshold, show_default=True,
+    help="Share of the shorter article inside passages shared with the longer one.",
+)  # fmt: skip
+@click.option(
+    "--min-coverage", type=float, default=_DEFAULTS.min_coverage, show_default=True,
+    help="...and share of the longer one covered (stops short briefs chaining roundups).",
+)  # fmt: skip
+@click.option("--max-bucket", type=int, default=_DEFAULTS.max_bucket, show_default=True, help="LSH bucket size cap.")
+@click.option("--include-singletons", is_flag=True, help="Also write one-member clusters.")
+@click.option(
+    "--against", default=None, help="Tag articles with their wire source: HOST:PORT, redis://..., or index dir."
+)
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def dedup_command(
+    inputs: tuple[str, ...],
+    out_dir: Path,
+    engine: str,
+    master: str,
+    workers: int | None,
+    id_field: str,
+    text_field: str,
+    threshold: float,
+    min_coverage: float,
+    max_bucket: int,
+    include_singletons: bool,
+    against: str | None,
+    no_progress: bool,
+) -> None:
+    """Cluster copies in an archive (JSONL, JSONL.gz, Parquet) into DIR/clusters.jsonl and DIR/summary.json."""
+    params = DedupParams(threshold, min_coverage, max_bucket, id_field, text_field)
+    settings = Settings.load()
+    paths = list(inputs)
+    progress = not no_progress
+    if against is not None:
+        summary = run_against(paths, out_dir, params, against, settings, progress=progress)
+    elif engine == "spark":
+        from wiretrace.dedup_spark import run_spark
+
+        summary = run_spark(
+            paths, out_dir, params, settings, master=master, include_singletons=include_singletons, progress=progress
+        )
+    else:
+        summary = run_local(
+            paths, out_dir, params, settings, workers=workers, include_singletons=include_singletons, progress=progress
+        )
+    click.echo(json.dumps(summary, indent=2))

@@ -1,0 +1,133 @@
+"""Archive de-duplication: local engine, Spark engine (local[2]) and the CLI, on generated archives."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synth import NewsGen
+
+from wiretrace.dedup import DedupParams, run_local
+from wiretrace.dedup_cli import dedup_command
+
+N_SOURCES = 60
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Sources, three kinds of copy of some of them, unrelated articles and junk, in JSONL.gz + Parquet."""
+    gen = NewsGen(seed=5)
+    sources = [gen.article() for _ in range(N_SOURCES)]
+    docs: list[dict[str, Any]] = [{"id": f"src-{i}", "text": t} for i, t in enumerate(sources)]
+    expected: list[set[str]] = []
+    for i in range(0, 24, 2):
+        docs += [
+            {"id": f"verbatim-{i}", "text": gen.verbatim(sources[i])},
+            {"id": f"edited-{i}", "text": gen.edited(sources[i])},
+            {"id": f"ocr-{i}", "text": gen.ocr(sources[i])},
+        ]
+        expected.append({f"src-{i}", f"verbatim-{i}", f"edited-{i}", f"ocr-{i}"})
+    junk = [
+        {"id": "empty", "text": "  "},
+        {"id": "numeric", "text": 42},
+        {"text": "no id here"},
+        {"id": "tiny", "text": "Hi."},
+    ]
+    root = tmp_path_factory.mktemp("archive")
+    jsonl = root / "a.jsonl.gz"
+    with gzip.open(jsonl, "wt", encoding="utf-8") as fh:
+        for d in docs[:80] + junk:
+            fh.write(json.dumps(d) + "\n")
+        fh.write("{broken json\n")
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    rest = [*docs[80:], {"id": "src-3", "text": "a later duplicate id " * 10}]
+    pq.write_table(pa.table({"id": [d["id"] for d in rest], "text": [d["text"] for d in rest]}), root / "b.parquet")
+    return {"paths": [str(jsonl), str(root / "b.parquet")], "expected": expected}
+
+
+def _clusters(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "clusters.jsonl").read_text().splitlines()]
+
+
+def _check(out: Path, expected: list[set[str]]) -> None:
+    clusters = _clusters(out)
+    assert sorted(map(sorted, (set(c["members"]) for c in clusters))) == sorted(map(sorted, expected))
+    for c in clusters:
+        assert c["representative"] in c["members"]
+        assert all(p["containment"] >= 0.8 for p in c["pairs"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"] == {
+        "duplicate id": 1, "empty text": 1, "no id": 1, "not JSON": 1, "text is not a string": 1, "too short": 1,
+    }  # fmt: skip
+    assert summary["clusters"] == len(expected)
+    assert summary["size_histogram"] == {"1": N_SOURCES - len(expected), "4": len(expected)}
+    skipped = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
+    assert {"file", "record", "id", "reason"} <= set(skipped[0])
+
+
+def test_local_engine_clusters_copies_with_their_source(archive: dict[str, Any], tmp_path: Path) -> None:
+    run_local(archive["paths"], tmp_path, DedupParams(), workers=2, progress=False)
+    _check(tmp_path, archive["expected"])
+
+
+def test_unrelated_articles_stay_alone(tmp_path: Path) -> None:
+    gen = NewsGen(seed=99)
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": gen.article()}) + "\n" for i in range(50)))
+    summary = run_local([str(path)], tmp_path / "out", DedupParams(), workers=2, progress=False)
+    assert summary["clusters"] == 0 and summary["singletons"] == 50
+    assert _clusters(tmp_path / "out") == []
+
+
+def test_cli(archive: dict[str, Any], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        dedup_command, [*archive["paths"], "--out", str(tmp_path), "--workers", "2", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[result.output.index("{") :])["clusters"] == len(archive["expected"])
+
+
+# -- Spark ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime (apt-get install openjdk-17-jre-headless)")
+    pytest.importorskip("pyspark")
+    from wiretrace.dedup_spark import spark_session
+
+    session = spark_session("local[2]", progress=False)
+    yield session
+    session.stop()
+
+
+@pytest.mark.timeout(600)
+def test_spark_gives_the_same_clusters_as_local(archive: dict[str, Any], tmp_path: Path, spark: Any) -> None:
+    from wiretrace.dedup_spark import run_spark
+
+    run_local(archive["paths"], tmp_path / "local", DedupParams(), workers=2, progress=False)
+    run_spark(archive["paths"], tmp_path / "spark", DedupParams(), spark=spark, progress=False)
+    _check(tmp_path / "spark", archive["expected"])
+    assert (tmp_path / "spark" / "clusters.jsonl").read_text() == (tmp_path / "local" / "clusters.jsonl").read_text()
+
+
+@pytest.mark.timeout(600)
+def test_spark_components_chain_and_star(spark: Any) -> None:
+    """Large-star/small-star on a long chain and a star: every node points at its component's minimum."""
+    from wiretrace.dedup_spark import connected_components
+
+    edges = [(i, i + 1) for i in range(30)] + [(100, 100 + k) for k in range(1, 8)] + [(200, 201)]
+    got = dict(connected_components(spark.sparkContext.parallelize(edges, 3), 2).collect())
+    assert got == {**{i: 0 for i in range(1, 31)}, **{100 + k: 100 for k in range(1, 8)}, 201: 200}
