@@ -32,6 +32,7 @@ from wiretrace.server import SERVICE_NAME, WiretraceServer
 from wiretrace.v1 import syndication_pb2 as pb
 
 TOKEN = "s3cret-token-for-tests"
+NO_FILE = "No such file or directory"
 MISSING = (
     "missing credentials: this server requires 'authorization: Bearer <token>' metadata "
     "(client option token, CLI --token-file)"
@@ -84,9 +85,7 @@ def make_pki(directory: Path) -> Pki:
     pki.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     pki.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     pki.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return pki
 
@@ -193,9 +192,8 @@ def test_plaintext_client_cannot_talk_to_tls_server(secure: WiretraceServer) -> 
 
 def test_wrong_ca_is_refused(secure: WiretraceServer, tmp_path: Path) -> None:
     other = make_pki(tmp_path / "other")
-    with WiretraceClient(secure.address, token=TOKEN, tls_ca=other.ca, timeout=3) as client:
-        with pytest.raises(Unavailable):
-            client.stats()
+    with WiretraceClient(secure.address, token=TOKEN, tls_ca=other.ca, timeout=3) as client, pytest.raises(Unavailable):
+        client.stats()
 
 
 def test_token_without_tls_on_loopback(tmp_path: Path, token_file: Path) -> None:
@@ -211,8 +209,8 @@ def test_token_without_tls_on_loopback(tmp_path: Path, token_file: Path) -> None
     ("overrides", "error"),
     [
         ({"tls_cert": "cert.pem"}, "--tls-cert and --tls-key go together: give both, or neither for plaintext"),
-        ({"tls_cert": "missing.pem", "tls_key": "missing.key"}, "cannot read TLS key missing.key: No such file or directory"),
-        ({"auth_token_file": "missing-tokens"}, "cannot read auth token file missing-tokens: No such file or directory"),
+        ({"tls_cert": "missing.pem", "tls_key": "missing.key"}, f"cannot read TLS key missing.key: {NO_FILE}"),
+        ({"auth_token_file": "missing-tokens"}, f"cannot read auth token file missing-tokens: {NO_FILE}"),
         ({"auth_token_file": "empty-tokens"}, "auth token file empty-tokens holds no token (one per line)"),
     ],
 )  # fmt: skip
