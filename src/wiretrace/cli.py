@@ -88,24 +88,24 @@ def _server_option(func: F) -> F:
     )(func)
 
 
+_ACCESS_OPTIONS = (
+    ("--tls-ca", "Connect with TLS, trusting this PEM CA (or the server's self-signed certificate)."),
+    ("--token-file", "File whose first line is the bearer token to send (servers run with --auth-token-file)."),
+)
+
+
 def _access_options(func: F) -> F:
-    """--token-file and --tls-ca: how a command that talks to a server gets in."""
-    func = click.option(
-        "--tls-ca",
-        type=click.Path(exists=True, dir_okay=False),
-        default=None,
-        envvar="WIRETRACE_TLS_CA",
-        show_envvar=True,
-        help="Connect with TLS, trusting this PEM CA (or the server's self-signed certificate).",
-    )(func)
-    return click.option(
-        "--token-file",
-        type=click.Path(exists=True, dir_okay=False),
-        default=None,
-        envvar="WIRETRACE_TOKEN_FILE",
-        show_envvar=True,
-        help="File whose first line is the bearer token to send (servers run with --auth-token-file).",
-    )(func)
+    """--tls-ca and --token-file (WIRETRACE_TLS_CA/_TOKEN_FILE): how a command that talks to a server gets in."""
+    for flag, help_text in reversed(_ACCESS_OPTIONS):
+        func = click.option(
+            flag,
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            envvar="WIRETRACE_" + flag[2:].replace("-", "_").upper(),
+            show_envvar=True,
+            help=help_text,
+        )(func)
+    return func
 
 
 def _connect(target: str, token_file: str | None, tls_ca: str | None, timeout: float | None = 10.0) -> Any:
