@@ -277,7 +277,7 @@ class MarkovModel:
 
         def sents() -> Iterator[list[str]]:
             n = 0
-            with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            with opener(path, "rt", encoding="utf-8") as fh:
                 for line in fh:
                     obj = json.loads(line)
                     for s in _sentences(str(obj.get("body") or obj.get("text") or "")):
@@ -561,17 +561,15 @@ class CorpusGenerator:
         text = "\n\n".join(t for t, _ in parts if t)
         total = max(1, wc(text))
         by_story: dict[str, tuple[GenStory, int]] = {}
-        for t, st in parts:
-            if st is not None:
-                prev = by_story.get(st.story_id, (st, 0))[1]
-                by_story[st.story_id] = (st, prev + wc(t))
-        sources = sorted(
-            (
-                {"story_id": sid, "fraction": round(min(1.0, w / total), 3), "accept": accept(st)}
-                for sid, (st, w) in by_story.items()
-            ),
-            key=lambda d: -float(d["fraction"]),
-        )
+        for t, part in parts:
+            if part is not None:
+                prev = by_story.get(part.story_id, (part, 0))[1]
+                by_story[part.story_id] = (part, prev + wc(t))
+        ranked = sorted(by_story.items(), key=lambda item: -item[1][1])
+        sources = [
+            {"story_id": sid, "fraction": round(min(1.0, w / total), 3), "accept": accept(st)}
+            for sid, (st, w) in ranked
+        ]
         return {"kind": kind, "headline": headline, "text": text, "derived": bool(sources), "sources": sources}
 
 

@@ -82,6 +82,7 @@ class LSHIndex:
 
     def query(self, keys: U64) -> U32:
         """Story numbers of every entry whose key is in `keys` (with repeats)."""
+        keys = np.unique(keys)  # sorted needles search faster, and repeats add nothing
         found: list[U32] = []
         runs = self._runs
         alive = self._alive  # read after runs: it always covers their stories

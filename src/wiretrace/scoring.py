@@ -175,7 +175,9 @@ class Lexical:
 
 def lexical_overlap(article_bigrams: U32, bigram_weights: np.ndarray, story_bigrams: U32) -> Lexical:
     n_tokens = article_bigrams.size + 1
-    present = np.isin(article_bigrams, story_bigrams)
+    story_sorted = np.sort(story_bigrams)
+    idx = np.minimum(np.searchsorted(story_sorted, article_bigrams), max(story_sorted.size - 1, 0))
+    present = story_sorted[idx] == article_bigrams if story_sorted.size else np.zeros(article_bigrams.size, bool)
     _, first = np.unique(article_bigrams, return_index=True)
     w = bigram_weights[first]
     total = float(w.sum())
