@@ -3,7 +3,7 @@
 #
 #   make serve      run the gRPC server (ARGS="--port 50052" to pass flags)
 #   make test       lint + typecheck + pytest
-#   make lint | typecheck | proto | proto-baseline | eval | clean
+#   make lint | typecheck | proto | proto-baseline | eval | bench-quick | bench | clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +15,7 @@ SHARED ?= ../shared
 ARGS ?=
 LINT_PATHS := src server client tests proto
 
-.PHONY: serve test lint typecheck pytest proto proto-baseline eval install clean FORCE
+.PHONY: serve test lint typecheck pytest proto proto-baseline eval bench-quick bench install clean FORCE
 
 serve: $(STAMP)
 	$(BIN)/wiretrace serve $(ARGS)
@@ -54,6 +54,13 @@ eval: $(STAMP)
 		$(BIN)/wiretrace eval --wire $(SHARED)/data/counter/wire.jsonl \
 			--queries $(SHARED)/data/counter/queries-dev.jsonl $(ARGS); \
 	else echo "no $(SHARED)/data/counter, skipped"; fi
+
+# Performance suite (benchmarks/README.md): quick <= 2 min, full <= 15 min on 2 cores.
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run.py --profile quick --out benchmarks/results/quick/
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --profile full --out benchmarks/results/full/
 
 install: $(STAMP)
 
