@@ -18,7 +18,6 @@ from wiretrace.config import Settings
 from wiretrace.pipeline import ArticlePrint, TextPipeline
 from wiretrace.scoring import (
     Alignment,
-    Lexical,
     ScoringParams,
     Verdict,
     align,
@@ -26,6 +25,7 @@ from wiretrace.scoring import (
     match_verdict,
     overall_verdict,
     qualifies,
+    shared_terms,
 )
 from wiretrace.shingling import U32, shingle_hashes
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
@@ -161,28 +161,36 @@ class Detector:
         that many)."""
         p = self.params
         m = self.settings.match
-        checked: list[tuple[Candidate, Alignment | None, Lexical]] = []
-        for cand in cands:
-            al = align(shingles, bigrams, weights, self.pipeline.shingles(cand.tokens), cand.tokens.size, p)
-            checked.append((cand, al, lexical_overlap(bigrams, weights, shingle_hashes(cand.tokens, 2))))
-        best_share, runner_up = [*sorted((lex.share for _, _, lex in checked), reverse=True), 0.0, 0.0][:2]
+        story_bigrams = [shingle_hashes(c.tokens, 2) for c in cands]
+        story_shingles = [self.pipeline.shingles(c.tokens) for c in cands]
+        total = float(weights[np.unique(bigrams, return_index=True)[1]].sum()) or 1.0
+        _, found_weight = shared_terms(bigrams, weights, story_bigrams)
+        shares = found_weight / total
+        n_shared, _ = shared_terms(shingles, np.ones(shingles.size), story_shingles)
+        best_share, runner_up = [*sorted(shares.tolist(), reverse=True), 0.0, 0.0][:2]
         found: list[Found] = []
-        for cand, al, lex in checked:
+        for i, cand in enumerate(cands):
+            al = None
+            if n_shared[i] >= 2:  # a passage needs more than one shared shingle
+                al = align(shingles, bigrams, weights, story_shingles[i], cand.tokens.size, p)
             exact = al is not None and qualifies(al, p)
+            share = float(shares[i])
             rewritten = (
-                lex.share == best_share
-                and lex.share >= p.rewrite_containment
-                and lex.share >= m.rewrite_margin * runner_up
-                and lex.weight >= p.min_passage_weight  # as much evidence as one passage needs
+                share == best_share
+                and share >= p.rewrite_containment
+                and share >= m.rewrite_margin * runner_up
+                and found_weight[i] >= p.min_passage_weight  # as much evidence as one passage needs
             )
-            if exact and al is not None and (not rewritten or al.containment >= lex.share):
+            if exact and al is not None and (not rewritten or al.containment >= share):
                 found.append(Found(cand, al, al.article_mask, al.containment, match_verdict(al, p)))
             elif rewritten:
-                mask = lex.article_mask | al.article_mask if al is not None else lex.article_mask
-                verdict = Verdict.DERIVED if lex.share >= p.derived_containment else Verdict.PARTIAL
+                mask = lexical_overlap(bigrams, weights, story_bigrams[i]).article_mask
+                if al is not None:
+                    mask |= al.article_mask
+                verdict = Verdict.DERIVED if share >= p.derived_containment else Verdict.PARTIAL
                 if exact and al is not None:
                     verdict = max(verdict, match_verdict(al, p))
-                found.append(Found(cand, al, mask, lex.share, verdict))
+                found.append(Found(cand, al, mask, share, verdict))
         return found
 
     def _source_match(self, art_tokens: Tokens, f: Found) -> SourceMatch:

@@ -173,6 +173,24 @@ class Lexical:
     article_mask: np.ndarray
 
 
+def shared_terms(article_terms: U32, term_weights: np.ndarray, stories: list[U32]) -> tuple[np.ndarray, np.ndarray]:
+    """For many stories at once: how many distinct article terms each contains,
+    and their summed weight (one sort and one search for the whole batch)."""
+    uniq, first = np.unique(article_terms, return_index=True)
+    n = len(stories)
+    if uniq.size == 0 or n == 0:
+        return np.zeros(n, dtype=np.int64), np.zeros(n)
+    flat = np.concatenate(stories)
+    owner = np.repeat(np.arange(n, dtype=np.int64), [t.size for t in stories])
+    idx = np.minimum(np.searchsorted(uniq, flat), uniq.size - 1)
+    hit = uniq[idx] == flat
+    pairs = np.unique(owner[hit] * uniq.size + idx[hit])
+    whose = pairs // uniq.size
+    counts = np.bincount(whose, minlength=n)
+    weights = np.bincount(whose, weights=term_weights[first][pairs % uniq.size], minlength=n)
+    return counts, weights
+
+
 def lexical_overlap(article_bigrams: U32, bigram_weights: np.ndarray, story_bigrams: U32) -> Lexical:
     n_tokens = article_bigrams.size + 1
     story_sorted = np.sort(story_bigrams)
