@@ -1,0 +1,180 @@
+"""Scale-out figures: Redis backend vs embedded, dedup local vs Spark.
+
+    .venv/bin/python benchmarks/bench_scaleout.py [--stories 6000] [--dedup-docs 20000] [--skip-spark]
+
+Texts come from Reuters-21578 (read by path from ../shared when present, never
+copied) or, without it, from the seeded generator of the tests. Writes
+benchmarks/results/scaleout.md. Deterministic for a given seed; timings are
+wall-clock on whatever the machine is also doing (the report records the load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from redis_server import RedisServer  # noqa: E402
+from synth import NewsGen  # noqa: E402
+
+from wiretrace.backend import EmbeddedBackend  # noqa: E402
+from wiretrace.config import Settings  # noqa: E402
+from wiretrace.dedup import DedupParams, run_local  # noqa: E402
+from wiretrace.engine import Detector  # noqa: E402
+from wiretrace.redis_backend import open_redis_backend  # noqa: E402
+from wiretrace.store import StoryRecord  # noqa: E402
+
+REUTERS = ROOT.parent / "shared" / "data" / "reuters21578.jsonl.gz"
+
+
+def load_texts(limit: int, seed: int) -> tuple[list[str], str]:
+    if REUTERS.exists():
+        with gzip.open(REUTERS, "rt", encoding="utf-8") as fh:
+            bodies = [b for b in (json.loads(line).get("body") for line in fh) if b and len(b.split()) >= 20]
+        return bodies[:limit], f"Reuters-21578 bodies ({REUTERS})"
+    gen = NewsGen(seed)
+    return [gen.article() for _ in range(limit)], "synthetic (tests/synth.py NewsGen)"
+
+
+def bench_redis(texts: list[str], batch: int, queries: int, seed: int) -> list[str]:
+    settings = Settings()
+    fp = settings.index.fingerprint()
+    records = [StoryRecord(f"s{i}", t) for i, t in enumerate(texts)]
+    det = Detector(settings, EmbeddedBackend(Path(tempfile.mkdtemp()) / "p", fp))
+    started = time.perf_counter()
+    prints = det.prepare(texts)
+    print_rate = len(texts) / (time.perf_counter() - started)
+    det.close()
+    rng = random.Random(seed)
+    gen = NewsGen(seed)
+    sample = [gen.edited(texts[rng.randrange(len(texts))]) for _ in range(queries)]
+    rows = [
+        f"Stories: {len(texts)}, batches of {batch}; printing (tokenise+MinHash, 1 core): {print_rate:,.0f} stories/s.",
+        "",
+        "| store | insert stories/s (prints ready) | Match p50 ms | Match p95 ms | store bytes |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        setups = [("embedded (SQLite + in-memory LSH)", None), ("redis, appendfsync always", "always")]
+        setups.append(("redis, appendfsync everysec", "everysec"))
+        for name, fsync in setups:
+            server = None
+            if fsync is None:
+                backend = EmbeddedBackend(Path(tmp) / "emb", fp)
+            else:
+                server = RedisServer(Path(tmp) / f"redis-{fsync}", fsync=fsync).start()
+                backend = open_redis_backend(server.url, fp)  # type: ignore[assignment]
+            d = Detector(settings, backend)
+            started = time.perf_counter()
+            for i in range(0, len(records), batch):
+                d.upsert(records[i : i + batch], prints[i : i + batch])
+            rate = len(records) / (time.perf_counter() - started)
+            lat = []
+            for q in sample:
+                t0 = time.perf_counter()
+                d.match(q)
+                lat.append((time.perf_counter() - t0) * 1000)
+            lat.sort()
+            st = d.stats()
+            rows.append(
+                f"| {name} | {rate:,.0f} | {statistics.median(lat):.1f} | {lat[int(0.95 * (len(lat) - 1))]:.1f} "
+                f"| {st.disk_bytes:,} |"
+            )
+            d.close()
+            if server is not None:
+                server.stop()
+    return rows
+
+
+def dedup_corpus(texts: list[str], n: int, path: Path, seed: int) -> int:
+    """n articles: sources plus verbatim / edited / OCR-noisy copies (about a quarter are copies)."""
+    gen = NewsGen(seed)
+    rng = random.Random(seed)
+    copies = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            if i > 10 and rng.random() < 0.25:
+                src = texts[rng.randrange(min(i, len(texts)))]
+                text = rng.choice([gen.verbatim, gen.edited, gen.ocr])(src)
+                copies += 1
+            else:
+                text = texts[i % len(texts)] if i < len(texts) else gen.article()
+            fh.write(json.dumps({"id": f"a{i}", "text": text}) + "\n")
+    return copies
+
+
+def bench_dedup(texts: list[str], n: int, skip_spark: bool, seed: int, tmp: Path) -> list[str]:
+    path = tmp / "archive.jsonl"
+    copies = dedup_corpus(texts, n, path, seed)
+    rows = [
+        f"Archive: {n} articles ({copies} generated copies), JSONL.",
+        "",
+        "| engine | articles/s | seconds | clusters | candidate pairs | verified |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for workers in (1, 2):
+        s = run_local([str(path)], tmp / f"local{workers}", DedupParams(), workers=workers, progress=False)
+        rows.append(
+            f"| local, {workers} process(es) | {s['documents_per_second']:,.0f} | {s['seconds']} | {s['clusters']} "
+            f"| {s['candidate_pairs']} | {s['verified_pairs']} |"
+        )
+    if not skip_spark:
+        from wiretrace.dedup_spark import run_spark, spark_session
+
+        spark = spark_session("local[2]", progress=False)
+        run_spark([str(path)], tmp / "warm", DedupParams(), spark=spark, progress=False)  # JVM + worker warm-up
+        s = run_spark([str(path)], tmp / "spark", DedupParams(), spark=spark, progress=False)
+        spark.stop()
+        same = (tmp / "spark" / "clusters.jsonl").read_bytes() == (tmp / "local2" / "clusters.jsonl").read_bytes()
+        rows.append(
+            f"| spark local[2] (warm session) | {s['documents_per_second']:,.0f} | {s['seconds']} | {s['clusters']} "
+            f"| {s['candidate_pairs']} | {s['verified_pairs']} |"
+        )
+        rows += ["", f"Spark clusters.jsonl identical to local: {same}."]
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--stories", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--dedup-docs", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scaleout.md")
+    args = ap.parse_args()
+    texts, source = load_texts(max(args.stories, args.dedup_docs), args.seed)
+    load = os.getloadavg()
+    lines = [
+        "# Scale-out benchmarks",
+        "",
+        f"`{' '.join(['benchmarks/bench_scaleout.py', *sys.argv[1:]])}` on {os.cpu_count()} cores "
+        f"(load average at start {load[0]:.1f}: the machine is shared). Texts: {source}.",
+        "",
+        "## Redis backend vs embedded",
+        "",
+        *bench_redis(texts[: args.stories], args.batch, args.queries, args.seed),
+        "",
+        "## Archive de-duplication",
+        "",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        lines += bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
