@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from wiretrace.config import Settings, env_name, setting_fields
 from wiretrace.corpus import read_jsonl, story_from_json
+from wiretrace.dedup_cli import dedup_command
 from wiretrace.engine import MatchResult
 from wiretrace.store import SettingsMismatchError, StoryRecord
 
@@ -416,6 +417,8 @@ def evaluate(
         if tmp is not None:
             tmp.cleanup()
 
+
+main.add_command(dedup_command)
 
 if __name__ == "__main__":
     main()

@@ -72,6 +72,7 @@ class ServerSettings:
     """Where and how the gRPC service runs, and what it accepts."""
 
     data_dir: Path = _opt(Path("./data"), "Directory of the embedded store.")
+    store: str = _opt("", "Shared store for server replicas, redis://HOST:PORT/DB (empty: the embedded store).")
     host: str = _opt("127.0.0.1", "Address to listen on.")
     port: int = _opt(50051, "Port to listen on (0 picks a free one).")
     workers: int = _opt(8, "Threads serving RPCs.")

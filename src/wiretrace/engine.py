@@ -86,7 +86,14 @@ class Detector:
 
     @classmethod
     def open(cls, settings: Settings) -> Detector:
-        """A detector on the embedded store in ``settings.server.data_dir``."""
+        """A detector on ``settings.server.store`` (redis://…) or else the embedded store in the data dir."""
+        store = settings.server.store
+        if store.startswith(("redis://", "rediss://", "unix://")):
+            from wiretrace.redis_backend import open_redis_backend  # redis is an optional dependency
+
+            return cls(settings, open_redis_backend(store, settings.index.fingerprint()))
+        if store:
+            raise ValueError(f"--store {store!r}: expected redis://HOST:PORT/DB, or leave it empty for the data dir")
         return cls(settings, EmbeddedBackend(settings.server.data_dir, settings.index.fingerprint()))
 
     def close(self) -> None:
