@@ -21,7 +21,7 @@ from conftest import stories
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from synth import NewsGen
 
-from wiretrace.client import IndexResult, Unavailable, WiretraceClient, WiretraceError
+from wiretrace.client import Cancelled, IndexResult, Unavailable, WiretraceClient, WiretraceError
 from wiretrace.scoring import Verdict
 from wiretrace.server import SERVICE_NAME
 from wiretrace.store import StoryRecord
@@ -185,7 +185,7 @@ def test_sigterm_drains_then_finishes_in_flight_calls(tmp_path: Path, news: News
             def refused() -> bool:
                 try:
                     client.stats(timeout=2)
-                except Unavailable:
+                except (Unavailable, Cancelled):  # gRPC answers either while it shuts down
                     return True
                 return False
 
