@@ -73,25 +73,29 @@ _AGENCIES = r"(?:reuters?|ap|afp|pa|ani|pti|upi|dpa|xinhua|app|apa|efe|ansa|bloo
 
 # Whole lines that are chrome or credits, never story text. Each must be
 # specific enough that it cannot swallow a sentence of news copy.
-_CHROME_LINE_PARTS = [
-    # photo captions and credits
-    r"^\s*(?:photo|image|picture|file photo|video|graphic)s?\s*[:|]",
-    r"\b(?:REUTERS|AFP|AP|Getty Images|Anadolu)\s*/\s*\p{Lu}\p{L}+",
+_CHROME_LINE_START = [
+    # photo captions
+    r"(?:photo|image|picture|file photo|video|graphic)s?\s*[:|]",
     # bylines and credits
-    r"^\s*by\s+(?-i:\p{Lu})[\p{L}.'-]+(?:\s+(?-i:\p{Lu})[\p{L}.'-]+){0,3}"
+    r"by\s+(?-i:\p{Lu})[\p{L}.'-]+(?:\s+(?-i:\p{Lu})[\p{L}.'-]+){0,3}"
     r"(?:\s*(?:,|and|&)\s*(?-i:\p{Lu})[\p{L}.'-]+(?:\s+(?-i:\p{Lu})[\p{L}.'-]+){0,3})*\s*$",
-    r"^\s*(?:additional\s+)?(?:reporting|writing|editing|compiled|produced)\s+by\b",
-    r";\s*(?:editing|writing)\s+by\s",
+    r"(?:additional\s+)?(?:reporting|writing|editing|compiled|produced)\s+by\b",
     # share / subscribe / comment chrome
-    r"^\s*(?:subscribe|sign up|share (?:this|on)|follow us|leave a (?:reply|comment)|see also\b"
+    r"(?:subscribe|sign up|share (?:this|on)|follow us|leave a (?:reply|comment)|see also\b"
     r"|discover more|click here|read more|related\s*:|advertisement|sponsored|all rights reserved"
     r"|copyright|©|\(c\)\s*\d{4}|your email address|required fields are marked|download (?:our|the) app"
     r"|sign in|log in|newsletter|skip to|jump to|back to top|watch:|listen to this)",
     # lines that are only a label ("Summary", "Advertisement", "logo")
-    r"^\s*(?:summary|logo|advertisement|highlights|key points|menu|home|share|tweet|comments?)\s*[:.]?\s*$",
+    r"(?:summary|logo|advertisement|highlights|key points|menu|home|share|tweet|comments?)\s*[:.]?\s*$",
 ]
-# One pass per line instead of one search per pattern.
-_CHROME_LINE_RE = regex.compile("|".join(f"(?:{p})" for p in _CHROME_LINE_PARTS), regex.IGNORECASE)
+_CHROME_LINE_ANYWHERE = [
+    r"\b(?:REUTERS|AFP|AP|Getty Images|Anadolu)\s*/\s*\p{Lu}\p{L}+",  # photo credit
+    r";\s*(?:editing|writing)\s+by\s",  # "...; Editing by"
+]
+# A line is chrome if it starts like chrome, or carries a credit anywhere: two
+# passes per line (one anchored) instead of one search per pattern.
+_CHROME_START_RE = regex.compile(r"\s*(?:" + "|".join(_CHROME_LINE_START) + ")", regex.IGNORECASE)
+_CHROME_ANYWHERE_RE = regex.compile("|".join(_CHROME_LINE_ANYWHERE), regex.IGNORECASE)
 
 # A dateline opening a paragraph: "BEIRUT (Reuters) -", "BEIRUT/AMMAN, Dec 6 (Reuters) –",
 # "LONDON, March 3 -", "BEIRUT –". It is removed, the sentence after it kept.
@@ -113,7 +117,7 @@ def content_spans(text: str) -> list[tuple[int, int]]:
         stripped = line.strip()
         if not stripped:
             continue
-        if _CHROME_LINE_RE.search(line):
+        if _CHROME_START_RE.match(line) or _CHROME_ANYWHERE_RE.search(line):
             continue
         m = _DATELINE_RE.match(line)
         if m and m.end() < len(line.rstrip()):
