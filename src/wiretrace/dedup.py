@@ -126,16 +126,11 @@ def parse_record(payload: Any, params: DedupParams) -> tuple[str, str] | str:
     return str(doc_id), text
 
 
-def window_keys(pipeline: TextPipeline, tokens: U32, band_keys: U64) -> U64:
-    """The window band keys of a story print, without its whole-document topic keys."""
-    topic = getattr(pipeline.settings, "topic_perm", 0) if tokens.size else 0
-    return band_keys[: band_keys.size - topic]
-
-
 def print_docs(pipeline: TextPipeline, texts: list[str]) -> list[tuple[U32, U64]]:
     """Token hashes and distinct window band keys of each text."""
     prints = pipeline.stories(texts)
-    return [(p.tokens, np.unique(window_keys(pipeline, p.tokens, p.band_keys))) for p in prints]
+    # Only window keys: whole-document keys would pair every two articles on a subject.
+    return [(p.tokens, np.unique(pipeline.window_keys_of(p))) for p in prints]
 
 
 def bucket_pairs(members: Sequence[int], max_bucket: int) -> Iterator[tuple[int, int]]:

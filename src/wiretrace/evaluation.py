@@ -50,10 +50,6 @@ class Report:
     fn: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def labelled(self) -> bool:
-        return self.tp + self.fp + self.fn > 0 or not self.kinds
-
     def prf(self) -> tuple[float, float, float]:
         p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
         r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0

@@ -78,6 +78,11 @@ class TextPipeline:
             out.append(StoryPrint(tokens=t, band_keys=np.concatenate((window_keys, self._topic_keys(t)))))
         return out
 
+    def window_keys_of(self, story: StoryPrint) -> U64:
+        """A story print's window band keys without its whole-document ones (stored last)."""
+        topic = self.settings.topic_perm if story.tokens.size else 0
+        return story.band_keys[: story.band_keys.size - topic]
+
     def article(self, text: str, query_step: int) -> ArticlePrint:
         tokens = tokenize(text)
         sh = self.shingles(tokens.hashes)

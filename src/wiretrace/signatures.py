@@ -14,7 +14,6 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
-import numpy.typing as npt
 from datasketch import LeanMinHash
 
 from wiretrace.shingling import I64, U32, U64, fmix64
@@ -106,7 +105,3 @@ class MinHasher:
     def lean_minhash(self, signature: U32) -> LeanMinHash:
         """A datasketch LeanMinHash carrying one window's signature."""
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
-
-
-def as_u32(values: npt.ArrayLike) -> U32:
-    return np.asarray(values, dtype=np.uint32)
