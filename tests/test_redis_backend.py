@@ -6,9 +6,11 @@ import inspect
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
+import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -19,10 +21,10 @@ from wiretrace import redis_backend
 from wiretrace.backend import EmbeddedBackend
 from wiretrace.config import IndexSettings, Settings
 from wiretrace.engine import Detector
-from wiretrace.redis_backend import open_redis_backend
+from wiretrace.redis_backend import RedisBackend, open_redis_backend
 from wiretrace.scoring import Verdict
 from wiretrace.shingling import shingle_hashes
-from wiretrace.store import SettingsMismatchError, StoryRecord
+from wiretrace.store import SCHEMA_VERSION, SettingsMismatchError, StoryRecord
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON)
 
@@ -77,9 +79,17 @@ def test_resend_replaces_and_delete_removes(server: RedisServer, stories: list[S
         assert det.get("wire-0") is not None and det.get("wire-0").headline == "replaced"  # type: ignore[union-attr]
         assert det.stats().stories == 5
         assert det.stats().index_entries != entries_before
+        # The old number's entries and record were cleaned up after publishing.
+        client = det.backend.client  # type: ignore[attr-defined]
+        member = np.uint32(old_number).astype("<u4").tobytes()
+        for key in np.unique(old.band_keys).astype("<u8").tobytes().hex(" ", 8).split():
+            value = client.get(b"wt:k:" + bytes.fromhex(key)) or b""
+            assert member not in [value[i : i + 4] for i in range(0, len(value), 4)]
+        assert not client.exists(b"wt:s:%d" % old_number) and not client.scard(b"wt:dead")
         assert det.delete(["wire-0", "missing"]) == 1
         assert det.get("wire-0") is None
         assert det.match(stories[5].body).verdict == Verdict.UNRELATED
+        assert not client.scard(b"wt:dead") and not client.hlen(b"wt:pending")
     finally:
         det.close()
 
@@ -147,8 +157,8 @@ def test_nothing_pickled(server: RedisServer, stories: list[StoryRecord]) -> Non
         raw = client.hgetall(b"wt:s:" + number)
         assert raw[b"tok"] == pr.tokens.astype("<u4").tobytes()
         assert raw[b"bk"] == pr.band_keys.astype("<u8").tobytes()
-        bucket = b"wt:b:" + pr.band_keys[:1].astype("<u8").tobytes()
-        assert client.smembers(bucket) == {np.uint32(int(number)).astype("<u4").tobytes()}
+        bucket = b"wt:k:" + pr.band_keys[:1].astype("<u8").tobytes()
+        assert client.get(bucket) == np.uint32(int(number)).astype("<u4").tobytes()
     finally:
         det.close()
 
@@ -165,3 +175,60 @@ def test_lookup_counts_repeated_keys(server: RedisServer, stories: list[StoryRec
         assert backend.lookup(np.empty(0, np.uint64)).size == 0
     finally:
         backend.close()
+
+
+def test_old_layout_refused(server: RedisServer) -> None:
+    """A store written by layout 1 (one set per bucket, no layout field) is refused, not misread."""
+    client = redis.Redis.from_url(server.url)
+    client.hset(b"wt:meta", mapping={"schema_version": SCHEMA_VERSION, "index_settings": FP})
+    client.close()
+    with pytest.raises(SettingsMismatchError, match=r"layout=1, but this process uses layout=2.*load the stories"):
+        open_redis_backend(server.url, FP)
+
+
+def test_unpublished_batch_is_invisible_then_reaped(server: RedisServer, stories: list[StoryRecord]) -> None:
+    """A writer killed between writing a batch and publishing it: nobody sees any of it, and it is reclaimed."""
+    writer, reader = _detector(server.url), _detector(server.url)
+    try:
+        writer.upsert(stories[:1])
+        items = list(zip(stories[1:6], writer.prepare([s.body for s in stories[1:6]]), strict=True))
+        backend = cast(RedisBackend, writer.backend)
+        backend._stage(items)  # written, never published
+        client = backend.client
+        assert client.hlen(b"wt:pending") == 1 and client.exists(b"wt:s:3")
+        for rec, pr in items:
+            assert reader.get(rec.story_id) is None
+            assert set(reader.backend.lookup(pr.band_keys).tolist()) <= {1}
+            assert reader.match(rec.body).verdict == Verdict.UNRELATED
+        assert reader.stats().stories == 1
+        # A young pending batch may be a live writer: a new replica leaves it alone.
+        open_redis_backend(server.url, FP).close()
+        assert client.hlen(b"wt:pending") == 1
+        # An old one is reaped: records and bucket entries go, the published story stays.
+        open_redis_backend(server.url, FP, reap_after=-1).close()
+        assert not client.hlen(b"wt:pending") and not client.scard(b"wt:dead")
+        assert client.keys(b"wt:s:*") == [b"wt:s:1"]
+        entries = b"".join(cast(bytes, client.get(k)) for k in client.keys(b"wt:k:*"))
+        assert set(np.frombuffer(entries, "<u4").tolist()) == {1}
+        # The stories can simply be sent again.
+        writer.upsert(stories[1:6])
+        assert reader.match(stories[3].body).matches[0].story_id == "wire-3"
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_large_batch_in_several_chunks(server: RedisServer, stories: list[StoryRecord]) -> None:
+    """Bucket writes split into several append calls give the same index as one."""
+    det = _detector(server.url)
+    old = redis_backend.APPEND_CHUNK
+    redis_backend.APPEND_CHUNK = 50
+    try:
+        det.upsert(stories)
+        for i in (0, 17, 39):
+            assert det.match(stories[i].body).matches[0].story_id == f"wire-{i}"
+        prints = det.prepare([s.body for s in stories])
+        assert det.stats().index_entries == sum(p.band_keys.size for p in prints)
+    finally:
+        redis_backend.APPEND_CHUNK = old
+        det.close()

@@ -5,38 +5,52 @@ database; a story written through one is matchable through every other as soon
 as ``upsert`` returns, and a new replica serves at once (there is nothing to
 rebuild: the LSH buckets live in Redis, not in the process).
 
-Layout (all keys are bytes, under a prefix, default ``wt:``)::
+Layout 2 (all keys are bytes, under a prefix, default ``wt:``)::
 
-    wt:meta           hash   schema_version, index_settings (IndexSettings.fingerprint())
-    wt:next           string story-number counter (INCR)
-    wt:entries        string number of (band key, story) entries in the buckets
-    wt:ids            hash   story_id -> story number
+    wt:meta           hash   schema_version, layout, index_settings (IndexSettings.fingerprint())
+    wt:next           string story-number counter (INCRBY, a batch takes a range)
+    wt:entries        string number of (band key, story) entries of published stories
+    wt:ids            hash   story_id -> story number (only published stories)
     wt:s:<number>     hash   sid, h, body, src, pub, meta (JSON), tok (<u4 token hashes),
                              bk (<u8 band keys), df (<u4 distinct bigram buckets)
-    wt:b:<8 bytes>    set    story numbers (<u4 bytes) whose window has this band key
+    wt:k:<8 bytes>    string packed <u4 story numbers whose window has this band key (APPEND)
+    wt:pending        hash   batch token -> "first last unix_time": numbers being written, not yet published
+    wt:dead           set    numbers replaced or deleted whose bucket entries are still being removed
     wt:df             string bigram document frequencies: 2**22 i32 counters (BITFIELD),
                              the same hashed table as index.TermFrequencies
     wt:docs           string number of stories counted in wt:df
 
-Writes are Lua scripts, so a whole upsert batch (including removing a re-sent
-story's old number from its buckets) is applied atomically: other replicas see
-all of it or none of it. Reads of all band keys of an article are one script
-call: one round trip, one reply holding the members and per-key counts as raw
-bytes. Nothing is ever pickled; arrays are little-endian bytes.
+Layout 1 (one Redis set per band key, ~180 bytes and ~1.6 us of SADD per
+entry, SMEMBERS at ~18 us a bucket) is refused at start-up with a clear message.
 
-Durability: Redis acknowledges a write once it is in its append-only file.
-"Never loses an acknowledged story" holds only with ``appendonly yes`` and
-``appendfsync always``. With ``appendfsync everysec`` (Redis' default when AOF
-is on) a crash of the *machine* (not just of redis-server) can lose the last
-second of acknowledged stories. Without AOF, a restart loses everything since
-the last RDB snapshot. The backend logs a warning when the server is not set up
-for "always"; see docs/scaleout.md.
+Why write-then-publish: a batch's records and bucket entries are written first,
+in pipelined chunks other clients can interleave with, under numbers that every
+reader filters out (they are in ``wt:pending``). One small script then
+publishes the batch atomically: id map, document frequencies, counters, and
+the removal of the numbers from ``wt:pending``. A replaced or deleted story's
+number moves to ``wt:dead`` in that same step (filtered from then on), and its
+bucket entries are removed afterwards. Lookups read buckets, pending and dead in
+one MULTI/EXEC, so a batch is visible to every replica whole or not at all.
+A writer killed before publishing leaves pending numbers that stay invisible;
+a replica opening the store later reaps them (after ``reap_after`` seconds).
+
+Nothing is ever pickled; arrays are little-endian bytes.
+
+Durability: Redis acknowledges a write once it is in its append-only file, and
+``upsert`` returns only after the publish step is acknowledged (AOF order puts
+the batch's data before it). "Never loses an acknowledged story" holds only
+with ``appendonly yes`` and ``appendfsync always``. With ``appendfsync
+everysec`` (Redis' default when AOF is on) a crash of the *machine* (not just
+of redis-server) can lose the last second of acknowledged stories. Without AOF,
+a restart loses everything since the last RDB snapshot. The backend logs a
+warning when the server is not set up for "always"; see docs/scaleout.md.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -51,42 +65,89 @@ from wiretrace.store import SCHEMA_VERSION, Candidate, SettingsMismatchError, St
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = b"wt:"
+# Bumped whenever the key layout changes; a store written with another layout is refused.
+LAYOUT_VERSION = "2"
 # Same table size as index.TermFrequencies' default, so weights agree with the
 # embedded backend (tests/test_redis_backend.py checks it).
 DF_BITS = 22
 _DF_MASK = np.uint32((1 << DF_BITS) - 1)
+# Bucket entries per append script call: keeps each call to a few ms of Redis'
+# single thread, so other clients' commands interleave with a bulk load.
+APPEND_CHUNK = 8192
+# Retired stories per clean-up script call (each has ~100 band keys).
+CLEANUP_CHUNK = 32
+# A batch pending for longer than this is taken to be abandoned by a killed writer.
+REAP_AFTER_SECONDS = 3600
 
-# Shared by the write scripts: bucket and term-frequency bookkeeping.
+# First start writes every meta field at once; later starts read them for the checks.
+_META_LUA = """
+local key = ARGV[1]
+if redis.call('EXISTS', key) == 0 then redis.call('HSET', key, unpack(ARGV, 2)) end
+return redis.call('HMGET', key, 'schema_version', 'layout', 'index_settings')
+"""
+
+# ARGV: prefix, count, token. Takes a range of numbers and marks it pending.
+_RESERVE_LUA = """
+local p = ARGV[1]
+local n = tonumber(ARGV[2])
+local hi = redis.call('INCRBY', p .. 'next', n)
+local t = redis.call('TIME')[1]
+redis.call('HSET', p .. 'pending', ARGV[3], (hi - n + 1) .. ' ' .. hi .. ' ' .. t)
+return hi
+"""
+
+# ARGV: prefix, distinct band keys (<u8), entries per key (<u4), numbers (<u4) in key order.
+_APPEND_LUA = """
+local p = ARGV[1]
+local keys, counts, nums = ARGV[2], ARGV[3], ARGV[4]
+local off = 1
+for j = 1, #keys / 8 do
+  local c = struct.unpack('<I4', counts, 4 * j - 3)
+  redis.call('APPEND', p .. 'k:' .. string.sub(keys, 8 * j - 7, 8 * j), string.sub(nums, off, off + 4 * c - 1))
+  off = off + 4 * c
+end
+return off
+"""
+
+# Shared by publish and delete: document-frequency counts and retiring a number.
 _LUA_HELPERS = """
 local p = ARGV[1]
 local entries = 0
 local docs = 0
-local function count_terms(df, sign)
-  local ops = {}
-  for j = 1, #df, 4 do
-    ops[#ops + 1] = 'INCRBY'
-    ops[#ops + 1] = 'i32'
-    ops[#ops + 1] = '#' .. struct.unpack('<I4', df, j)
-    ops[#ops + 1] = sign
-    if #ops >= 4000 then
-      redis.call('BITFIELD', p .. 'df', unpack(ops))
-      ops = {}
-    end
-  end
-  if #ops > 0 then redis.call('BITFIELD', p .. 'df', unpack(ops)) end
-  docs = docs + sign
+local retired = {}
+local function bitfield(ops, n)
+  redis.call('BITFIELD', p .. 'df', unpack(ops, 1, n))
 end
-local function drop(num)
-  local skey = p .. 's:' .. num
-  local old = redis.call('HMGET', skey, 'bk', 'df')
-  if old[1] then
-    local member = struct.pack('<I4', tonumber(num))
-    for j = 1, #old[1], 8 do
-      entries = entries - redis.call('SREM', p .. 'b:' .. string.sub(old[1], j, j + 7), member)
-    end
-    count_terms(old[2], -1)
+-- Decrement the buckets of a retired story (<u4 each).
+local function remove_terms(blob)
+  local ops, n = {}, 0
+  for j = 1, #blob, 4 do
+    ops[n + 1], ops[n + 2], ops[n + 3], ops[n + 4] = 'INCRBY', 'i32', '#' .. struct.unpack('<I4', blob, j), -1
+    n = n + 4
+    if n >= 4000 then bitfield(ops, n); n = 0 end
   end
-  redis.call('DEL', skey)
+  if n > 0 then bitfield(ops, n) end
+end
+-- A batch's counts as text, "#bucket count ...": formatted by the client, so
+-- Lua only splits it (a third cheaper than unpacking and formatting here).
+local function add_terms(text)
+  local ops, n = {}, 0
+  for o, c in string.gmatch(text, '(%S+) (%S+)') do
+    ops[n + 1], ops[n + 2], ops[n + 3], ops[n + 4] = 'INCRBY', 'i32', o, c
+    n = n + 4
+    if n >= 4000 then bitfield(ops, n); n = 0 end
+  end
+  if n > 0 then bitfield(ops, n) end
+end
+local function retire(num)
+  local old = redis.call('HMGET', p .. 's:' .. num, 'bk', 'df')
+  if old[1] then
+    entries = entries - #old[1] / 8
+    remove_terms(old[2])
+    docs = docs - 1
+  end
+  redis.call('SADD', p .. 'dead', num)
+  retired[#retired + 1] = num
 end
 local function finish()
   redis.call('INCRBY', p .. 'entries', entries)
@@ -94,34 +155,28 @@ local function finish()
 end
 """
 
-# ARGV: prefix, then 9 values per story. Allocates numbers with INCR, drops a
-# re-sent story's old record and bucket entries, writes the new ones.
-_UPSERT_LUA = (
+# ARGV: prefix, token, new entries, df counts ("#bucket count ..."), then sid, number pairs.
+# The atomic step of an upsert. Returns the numbers retired (replaced stories).
+_PUBLISH_LUA = (
     _LUA_HELPERS
     + """
-local out = {}
-for b = 2, #ARGV, 9 do
-  local sid = ARGV[b]
-  local old = redis.call('HGET', p .. 'ids', sid)
-  if old then drop(old) end
-  local num = redis.call('INCR', p .. 'next')
-  redis.call('HSET', p .. 's:' .. num, 'sid', sid, 'h', ARGV[b + 1], 'body', ARGV[b + 2], 'src', ARGV[b + 3],
-             'pub', ARGV[b + 4], 'meta', ARGV[b + 5], 'tok', ARGV[b + 6], 'df', ARGV[b + 7], 'bk', ARGV[b + 8])
-  redis.call('HSET', p .. 'ids', sid, num)
-  local member = struct.pack('<I4', num)
-  local bk = ARGV[b + 8]
-  for j = 1, #bk, 8 do
-    entries = entries + redis.call('SADD', p .. 'b:' .. string.sub(bk, j, j + 7), member)
-  end
-  count_terms(ARGV[b + 7], 1)
-  out[#out + 1] = num
+if redis.call('HDEL', p .. 'pending', ARGV[2]) == 0 then
+  return redis.error_reply('WTREAPED batch ' .. ARGV[2] .. ' is no longer pending (reaped as abandoned)')
+end
+add_terms(ARGV[4])
+entries = entries + tonumber(ARGV[3])
+for i = 5, #ARGV, 2 do
+  local old = redis.call('HGET', p .. 'ids', ARGV[i])
+  redis.call('HSET', p .. 'ids', ARGV[i], ARGV[i + 1])
+  docs = docs + 1
+  if old then retire(old) end
 end
 finish()
-return out
+return retired
 """
 )
 
-# ARGV: prefix, story ids. Returns how many existed.
+# ARGV: prefix, story ids. Returns {how many existed, retired numbers}.
 _DELETE_LUA = (
     _LUA_HELPERS
     + """
@@ -129,29 +184,75 @@ local removed = 0
 for i = 2, #ARGV do
   local num = redis.call('HGET', p .. 'ids', ARGV[i])
   if num then
-    drop(num)
     redis.call('HDEL', p .. 'ids', ARGV[i])
+    retire(num)
     removed = removed + 1
   end
 end
 finish()
-return removed
+return {removed, retired}
 """
 )
 
-# ARGV: prefix, distinct band keys (8 bytes each) concatenated. Returns
-# {members of every bucket concatenated (<u4), member count per key (<u4)}.
-_LOOKUP_LUA = """
+# ARGV: prefix, retired numbers. Removes each number from its buckets, then its
+# record, then its dead mark. Idempotent, so any replica may (re)run it.
+_CLEANUP_LUA = """
 local p = ARGV[1]
-local keys = ARGV[2]
-local members = {}
-local counts = {}
-for j = 1, #keys, 8 do
-  local m = redis.call('SMEMBERS', p .. 'b:' .. string.sub(keys, j, j + 7))
-  members[#members + 1] = table.concat(m)
-  counts[#counts + 1] = struct.pack('<I4', #m)
+for i = 2, #ARGV do
+  local num = ARGV[i]
+  local skey = p .. 's:' .. num
+  local bk = redis.call('HGET', skey, 'bk')
+  if bk then
+    local member = struct.pack('<I4', tonumber(num))
+    local seen = {}
+    for j = 1, #bk, 8 do
+      local k = string.sub(bk, j, j + 7)
+      if not seen[k] then
+        seen[k] = true
+        local key = p .. 'k:' .. k
+        local v = redis.call('GET', key)
+        if v then
+          local parts, start, pos = {}, 1, 1
+          while true do
+            local f = string.find(v, member, pos, true)
+            if not f then break end
+            if (f - 1) % 4 == 0 then
+              parts[#parts + 1] = string.sub(v, start, f - 1)
+              start = f + 4
+              pos = f + 4
+            else
+              pos = f + 1
+            end
+          end
+          if start > 1 then
+            parts[#parts + 1] = string.sub(v, start)
+            local nv = table.concat(parts)
+            if #nv == 0 then redis.call('DEL', key) else redis.call('SET', key, nv) end
+          end
+        end
+      end
+    end
+  end
+  redis.call('DEL', skey)
+  redis.call('SREM', p .. 'dead', num)
 end
-return {table.concat(members), table.concat(counts)}
+return #ARGV - 1
+"""
+
+# ARGV: prefix, max age in seconds. Moves abandoned pending batches to dead;
+# returns every dead number (to clean up).
+_REAP_LUA = """
+local p = ARGV[1]
+local now = tonumber(redis.call('TIME')[1])
+local pend = redis.call('HGETALL', p .. 'pending')
+for i = 1, #pend, 2 do
+  local lo, hi, t = string.match(pend[i + 1], '(%d+) (%d+) (%d+)')
+  if now - tonumber(t) > tonumber(ARGV[2]) then
+    redis.call('HDEL', p .. 'pending', pend[i])
+    for n = tonumber(lo), tonumber(hi) do redis.call('SADD', p .. 'dead', n) end
+  end
+end
+return redis.call('SMEMBERS', p .. 'dead')
 """
 
 # ARGV: prefix, story id. The record in one atomic read (a concurrent replace
@@ -187,31 +288,48 @@ class RedisBackend:
         *,
         prefix: bytes = DEFAULT_PREFIX,
         location: str = "redis",
+        reap_after: float = REAP_AFTER_SECONDS,
     ) -> None:
         started = time.perf_counter()
         self.client = client
         self.prefix = prefix
         self.location = location
-        self._upsert = client.register_script(_UPSERT_LUA)
+        self._meta = client.register_script(_META_LUA)
+        self._reserve = client.register_script(_RESERVE_LUA)
+        self._append = client.register_script(_APPEND_LUA)
+        self._publish = client.register_script(_PUBLISH_LUA)
         self._delete = client.register_script(_DELETE_LUA)
-        self._lookup = client.register_script(_LOOKUP_LUA)
+        self._cleanup = client.register_script(_CLEANUP_LUA)
+        self._reap = client.register_script(_REAP_LUA)
         self._get = client.register_script(_GET_LUA)
-        self._check_meta(b"schema_version", SCHEMA_VERSION)
-        self._check_meta(b"index_settings", index_fingerprint)
+        self._check_meta(index_fingerprint)
         self.durable = self._check_durability()
+        self.reap(reap_after)
         self.rebuild_seconds = time.perf_counter() - started
 
     # -- start-up checks ---------------------------------------------------
 
-    def _check_meta(self, field: bytes, value: str) -> None:
-        key = self.prefix + b"meta"
-        self.client.hsetnx(key, field, value.encode())
-        stored = cast(bytes | None, self.client.hget(key, field))
-        if stored is not None and _s(stored) != value:
+    def _check_meta(self, index_fingerprint: str) -> None:
+        """Refuse a store written with another schema, key layout or index settings."""
+        ours = {"schema_version": SCHEMA_VERSION, "layout": LAYOUT_VERSION, "index_settings": index_fingerprint}
+        args: list[bytes | str] = [self.prefix + b"meta"]
+        for k, v in ours.items():
+            args += [k, v]
+        stored = cast(list[bytes | None], self._meta(args=args))
+        for (field, value), got in zip(ours.items(), stored, strict=True):
+            # Layout 1 stores predate the layout field.
+            have = "1" if got is None and field == "layout" else _s(got or b"")
+            if have == value:
+                continue
+            hint = "start with the store's settings or point --store at another database or prefix"
+            if field == "layout":
+                hint = (
+                    "its keys are in an older layout this version cannot read; load the stories again into an "
+                    "empty database or another prefix (or serve it with the version that wrote it)"
+                )
             raise SettingsMismatchError(
                 f"{self.location} (key prefix {self.prefix.decode(errors='replace')!r}) was built with "
-                f"{field.decode()}={_s(stored)}, but this process uses {value}; start with the store's settings "
-                "or point --store at another database or prefix"
+                f"{field}={have}, but this process uses {field}={value}; {hint}"
             )
 
     def _check_durability(self) -> bool:
@@ -237,33 +355,99 @@ class RedisBackend:
             return False
         return True
 
+    def reap(self, after: float = REAP_AFTER_SECONDS) -> int:
+        """Drop batches abandoned before publishing (writer killed) and finish interrupted clean-ups.
+
+        Runs at start-up; safe alongside live writers as long as no batch takes
+        longer than ``after`` seconds between reserving and publishing.
+        """
+        dead = cast(list[bytes], self._reap(args=[self.prefix, int(after)]))
+        self._remove_entries([int(n) for n in dead])
+        return len(dead)
+
     # -- writes ------------------------------------------------------------
 
     def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
-        """One atomic script per batch; returns once Redis has acknowledged (fsynced with AOF always)."""
+        """Write the batch unseen, then publish it in one atomic step; returns once that is acknowledged.
+
+        With AOF ``always`` the acknowledgement means fsynced, and the batch's
+        data precede the publish step in the AOF.
+        """
         if not items:
             return
-        args: list[bytes | str | int] = [self.prefix]
-        for rec, pr in items:
-            args += [
-                rec.story_id,
-                rec.headline,
-                rec.body,
-                rec.source,
-                "" if rec.published_at_ns is None else str(rec.published_at_ns),
-                json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True),
-                pr.tokens.astype("<u4").tobytes(),
-                _df_buckets(pr.tokens).astype("<u4").tobytes(),
-                pr.band_keys.astype("<u8").tobytes(),
-            ]
-        numbers = cast(list[int], self._upsert(args=args))
-        if numbers and max(numbers) >= 1 << 32:
+        token, numbers, df_text, entries = self._stage(items)
+        args: list[bytes | str | int] = [self.prefix, token, entries, df_text]
+        for (rec, _), num in zip(items, numbers, strict=True):
+            args += [rec.story_id, num]
+        retired = cast(list[bytes], self._publish(args=args))
+        self._remove_entries([int(n) for n in retired])
+
+    def _stage(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> tuple[str, list[int], str, int]:
+        """Records and bucket entries under pending numbers; returns what publishing needs."""
+        token = os.urandom(8).hex()
+        hi = int(cast(int, self._reserve(args=[self.prefix, len(items), token])))
+        if hi >= 1 << 32:
             raise OverflowError(f"{self.location}: story numbers exceed 32 bits")
+        numbers = list(range(hi - len(items) + 1, hi + 1))
+        pipe = self.client.pipeline(transaction=False)
+        dfs: list[U32] = []
+        for (rec, pr), num in zip(items, numbers, strict=True):
+            df = _df_buckets(pr.tokens)
+            dfs.append(df)
+            record: dict[str, bytes | str] = {
+                "sid": rec.story_id,
+                "h": rec.headline,
+                "body": rec.body,
+                "src": rec.source,
+                "pub": "" if rec.published_at_ns is None else str(rec.published_at_ns),
+                "meta": json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True),
+                "tok": pr.tokens.astype("<u4").tobytes(),
+                "df": df.astype("<u4").tobytes(),
+                "bk": pr.band_keys.astype("<u8").tobytes(),
+            }
+            pipe.hset(self.prefix + b"s:" + str(num).encode(), mapping=record)  # type: ignore[arg-type]
+        # Bucket entries grouped by band key: one APPEND per distinct key of the batch.
+        sizes = [pr.band_keys.size for _, pr in items]
+        keys = np.concatenate([pr.band_keys for _, pr in items]).astype(np.uint64, copy=False)
+        nums = np.repeat(np.array(numbers, dtype=np.uint32), sizes)
+        order = np.argsort(keys, kind="stable")
+        keys, nums = keys[order], nums[order]
+        distinct, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        bounds = np.append(first, keys.size)
+        lo = 0
+        while lo < distinct.size:
+            hi_k = max(int(np.searchsorted(bounds, bounds[lo] + APPEND_CHUNK, side="right")) - 1, lo + 1)
+            hi_k = min(hi_k, distinct.size)
+            self._append(
+                args=[
+                    self.prefix,
+                    distinct[lo:hi_k].astype("<u8").tobytes(),
+                    counts[lo:hi_k].astype("<u4").tobytes(),
+                    nums[bounds[lo] : bounds[hi_k]].astype("<u4").tobytes(),
+                ],
+                client=pipe,
+            )
+            lo = hi_k
+        pipe.execute()
+        buckets, per_bucket = np.unique(np.concatenate(dfs), return_counts=True)
+        df_text = " ".join(f"#{b} {c}" for b, c in zip(buckets.tolist(), per_bucket.tolist(), strict=True))
+        return token, numbers, df_text, int(keys.size)
+
+    def _remove_entries(self, numbers: list[int]) -> None:
+        """Take retired numbers out of their buckets (they are already filtered by every lookup)."""
+        for i in range(0, len(numbers), CLEANUP_CHUNK):
+            try:
+                self._cleanup(args=[self.prefix, *numbers[i : i + CLEANUP_CHUNK]])
+            except redis.RedisError as exc:  # harmless: still filtered as dead; the next reap finishes it
+                log.warning("%s: clean-up of %d retired stories deferred: %s", self.location, len(numbers), exc)
+                return
 
     def delete(self, story_ids: Sequence[str]) -> int:
         if not story_ids:
             return 0
-        return int(cast(int, self._delete(args=[self.prefix, *story_ids])))
+        removed, retired = cast(tuple[int, list[bytes]], self._delete(args=[self.prefix, *story_ids]))
+        self._remove_entries([int(n) for n in retired])
+        return int(removed)
 
     # -- reads -------------------------------------------------------------
 
@@ -277,15 +461,35 @@ class RedisBackend:
         )
 
     def lookup(self, band_keys: U64) -> U32:
-        """Story numbers sharing any of the band keys, with repeats, in one round trip."""
+        """Story numbers sharing any of the band keys, with repeats, in one round trip.
+
+        Buckets, pending batches and retired numbers are read in one MULTI/EXEC,
+        so a number is returned only if its batch was published and it is live.
+        """
         if band_keys.size == 0:
             return np.empty(0, dtype=np.uint32)
         keys, multiplicity = np.unique(band_keys.astype(np.uint64, copy=False), return_counts=True)
-        blob, counts_blob = cast(list[bytes], self._lookup(args=[self.prefix, keys.astype("<u8").tobytes()]))
-        members = np.frombuffer(blob, dtype="<u4").astype(np.uint32)
-        per_key = np.frombuffer(counts_blob, dtype="<u4").astype(np.int64)
+        raw = keys.astype("<u8").tobytes()
+        names = [self.prefix + b"k:" + raw[i : i + 8] for i in range(0, len(raw), 8)]
+        pipe = self.client.pipeline(transaction=True)
+        pipe.mget(names)
+        pipe.hvals(self.prefix + b"pending")
+        pipe.smembers(self.prefix + b"dead")
+        values, pending, dead = cast(tuple[list[bytes | None], list[bytes], set[bytes]], tuple(pipe.execute()))
+        blobs = [v or b"" for v in values]
+        members = np.frombuffer(b"".join(blobs), dtype="<u4").astype(np.uint32)
+        per_key = np.fromiter((len(b) // 4 for b in blobs), np.int64, len(blobs))
         # A key asked for twice contributes its stories twice, as the embedded index does.
-        return np.repeat(members, np.repeat(multiplicity, per_key))
+        hits = np.repeat(members, np.repeat(multiplicity, per_key))
+        if hits.size and (pending or dead):
+            keep = np.ones(hits.size, dtype=bool)
+            for span in pending:
+                first, last, _ = span.split()
+                keep &= (hits < int(first)) | (hits > int(last))
+            if dead:
+                keep &= ~np.isin(hits, np.fromiter((int(d) for d in dead), np.uint32, len(dead)))
+            hits = hits[keep]
+        return hits
 
     def term_weights(self, bigrams: U32) -> np.ndarray:
         """Informativeness of each bigram, from the shared document frequencies (one round trip)."""
@@ -336,7 +540,9 @@ class RedisBackend:
         self.client.close()
 
 
-def open_redis_backend(url: str, index_fingerprint: str, *, prefix: bytes = DEFAULT_PREFIX) -> RedisBackend:
+def open_redis_backend(
+    url: str, index_fingerprint: str, *, prefix: bytes = DEFAULT_PREFIX, reap_after: float = REAP_AFTER_SECONDS
+) -> RedisBackend:
     """A RedisBackend for ``redis://[:password@]HOST:PORT/DB`` (also ``rediss://``, ``unix://``).
 
     Raises SettingsMismatchError when the database holds an index built with
@@ -348,7 +554,7 @@ def open_redis_backend(url: str, index_fingerprint: str, *, prefix: bytes = DEFA
     where = kw.get("path") or f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
     location = f"redis {where} db {kw.get('db', 0)}"
     try:
-        return RedisBackend(client, index_fingerprint, prefix=prefix, location=location)
+        return RedisBackend(client, index_fingerprint, prefix=prefix, location=location, reap_after=reap_after)
     except BaseException:
         client.close()
         raise
