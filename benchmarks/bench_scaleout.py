@@ -1,6 +1,12 @@
 """Scale-out figures: Redis backend vs embedded, dedup local vs Spark.
 
     .venv/bin/python benchmarks/bench_scaleout.py [--stories 6000] [--dedup-docs 20000] [--skip-spark]
+        [--only-redis] [--baseline GIT_REV]
+
+``--baseline REV`` also runs the Redis backend as it was at REV (its
+redis_backend.py read with ``git show``, loaded as a separate module) on the
+same texts in the same run, for before/after figures; ``--only-redis`` skips
+the de-duplication part and writes the Redis table alone.
 
 Texts come from Reuters-21578 (read by path from ../shared when present, never
 copied) or, without it, from the seeded generator of the tests. Writes
@@ -12,14 +18,18 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -46,7 +56,24 @@ def load_texts(limit: int, seed: int) -> tuple[list[str], str]:
     return [gen.article() for _ in range(limit)], "synthetic (tests/synth.py NewsGen)"
 
 
-def bench_redis(texts: list[str], batch: int, queries: int, seed: int) -> list[str]:
+def baseline_opener(rev: str, tmp: Path) -> Callable[..., Any]:
+    """open_redis_backend of redis_backend.py as it was at a git revision."""
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:src/wiretrace/redis_backend.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = tmp / f"redis_backend_{rev.replace('/', '_')}.py"
+    path.write_text(src, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(f"redis_backend_{abs(hash(rev))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.open_redis_backend  # type: ignore[no-any-return]
+
+
+def bench_redis(texts: list[str], batch: int, queries: int, seed: int, baseline: str | None = None) -> list[str]:
     settings = Settings()
     fp = settings.index.fingerprint()
     records = [StoryRecord(f"s{i}", t) for i, t in enumerate(texts)]
@@ -65,15 +92,20 @@ def bench_redis(texts: list[str], batch: int, queries: int, seed: int) -> list[s
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        setups = [("embedded (SQLite + in-memory LSH)", None), ("redis, appendfsync always", "always")]
-        setups.append(("redis, appendfsync everysec", "everysec"))
-        for name, fsync in setups:
+        opener: Callable[..., Any] = open_redis_backend
+        setups: list[tuple[str, str | None, Callable[..., Any]]] = [("embedded (SQLite + in-memory LSH)", None, opener)]
+        if baseline is not None:
+            old = baseline_opener(baseline, Path(tmp))
+            setups += [(f"redis @ {baseline} (before), appendfsync always", "always", old)]
+            setups += [(f"redis @ {baseline} (before), appendfsync everysec", "everysec", old)]
+        setups += [("redis, appendfsync always", "always", opener), ("redis, appendfsync everysec", "everysec", opener)]
+        for k, (name, fsync, open_backend) in enumerate(setups):
             server = None
             if fsync is None:
                 backend = EmbeddedBackend(Path(tmp) / "emb", fp)
             else:
-                server = RedisServer(Path(tmp) / f"redis-{fsync}", fsync=fsync).start()
-                backend = open_redis_backend(server.url, fp)  # type: ignore[assignment]
+                server = RedisServer(Path(tmp) / f"redis-{k}-{fsync}", fsync=fsync).start()
+                backend = open_backend(server.url, fp)
             d = Detector(settings, backend)
             started = time.perf_counter()
             for i in range(0, len(records), batch):
@@ -152,28 +184,31 @@ def main() -> None:
     ap.add_argument("--dedup-docs", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--only-redis", action="store_true", help="Skip de-duplication.")
+    ap.add_argument("--baseline", metavar="GIT_REV", help="Also run the Redis backend as of this revision.")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scaleout.md")
     args = ap.parse_args()
-    texts, source = load_texts(max(args.stories, args.dedup_docs), args.seed)
+    texts, source = load_texts(args.stories if args.only_redis else max(args.stories, args.dedup_docs), args.seed)
     load = os.getloadavg()
-    lines = [
-        "# Scale-out benchmarks",
-        "",
-        f"`{' '.join(['benchmarks/bench_scaleout.py', *sys.argv[1:]])}` on {os.cpu_count()} cores "
-        f"(load average at start {load[0]:.1f}: the machine is shared). Texts: {source}.",
-        "",
-        "## Redis backend vs embedded",
-        "",
-        *bench_redis(texts[: args.stories], args.batch, args.queries, args.seed),
-        "",
-        "## Archive de-duplication",
-        "",
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        lines += bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp))
+    command = " ".join(["benchmarks/bench_scaleout.py", *sys.argv[1:]])
+    where = f"on {os.cpu_count()} cores (load average at start {load[0]:.1f}: the machine is shared). Texts: {source}."
+    redis_rows = bench_redis(texts[: args.stories], args.batch, args.queries, args.seed, args.baseline)
+    if args.only_redis:
+        # Replace just the Redis section of an existing report; the de-duplication figures stay as they were.
+        section = ["## Redis backend vs embedded", "", f"`{command}` {where}", "", *redis_rows, ""]
+        old = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Scale-out benchmarks\n\n"
+        head, _, rest = old.partition("## Redis backend vs embedded")
+        tail = rest[rest.find("## Archive de-duplication") :] if "## Archive de-duplication" in rest else ""
+        text = head + "\n".join(section) + ("\n" + tail if tail else "")
+    else:
+        lines = ["# Scale-out benchmarks", "", f"`{command}` {where}", "", "## Redis backend vs embedded", ""]
+        lines += [*redis_rows, "", "## Archive de-duplication", ""]
+        with tempfile.TemporaryDirectory() as tmp:
+            lines += bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp))
+        text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":

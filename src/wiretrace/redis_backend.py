@@ -255,6 +255,23 @@ end
 return redis.call('SMEMBERS', p .. 'dead')
 """
 
+# ARGV: prefix, df buckets as text "#b #b ...". Returns {docs, counts (<i4)}: one
+# reply of two values instead of one integer per bucket to parse in Python.
+_WEIGHTS_LUA = """
+local p = ARGV[1]
+local ops, n = {}, 0
+for o in string.gmatch(ARGV[2], '%S+') do
+  ops[n + 1], ops[n + 2], ops[n + 3] = 'GET', 'i32', o
+  n = n + 3
+end
+local parts = {}
+for j = 1, n, 3000 do
+  local got = redis.call('BITFIELD_RO', p .. 'df', unpack(ops, j, math.min(j + 2999, n)))
+  for i = 1, #got do parts[#parts + 1] = struct.pack('<i4', got[i]) end
+end
+return {redis.call('GET', p .. 'docs') or '0', table.concat(parts)}
+"""
+
 # ARGV: prefix, story id. The record in one atomic read (a concurrent replace
 # cannot slip between resolving the id and reading the record).
 _GET_LUA = """
@@ -302,6 +319,7 @@ class RedisBackend:
         self._cleanup = client.register_script(_CLEANUP_LUA)
         self._reap = client.register_script(_REAP_LUA)
         self._get = client.register_script(_GET_LUA)
+        self._weights = client.register_script(_WEIGHTS_LUA)
         self._check_meta(index_fingerprint)
         self.durable = self._check_durability()
         self.reap(reap_after)
@@ -496,13 +514,9 @@ class RedisBackend:
         if bigrams.size == 0:
             return np.empty(0, dtype=np.float64)
         buckets, inverse = np.unique(bigrams & _DF_MASK, return_inverse=True)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(self.prefix + b"docs")
-        for chunk in range(0, buckets.size, 1000):
-            offsets = [f"#{b}" for b in buckets[chunk : chunk + 1000].tolist()]
-            pipe.bitfield_ro(self.prefix + b"df", "i32", offsets[0], [("i32", o) for o in offsets[1:]])
-        docs, *parts = pipe.execute()
-        df = np.maximum(np.fromiter((v for part in parts for v in part), np.float64, buckets.size), 0.0)[inverse]
+        text = " ".join(f"#{b}" for b in buckets.tolist())
+        docs, blob = cast(list[bytes], self._weights(args=[self.prefix, text]))
+        df = np.maximum(np.frombuffer(blob, "<i4").astype(np.float64), 0.0)[inverse]
         n = max(int(docs or 0), 1)
         weights: np.ndarray = np.log1p(n / (df + 1.0)) / np.log1p(n)
         return weights
