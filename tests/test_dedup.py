@@ -10,14 +10,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synth import NewsGen
 
-from wiretrace.dedup import DedupParams, run_local
+from wiretrace.config import Settings
+from wiretrace.dedup import (
+    DedupParams,
+    bucket_pairs,
+    candidate_pairs,
+    print_flat,
+    run_local,
+    scoring_params,
+    verify,
+    verify_many,
+)
 from wiretrace.dedup_cli import dedup_command
+from wiretrace.pipeline import TextPipeline
 
 N_SOURCES = 60
 
@@ -131,3 +145,95 @@ def test_spark_components_chain_and_star(spark: Any) -> None:
     edges = [(i, i + 1) for i in range(30)] + [(100, 100 + k) for k in range(1, 8)] + [(200, 201)]
     got = dict(connected_components(spark.sparkContext.parallelize(edges, 3), 2).collect())
     assert got == {**{i: 0 for i in range(1, 31)}, **{100 + k: 100 for k in range(1, 8)}, 201: 200}
+
+
+# -- the batch core: same numbers as the per-text functions --------------------
+
+
+def _texts() -> list[str]:
+    """News-like texts, their copies, boilerplate, line-break variants, non-ASCII and degenerate inputs."""
+    gen = NewsGen(seed=11)
+    texts: list[str] = []
+    for _ in range(60):
+        a = gen.article()
+        texts += [a, gen.verbatim(a), gen.edited(a), gen.ocr(a), a.replace("\n", "\r\n"), a.replace("\n", "\x0c")]
+    texts += [
+        "",
+        "   \n\n",
+        "Hi.",
+        "one two three",
+        "one two three four",
+        " ".join(f"w{i}" for i in range(19)),
+        " ".join(f"w{i}" for i in range(20)),
+        " ".join(f"w{i}" for i in range(36)),
+        "BEIRUT (Reuters) - The army said on Monday it had taken the town.\nBy John Smith\nPhoto: AFP\nREUTER",
+        "LONDON, March 3 - Shares fell.\n  Reporting by Jane Doe; Editing by Bob\nSubscribers only\n(c) 2024 X",
+        "Prices rose (REUTERS/Kim Lee) today.\nSummary\nsee also: the rest\nSee Also here we go again now",
+        "x" * 40 + " abc " + "Y" * 15 + " " + "z" * 16 + " 0123456789abcdef " + "Q" * 17,
+        "Naïve café owners in Zürich said prices rose. Ünïcödé words here, and there: 東京 data.",
+        "یہ ایک اردو خبر ہے جس میں کئی الفاظ ہیں اور وہ بار بار آتے ہیں",
+    ]
+    return texts
+
+
+def test_batch_token_hashes_equal_token_hashes() -> None:
+    from wiretrace.text import _content_spans_ascii as fast_spans
+    from wiretrace.text import content_spans, token_hashes, token_hashes_batch, tokenize
+
+    texts = _texts()
+    flat, offsets = token_hashes_batch(texts)
+    for i, t in enumerate(texts):
+        assert np.array_equal(flat[offsets[i] : offsets[i + 1]], tokenize(t).hashes), t[:60]
+        assert np.array_equal(flat[offsets[i] : offsets[i + 1]], token_hashes(t))
+        if t.isascii():
+            assert fast_spans(t) == content_spans(t)
+
+
+@given(
+    st.lists(st.text(alphabet=st.sampled_from(list("abAZ09 \n\r-:;/()©éReutrs(c)Photo:by")), max_size=80), max_size=8)
+)
+@settings(max_examples=200, deadline=None)
+def test_batch_token_hashes_fuzz(texts: list[str]) -> None:
+    from wiretrace.text import token_hashes, token_hashes_batch
+
+    flat, offsets = token_hashes_batch(texts)
+    assert offsets.size == len(texts) + 1
+    for i, t in enumerate(texts):
+        assert np.array_equal(flat[offsets[i] : offsets[i + 1]], token_hashes(t))
+
+
+def test_window_prints_equal_story_prints() -> None:
+    pipeline = TextPipeline(Settings().index)
+    texts = _texts()
+    tokens, toff, keys, koff = pipeline.window_prints(texts)
+    for i, story in enumerate(pipeline.stories(texts)):
+        assert np.array_equal(tokens[toff[i] : toff[i + 1]], story.tokens)
+        assert np.array_equal(keys[koff[i] : koff[i + 1]], pipeline.window_keys_of(story))
+
+
+def test_candidate_pairs_and_prefilter_match_the_reference(archive: dict[str, Any]) -> None:
+    """Vectorised pairs equal bucket_pairs per bucket; the verification prefilter drops no verified pair."""
+    cfg = Settings()
+    sp, dp = scoring_params(cfg), DedupParams(max_bucket=3)
+    texts = [t for t in _texts() if t.strip()] + [json.loads(x)["text"] for x in _archive_lines(archive)]
+    printed, _ = print_flat(
+        TextPipeline(cfg.index), list(range(len(texts))), list(map(str, range(len(texts)))), texts
+    )
+    n = len(printed.ids)
+    doc_index = np.repeat(np.arange(n, dtype=np.int64), np.diff(printed.boff))
+    left, right = candidate_pairs(doc_index, printed.bands, dp.max_bucket)
+    buckets: dict[int, list[int]] = {}
+    for d, k in zip(doc_index.tolist(), printed.bands.tolist(), strict=True):
+        buckets.setdefault(k, []).append(d)
+    expected = {p for m in buckets.values() for p in bucket_pairs(sorted(m), dp.max_bucket)}
+    assert set(zip(left.tolist(), right.tolist(), strict=True)) == expected
+    docs = [printed.doc(i) for i in range(n)]
+    both = zip(left.tolist(), right.tolist(), strict=True)
+    pairs = [(docs[i][0], docs[i][2], docs[j][0], docs[j][2]) for i, j in both]
+    one_by_one = [e for e in (verify(*p, sp, dp) for p in pairs) if e is not None]
+    assert one_by_one and verify_many(pairs, sp, dp) == one_by_one
+
+
+def _archive_lines(archive: dict[str, Any]) -> list[str]:
+    with gzip.open(archive["paths"][0], "rt", encoding="utf-8") as fh:
+        return [line for line in fh if line.startswith('{"id"') and '"text": "' in line and len(line) > 200]

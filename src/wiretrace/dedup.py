@@ -48,13 +48,13 @@ from tqdm import tqdm
 from wiretrace.config import MatchSettings, Settings
 from wiretrace.pipeline import TextPipeline
 from wiretrace.scoring import ScoringParams, align
-from wiretrace.shingling import U32, U64, shingle_hashes
+from wiretrace.shingling import I64, U32, U64, shingle_hashes
 
 log = logging.getLogger(__name__)
 
 FILE_SHIFT = 40
 RECORD_MASK = (1 << FILE_SHIFT) - 1
-CHUNK = 500  # documents per worker task
+CHUNK = 2000  # documents per worker task: numpy batches, few pickles
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,85 @@ def parse_record(payload: Any, params: DedupParams) -> tuple[str, str] | str:
 
 
 def print_docs(pipeline: TextPipeline, texts: list[str]) -> list[tuple[U32, U64]]:
-    """Token hashes and distinct window band keys of each text."""
-    prints = pipeline.stories(texts)
-    # Only window keys: whole-document keys would pair every two articles on a subject.
-    return [(p.tokens, np.unique(pipeline.window_keys_of(p))) for p in prints]
+    """Token hashes and distinct window band keys of each text (per-text arrays; see `Printed`)."""
+    tokens, toff, keys, koff = pipeline.window_prints(texts)
+    return [(tokens[toff[i] : toff[i + 1]], np.unique(keys[koff[i] : koff[i + 1]])) for i in range(len(texts))]
+
+
+@dataclass
+class Printed:
+    """Prints of many documents in flat arrays: cheap to pickle between processes and to concatenate.
+
+    Document i has token hashes ``tokens[toff[i]:toff[i+1]]`` and distinct window
+    band keys ``bands[boff[i]:boff[i+1]]`` (in no particular order).
+    """
+
+    keys: I64  # doc keys (file_no << 40 | record_no)
+    ids: list[str]
+    tokens: U32
+    toff: I64
+    bands: U64
+    boff: I64
+
+    def select(self, mask: np.ndarray) -> Printed:
+        """The documents where `mask` is True."""
+        nt, nb = np.diff(self.toff), np.diff(self.boff)
+        return Printed(
+            self.keys[mask],
+            [d for d, m in zip(self.ids, mask.tolist(), strict=True) if m],
+            self.tokens[np.repeat(mask, nt)],
+            np.concatenate(([0], np.cumsum(nt[mask]))),
+            self.bands[np.repeat(mask, nb)],
+            np.concatenate(([0], np.cumsum(nb[mask]))),
+        )
+
+    @staticmethod
+    def concat(parts: list[Printed]) -> Printed:
+        def offsets(offs: list[I64]) -> I64:
+            return np.concatenate(
+                ([0], np.cumsum(np.concatenate([np.diff(o) for o in offs] or [np.empty(0, np.int64)])))
+            )
+
+        return Printed(
+            np.concatenate([p.keys for p in parts] or [np.empty(0, np.int64)]),
+            [i for p in parts for i in p.ids],
+            np.concatenate([p.tokens for p in parts] or [np.empty(0, np.uint32)]),
+            offsets([p.toff for p in parts]),
+            np.concatenate([p.bands for p in parts] or [np.empty(0, np.uint64)]),
+            offsets([p.boff for p in parts]),
+        )
+
+    def doc(self, i: int) -> tuple[int, str, U32, U64]:
+        return (
+            int(self.keys[i]),
+            self.ids[i],
+            self.tokens[self.toff[i] : self.toff[i + 1]],
+            self.bands[self.boff[i] : self.boff[i + 1]],
+        )
+
+
+def print_flat(pipeline: TextPipeline, keys: list[int], ids: list[str], texts: list[str]) -> tuple[Printed, list[int]]:
+    """Prints of the texts with at least one shingle window, and the positions of those without."""
+    tokens, toff, bands, boff = pipeline.window_prints(texts)
+    n = len(texts)
+    nb = np.diff(boff)
+    good = nb > 0
+    owner = np.repeat(np.arange(n, dtype=np.int64), nb)
+    # Distinct keys per document: a bucket lists a document once.
+    order = np.lexsort((bands, owner))
+    o, b = owner[order], bands[order]
+    keep = np.ones(o.size, dtype=bool)
+    keep[1:] = (o[1:] != o[:-1]) | (b[1:] != b[:-1])
+    o, b = o[keep], b[keep]
+    boff_good = np.concatenate(([0], np.cumsum(np.bincount(o, minlength=n)[good])))
+    nt = np.diff(toff)
+    tok_good = tokens[np.repeat(good, nt)]
+    toff_good = np.concatenate(([0], np.cumsum(nt[good])))
+    idx = np.flatnonzero(good)
+    printed = Printed(
+        np.asarray(keys, dtype=np.int64)[idx], [ids[i] for i in idx.tolist()], tok_good, toff_good, b, boff_good
+    )
+    return printed, np.flatnonzero(~good).tolist()
 
 
 def bucket_pairs(members: Sequence[int], max_bucket: int) -> Iterator[tuple[int, int]]:
@@ -160,6 +235,74 @@ def verify(key_a: int, tokens_a: U32, key_b: int, tokens_b: U32, sp: ScoringPara
         return None
     a, b = min(key_a, key_b), max(key_a, key_b)
     return Edge(a, b, round(al.containment, 4), round(al.coverage, 4), round(al.jaccard, 4))
+
+
+def _flat_shingles(docs: list[U32], k: int) -> tuple[U32, I64]:
+    """k-shingle hashes of many token sequences, concatenated, and each shingle's document."""
+    sizes = np.array([d.size for d in docs], dtype=np.int64)
+    flat = np.concatenate(docs) if docs else np.empty(0, np.uint32)
+    m = np.maximum(sizes - k + 1, 0)
+    hashes = shingle_hashes(flat, k) if flat.size >= k else np.empty(0, np.uint32)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    owner = np.repeat(np.arange(sizes.size, dtype=np.int64), m)
+    pos = np.arange(int(m.sum()), dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
+    return hashes[starts[owner] + pos], owner
+
+
+def could_verify(shorts: list[U32], longs: list[U32], sp: ScoringParams, dp: DedupParams) -> np.ndarray:
+    """False for pairs that `verify` surely rejects, from one vectorised pass over a batch.
+
+    `align` puts into passages only runs of article (shorter document) shingles
+    found in the story, broken wherever two matches are more than ``max_gap``
+    apart (and more often); a passage covers its first to its last matched
+    shingle. Breaking only on the gap and summing those spans bounds the
+    covered tokens from above, so a pair whose bound is under ``threshold``
+    cannot pass and is not aligned. Exact decisions stay with `verify`.
+    """
+    k = sp.shingle_size
+    a, a_owner = _flat_shingles(shorts, k)
+    b, b_owner = _flat_shingles(longs, k)
+    n = len(shorts)
+    n_short = np.array([x.size for x in shorts], dtype=np.int64)
+    if a.size == 0 or b.size == 0:
+        return np.zeros(n, dtype=bool)
+    story = np.sort((b_owner.astype(np.uint64) << np.uint64(32)) | b.astype(np.uint64))
+    query = (a_owner.astype(np.uint64) << np.uint64(32)) | a.astype(np.uint64)
+    order = np.argsort(query)  # sorted queries: a cache-friendly search
+    sq = query[order]
+    found = np.zeros(query.size, dtype=bool)
+    found[order] = story[np.minimum(np.searchsorted(story, sq), story.size - 1)] == sq
+    hit = np.flatnonzero(found)
+    owner = a_owner[hit]
+    first_shingle = np.concatenate(([0], np.cumsum(np.maximum(n_short - k + 1, 0))[:-1]))
+    pos = hit - first_shingle[owner]
+    new = np.ones(hit.size, dtype=bool)
+    new[1:] = (owner[1:] != owner[:-1]) | (np.diff(pos) > sp.max_gap)
+    seg = np.cumsum(new) - 1
+    seg_first = pos[new]
+    seg_last = np.zeros(seg_first.size, dtype=np.int64)
+    seg_last[seg] = pos  # positions ascend within a segment: the last write is the largest
+    covered = np.bincount(owner[new], weights=seg_last - seg_first + k, minlength=n)
+    return covered / np.maximum(1, n_short) >= dp.threshold
+
+
+def verify_many(pairs: list[tuple[int, U32, int, U32]], sp: ScoringParams, dp: DedupParams) -> list[Edge]:
+    """`verify` of many (key a, tokens a, key b, tokens b), skipping pairs `could_verify` rules out."""
+    shorts: list[U32] = []
+    longs: list[U32] = []
+    for key_a, tokens_a, key_b, tokens_b in pairs:
+        if (tokens_a.size, key_a) <= (tokens_b.size, key_b):
+            shorts.append(tokens_a)
+            longs.append(tokens_b)
+        else:
+            shorts.append(tokens_b)
+            longs.append(tokens_a)
+    out: list[Edge] = []
+    for i in np.flatnonzero(could_verify(shorts, longs, sp, dp)).tolist():
+        e = verify(*pairs[i], sp, dp)
+        if e is not None:
+            out.append(e)
+    return out
 
 
 def cluster_record(
@@ -263,16 +406,19 @@ def read_records(paths: Sequence[str], params: DedupParams) -> Iterator[tuple[in
 # -- the local engine --------------------------------------------------------
 
 _PIPELINE: TextPipeline | None = None
-_TOKENS: list[U32] = []
+_TOKENS: U32 = np.empty(0, np.uint32)
+_TOFF: I64 = np.zeros(1, np.int64)
 
 
-def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]]) -> tuple[list[Any], list[Skipped]]:
-    """Worker: parse and print a chunk of records."""
+def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]]) -> tuple[Printed, list[Skipped]]:
+    """Worker: parse and print a chunk of records; returns flat arrays, not one object per document."""
     global _PIPELINE
     settings, params, chunk = args
     if _PIPELINE is None:
         _PIPELINE = TextPipeline(settings.index)
-    good: list[tuple[int, str, str]] = []
+    keys: list[int] = []
+    paths: list[str] = []
+    ids: list[str] = []
     texts: list[str] = []
     skipped: list[Skipped] = []
     for key, path, payload in chunk:
@@ -280,15 +426,14 @@ def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]])
         if isinstance(parsed, str):
             skipped.append(Skipped(path, key & RECORD_MASK, _raw_id(payload, params), parsed))
         else:
-            good.append((key, path, parsed[0]))
+            keys.append(key)
+            paths.append(path)
+            ids.append(parsed[0])
             texts.append(parsed[1])
-    out = []
-    for (key, path, doc_id), (tokens, keys) in zip(good, print_docs(_PIPELINE, texts), strict=True):
-        if keys.size == 0:  # fewer words than one shingle: nothing to compare
-            skipped.append(Skipped(path, key & RECORD_MASK, doc_id, "too short"))
-        else:
-            out.append((key, doc_id, tokens, keys))
-    return out, skipped
+    printed, short = print_flat(_PIPELINE, keys, ids, texts)
+    for i in short:  # fewer words than one shingle: nothing to compare
+        skipped.append(Skipped(paths[i], keys[i] & RECORD_MASK, ids[i], "too short"))
+    return printed, skipped
 
 
 def _raw_id(payload: Any, params: DedupParams) -> str | None:
@@ -301,32 +446,44 @@ def _raw_id(payload: Any, params: DedupParams) -> str | None:
     return None if value is None else str(value)
 
 
-def _verify_chunk(args: tuple[ScoringParams, DedupParams, list[int], np.ndarray, np.ndarray]) -> list[Edge]:
-    """Worker: verify candidate pairs (dense indices into the inherited _TOKENS)."""
+def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, np.ndarray, np.ndarray]) -> list[Edge]:
+    """Worker: verify candidate pairs (dense indices into the inherited _TOKENS / _TOFF)."""
     sp, dp, keys, left, right = args
-    out = []
-    for i, j in zip(left.tolist(), right.tolist(), strict=True):
-        e = verify(keys[i], _TOKENS[i], keys[j], _TOKENS[j], sp, dp)
-        if e is not None:
-            out.append(e)
-    return out
+    tokens, toff = _TOKENS, _TOFF
+    pairs = [
+        (int(keys[i]), tokens[toff[i] : toff[i + 1]], int(keys[j]), tokens[toff[j] : toff[j + 1]])
+        for i, j in zip(left.tolist(), right.tolist(), strict=True)
+    ]
+    return verify_many(pairs, sp, dp)
 
 
 def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (i, j), i < j, of dense document indices sharing a band key."""
-    order = np.lexsort((doc_index, keys))
+    """Distinct (i, j), i < j, of dense document indices sharing a band key (as `bucket_pairs` per bucket).
+
+    `doc_index` must be ascending and each document's keys distinct.
+    """
+    order = np.argsort(keys, kind="stable")  # stable: members stay ascending within a bucket
     k, d = keys[order], doc_index[order]
     starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
     sizes = np.diff(np.append(starts, k.size))
-    left: list[np.ndarray] = []
-    right: list[np.ndarray] = []
-    two = starts[sizes == 2]
-    left.append(d[two])
-    right.append(d[two + 1])
-    for s, n in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
-        pairs = np.array(list(bucket_pairs(d[s : s + n].tolist(), max_bucket)), dtype=np.int64).reshape(-1, 2)
-        left.append(pairs[:, 0])
-        right.append(pairs[:, 1])
+    left: list[np.ndarray] = [np.empty(0, np.int64)]
+    right: list[np.ndarray] = [np.empty(0, np.int64)]
+    for size in np.unique(sizes[(sizes >= 2) & (sizes <= max_bucket)]).tolist():
+        first = starts[sizes == size]
+        i, j = np.triu_indices(size, 1)
+        left.append(d[(first[:, None] + i[None, :]).reshape(-1)])
+        right.append(d[(first[:, None] + j[None, :]).reshape(-1)])
+    big = sizes > max_bucket
+    if big.any():  # a star from the first member
+        first, n = starts[big], sizes[big]
+        left.append(np.repeat(d[first], n - 1))
+        right.append(
+            d[
+                np.repeat(first + 1, n - 1)
+                + np.arange(int((n - 1).sum()))
+                - np.repeat(np.cumsum(n - 1) - (n - 1), n - 1)
+            ]
+        )
     code = np.unique(np.concatenate(left).astype(np.int64) << 32 | np.concatenate(right).astype(np.int64))
     return code >> 32, code & 0xFFFFFFFF
 
@@ -370,48 +527,48 @@ def run_local(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Cluster the records of `paths` on this machine, one process per core."""
-    global _TOKENS
+    global _TOKENS, _TOFF
     settings = settings or Settings.load()
     sp = scoring_params(settings)
     workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
     writer = OutputWriter(out_dir)
     ctx = multiprocessing.get_context("fork")
-    keys: list[int] = []
-    ids: list[str] = []
-    tokens: list[U32] = []
-    band: list[U64] = []
+    chunks: list[Printed] = []
     seen: set[str] = set()
     tasks = ((settings, params, c) for c in _chunks(read_records(paths, params), CHUNK))
     with ctx.Pool(workers) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
-        for out, skipped in pool.imap(_print_chunk, tasks):
+        for printed, skipped in pool.imap(_print_chunk, tasks):
             for s in skipped:
                 writer.skip(s)
-            for key, doc_id, tok, wk in out:
+            fresh = np.ones(len(printed.ids), dtype=bool)
+            for i, doc_id in enumerate(printed.ids):
                 if doc_id in seen:
+                    key = int(printed.keys[i])
                     writer.skip(Skipped(paths[key >> FILE_SHIFT], key & RECORD_MASK, doc_id, "duplicate id"))
+                    fresh[i] = False
                 else:
                     seen.add(doc_id)
-                    keys.append(key)
-                    ids.append(doc_id)
-                    tokens.append(tok)
-                    band.append(wk)
-            bar.update(len(out) + len(skipped))
+            chunks.append(printed if fresh.all() else printed.select(fresh))
+            bar.update(len(printed.ids) + len(skipped))
+    all_docs = Printed.concat(chunks)
+    del chunks
+    keys_arr = all_docs.keys
+    keys = keys_arr.tolist()
+    ids = all_docs.ids
     n = len(keys)
-    doc_index = np.repeat(np.arange(n, dtype=np.int64), [b.size for b in band])
-    left, right = candidate_pairs(
-        doc_index, np.concatenate(band) if band else np.empty(0, np.uint64), params.max_bucket
-    )
-    del band, doc_index
-    _TOKENS = tokens  # inherited by the forked verification workers
+    doc_index = np.repeat(np.arange(n, dtype=np.int64), np.diff(all_docs.boff))
+    left, right = candidate_pairs(doc_index, all_docs.bands, params.max_bucket)
+    del doc_index
+    _TOKENS, _TOFF = all_docs.tokens, all_docs.toff  # inherited by the forked verification workers
     edges: list[Edge] = []
-    step = 2000
+    step = 4000
     with ctx.Pool(workers) as pool, tqdm(total=int(left.size), desc="verify", unit="pair", disable=not progress) as bar:
-        jobs = ((sp, params, keys, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
+        jobs = ((sp, params, keys_arr, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
         for chunk_edges, size in zip(pool.imap(_verify_chunk, jobs), range(0, left.size, step), strict=False):
             edges.extend(chunk_edges)
             bar.update(min(step, int(left.size) - size))
-    _TOKENS = []
+    _TOKENS, _TOFF = np.empty(0, np.uint32), np.zeros(1, np.int64)
     position = {k: i for i, k in enumerate(keys)}
     root = components(n, ((position[e.a], position[e.b]) for e in edges))
     by_root: dict[int, list[Edge]] = {}
@@ -421,7 +578,7 @@ def run_local(
     for i, r in enumerate(root.tolist()):
         members.setdefault(r, []).append(keys[i])
     id_of = dict(zip(keys, ids, strict=True))
-    n_tokens = {k: int(t.size) for k, t in zip(keys, tokens, strict=True)}
+    n_tokens = dict(zip(keys, np.diff(all_docs.toff).tolist(), strict=True))
     for r in sorted(members):  # roots are the smallest index: clusters in input order
         if len(members[r]) > 1 or include_singletons:
             writer.cluster(cluster_record(members[r], id_of, n_tokens, by_root.get(r, [])))

@@ -38,7 +38,7 @@ from wiretrace.dedup import (
     cluster_record,
     input_kind,
     scoring_params,
-    verify,
+    verify_many,
 )
 from wiretrace.scoring import ScoringParams
 
@@ -81,10 +81,11 @@ def _records(spark: SparkSession, paths: list[str], params: DedupParams) -> RDD[
 def _print_partition(settings: Settings, params: DedupParams) -> Any:
     def run(it: Iterable[tuple[int, str, Any]]) -> Iterator[tuple[str, Any]]:
         for chunk in _chunks(it, CHUNK):
-            out, skipped = _print_chunk((settings, params, chunk))
+            printed, skipped = _print_chunk((settings, params, chunk))
             for s in skipped:
                 yield "skip", s
-            for key, doc_id, tokens, keys in out:
+            for i in range(len(printed.ids)):
+                key, doc_id, tokens, keys = printed.doc(i)
                 yield "doc", (key, doc_id, tokens.astype("<u4").tobytes(), keys.astype("<u8").tobytes())
 
     return run
@@ -125,11 +126,15 @@ def connected_components(edges: RDD[Pair], n: int, max_rounds: int = 100) -> RDD
     raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
 
 
-def _verified(joined: tuple[int, tuple[tuple[int, bytes], bytes]], sp: ScoringParams, dp: DedupParams) -> list[Edge]:
-    """verify() on a pair joined with both documents' token bytes: (b, ((a, tokens a), tokens b))."""
-    b, ((a, tokens_a), tokens_b) = joined
-    edge = verify(a, np.frombuffer(tokens_a, "<u4"), b, np.frombuffer(tokens_b, "<u4"), sp, dp)
-    return [] if edge is None else [edge]
+def _verify_partition(sp: ScoringParams, dp: DedupParams) -> Any:
+    """verify_many() over pairs joined with both documents' token bytes: (b, ((a, tokens a), tokens b))."""
+
+    def run(it: Iterable[tuple[int, tuple[tuple[int, bytes], bytes]]]) -> Iterator[Edge]:
+        for chunk in _chunks(it, 1000):
+            pairs = [(a, np.frombuffer(ta, "<u4"), b, np.frombuffer(tb, "<u4")) for b, ((a, ta), tb) in chunk]
+            yield from verify_many(pairs, sp, dp)
+
+    return run
 
 
 def _record(kv: tuple[int, tuple[Iterable[tuple[int, str, int]], Iterable[Edge] | None]]) -> tuple[int, dict[str, Any]]:
@@ -186,7 +191,7 @@ def run_spark(
         pairs.join(tokens, n)
         .map(lambda x: (x[1][0], (x[0], x[1][1])))
         .join(tokens, n)
-        .flatMap(lambda x: _verified(x, sp, params))
+        .mapPartitions(_verify_partition(sp, params))
         .persist()
     )
     roots = connected_components(edges.map(lambda e: (e.a, e.b)), n).persist()  # (node, root), root excluded

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from wiretrace.config import IndexSettings
-from wiretrace.shingling import U32, U64, shingle_hashes, window_bounds
+from wiretrace.shingling import I64, U32, U64, shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
 from wiretrace.store import StoryPrint
-from wiretrace.text import Tokens, token_hashes, tokenize
+from wiretrace.text import Tokens, token_hashes, token_hashes_batch, tokenize
 
 _ONE = np.zeros(1, dtype=np.int64)
 
@@ -92,3 +92,34 @@ class TextPipeline:
             window_keys=self._window_keys(sh, query_step),
             topic_keys=self._topic_keys(tokens.hashes),
         )
+
+    def window_prints(self, bodies: list[str]) -> tuple[U32, I64, U64, I64]:
+        """Token hashes and story window band keys of many texts, flat: (tokens, token offsets, keys, key offsets).
+
+        Text i has ``tokens[toff[i]:toff[i+1]]`` (= ``story(body).tokens``) and
+        ``keys[koff[i]:koff[i+1]]`` (= ``window_keys_of(story(body))``). No
+        whole-document keys and no per-text arrays: archive de-duplication needs
+        neither, and printing millions of texts is its main cost.
+        """
+        tokens, toff = token_hashes_batch(bodies)
+        k, size = self.settings.shingle_size, self.settings.window
+        n_tok = np.diff(toff)
+        n_sh = np.maximum(n_tok - k + 1, 0)
+        # Shingle j of text i starts at token toff[i] + j: hash every position, keep those inside a text.
+        flat = shingle_hashes(tokens, k) if tokens.size >= k else np.empty(0, np.uint32)
+        valid = np.repeat(toff[:-1], n_sh) + (
+            np.arange(int(n_sh.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_sh) - n_sh, n_sh)
+        )
+        shingles = flat[valid]
+        sh_off = np.concatenate(([0], np.cumsum(n_sh)))
+        # window_bounds(m, size, size) for every text at once.
+        full = np.where(n_sh > size, (n_sh - size) // size + 1, (n_sh > 0).astype(np.int64))
+        tail = (n_sh > size) & ((full - 1) * size + size < n_sh)
+        n_win = full + tail
+        owner = np.repeat(np.arange(n_tok.size), n_win)
+        rank = np.arange(int(n_win.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_win) - n_win, n_win)
+        starts = np.where(rank < full[owner], rank * size, n_sh[owner] - size)
+        ends = starts + np.minimum(n_sh[owner], size)
+        keys = self.windows.band_keys(self.windows.signatures(shingles, starts + sh_off[owner], ends + sh_off[owner]))
+        koff = np.concatenate(([0], np.cumsum(n_win * self.settings.bands)))
+        return tokens, toff, keys.reshape(-1), koff

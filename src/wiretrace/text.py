@@ -190,3 +190,195 @@ def token_hashes(text: str) -> npt.NDArray[np.uint32]:
     """Only the hashes of `tokenize(text).hashes`, faster (what indexing needs)."""
     pattern = _pattern(text)
     return _hash_all([t for s, e in content_spans(text) for t in pattern.findall(text, s, e)])
+
+
+# --- batch hashing (archive de-duplication) --------------------------------
+
+_P1, _P2, _P3, _P4, _P5 = (np.uint32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
+    _WORD_BYTE[_c] = True
+_LOWER_BYTE = np.arange(256, dtype=np.uint8)
+_LOWER_BYTE[ord("A") : ord("Z") + 1] += 32
+_SHORT = 16  # xxh32 of inputs shorter than this skips the 4-lane stripe loop
+
+
+def _rotl(h: npt.NDArray[np.uint32], r: int) -> npt.NDArray[np.uint32]:
+    return (h << np.uint32(r)) | (h >> np.uint32(32 - r))
+
+
+def _xxh32_short(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.uint32]:
+    """xxh32 (seed 0) of the byte strings data[start:start+length], all shorter than 16 bytes, vectorised."""
+    n = int(starts.size)
+    cols = np.arange(_SHORT, dtype=np.int64)
+    padded = np.concatenate((data, np.zeros(_SHORT, dtype=np.uint8)))
+    grid = padded[starts[:, None] + cols[None, :]]
+    grid[cols[None, :] >= lengths[:, None]] = 0
+    words = np.ascontiguousarray(grid).view("<u4")  # (n, 4) little-endian lanes
+    length32 = lengths.astype(np.uint32)
+    h = _P5 + length32
+    for c in range(3):
+        step = _rotl(h + words[:, c] * _P3, 17) * _P4
+        h = np.where(lengths >= 4 * (c + 1), step, h)
+    tail = (lengths // 4) * 4
+    rows = np.arange(n)
+    for r in range(3):
+        byte = grid[rows, np.minimum(tail + r, _SHORT - 1)].astype(np.uint32)
+        step = _rotl(h + byte * _P5, 11) * _P1
+        h = np.where(r < lengths - tail, step, h)
+    h ^= h >> np.uint32(15)
+    h *= _P2
+    h ^= h >> np.uint32(13)
+    h *= _P3
+    h ^= h >> np.uint32(16)
+    return h
+
+
+# First words (lowercased) a line can start with for _CHROME_START_RE to match it:
+# every alternative of _CHROME_LINE_START opens with one of these words, or with a
+# word starting with one of _START_PREFIXES, or with a non-letter ("(c) 2024").
+_START_WORDS = frozenset(
+    [
+        "photo",
+        "photos",
+        "image",
+        "images",
+        "picture",
+        "pictures",
+        "file",
+        "video",
+        "videos",
+        "graphic",
+        "graphics",
+        "by",
+        "additional",
+        "reporting",
+        "writing",
+        "editing",
+        "compiled",
+        "produced",
+        "sign",
+        "share",
+        "follow",
+        "leave",
+        "see",
+        "discover",
+        "click",
+        "read",
+        "related",
+        "all",
+        "your",
+        "required",
+        "download",
+        "log",
+        "skip",
+        "jump",
+        "back",
+        "watch",
+        "listen",
+        "summary",
+        "logo",
+        "highlights",
+        "key",
+        "menu",
+        "home",
+        "tweet",
+        "comment",
+        "comments",
+    ]
+)
+_START_PREFIXES = ("subscribe", "advertisement", "sponsored", "copyright", "newsletter")
+_FIRST_WORD = re.compile(r"[a-z]*")
+_ODD_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"  # line breaks of str.splitlines other than "\n", in ASCII
+
+
+def _content_spans_ascii(text: str) -> list[tuple[int, int]]:
+    """`content_spans` of an ASCII text, skipping the regexes that cheap checks show cannot match.
+
+    Same result by construction (a regex runs on every line it could match),
+    tested against `content_spans`; lines are split on "\n" only, so texts with
+    other line breaks, or with a photo credit anywhere, take `content_spans`.
+    """
+    if any(c in text for c in _ODD_BREAKS) or (("/" in text or ";" in text) and _CHROME_ANYWHERE_RE.search(text)):
+        return content_spans(text)
+    lowered = text.lower()
+    signoff = "reuter" in lowered
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        start, end = pos, pos + len(line)
+        pos = end
+        stripped = line.strip()
+        if not stripped:
+            continue
+        head = lowered[start : start + 24].lstrip()
+        word = _FIRST_WORD.match(head).group()  # type: ignore[union-attr]
+        if (not word or word in _START_WORDS or word.startswith(_START_PREFIXES)) and _CHROME_START_RE.match(line):
+            continue
+        if "A" <= stripped[0] <= "Z" and ("-" in line or ":" in line):
+            m = _DATELINE_RE.match(line)
+            if m and m.end() < len(line.rstrip()):
+                start += m.end()
+        if signoff and lowered.find("reuter", start, end) >= 0:
+            s = _SIGNOFF_RE.search(text, start, end)
+            if s:
+                end = s.start()
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def token_hashes_batch(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    """`token_hashes` of many texts at once: (all hashes concatenated, per-text offsets).
+
+    Equal to ``np.concatenate([token_hashes(t) for t in texts])`` with offsets
+    ``[0, len_0, len_0 + len_1, ...]``; exists because archive de-duplication
+    prints millions of texts and per-token Python work dominated. ASCII texts
+    (boilerplate still masked by ``content_spans``) are tokenised and xxh32-hashed
+    with numpy in one pass per batch; other texts take ``token_hashes``.
+    """
+    n = len(texts)
+    ascii_parts: list[str] = []
+    ascii_docs: list[int] = []
+    other: dict[int, npt.NDArray[np.uint32]] = {}
+    for i, text in enumerate(texts):
+        if text.isascii():
+            # "\n" is no word character: tokens cannot run across spans or texts.
+            ascii_parts.append("\n".join([text[s:e] for s, e in _content_spans_ascii(text)]))
+            ascii_docs.append(i)
+        else:
+            other[i] = token_hashes(text)
+    counts = np.zeros(n, dtype=np.int64)
+    ascii_hashes = np.empty(0, dtype=np.uint32)
+    if ascii_parts:
+        joined = np.frombuffer("\n".join(ascii_parts).encode("ascii"), dtype=np.uint8)
+        is_word = _WORD_BYTE[joined]
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], is_word, [False])).view(np.int8)))
+        t_starts, t_ends = edges[0::2].astype(np.int64), edges[1::2].astype(np.int64)
+        lengths = t_ends - t_starts
+        lowered = _LOWER_BYTE[joined]
+        ascii_hashes = np.empty(t_starts.size, dtype=np.uint32)
+        short = lengths < _SHORT
+        ascii_hashes[short] = _xxh32_short(lowered, t_starts[short], lengths[short])
+        for j in np.flatnonzero(~short).tolist():
+            ascii_hashes[j] = xxhash.xxh32_intdigest(lowered[t_starts[j] : t_ends[j]].tobytes())
+        part_starts = np.zeros(len(ascii_parts), dtype=np.int64)
+        np.cumsum([len(p) + 1 for p in ascii_parts[:-1]], out=part_starts[1:])
+        owner = np.searchsorted(part_starts, t_starts, side="right") - 1
+        counts[ascii_docs] = np.bincount(owner, minlength=len(ascii_parts))
+    for i, h in other.items():
+        counts[i] = h.size
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    if not other:
+        return ascii_hashes, offsets
+    out = np.empty(int(offsets[-1]), dtype=np.uint32)
+    is_ascii = np.zeros(n, dtype=bool)
+    is_ascii[ascii_docs] = True
+    ascii_rows = np.repeat(is_ascii, counts)
+    out[ascii_rows] = ascii_hashes
+    for i, h in other.items():
+        out[offsets[i] : offsets[i + 1]] = h
+    return out, offsets
