@@ -216,18 +216,16 @@ def test_candidate_pairs_and_prefilter_match_the_reference(archive: dict[str, An
     cfg = Settings()
     sp, dp = scoring_params(cfg), DedupParams(max_bucket=3)
     texts = [t for t in _texts() if t.strip()] + [json.loads(x)["text"] for x in _archive_lines(archive)]
-    printed, _ = print_flat(
-        TextPipeline(cfg.index), list(range(len(texts))), list(map(str, range(len(texts)))), texts
-    )
-    n = len(printed.ids)
-    doc_index = np.repeat(np.arange(n, dtype=np.int64), np.diff(printed.boff))
-    left, right = candidate_pairs(doc_index, printed.bands, dp.max_bucket)
+    printed, _ = print_flat(TextPipeline(cfg.index), list(range(len(texts))), list(map(str, range(len(texts)))), texts)
+    order = np.argsort(printed.owner, kind="stable")
+    left, right = candidate_pairs(printed.owner[order], printed.bands[order], dp.max_bucket)
+    docs = list(printed.docs())
     buckets: dict[int, list[int]] = {}
-    for d, k in zip(doc_index.tolist(), printed.bands.tolist(), strict=True):
-        buckets.setdefault(k, []).append(d)
+    for d, (*_, keys) in enumerate(docs):
+        for k in keys.tolist():
+            buckets.setdefault(k, []).append(d)
     expected = {p for m in buckets.values() for p in bucket_pairs(sorted(m), dp.max_bucket)}
     assert set(zip(left.tolist(), right.tolist(), strict=True)) == expected
-    docs = [printed.doc(i) for i in range(n)]
     both = zip(left.tolist(), right.tolist(), strict=True)
     pairs = [(docs[i][0], docs[i][2], docs[j][0], docs[j][2]) for i, j in both]
     one_by_one = [e for e in (verify(*p, sp, dp) for p in pairs) if e is not None]

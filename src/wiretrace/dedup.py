@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import itertools
 import json
 import logging
 import multiprocessing
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 FILE_SHIFT = 40
 RECORD_MASK = (1 << FILE_SHIFT) - 1
 CHUNK = 2000  # documents per worker task: numpy batches, few pickles
+PART_BITS = 4  # band keys are paired in 2**PART_BITS parts, in parallel
 
 
 @dataclass(frozen=True)
@@ -132,12 +134,24 @@ def print_docs(pipeline: TextPipeline, texts: list[str]) -> list[tuple[U32, U64]
     return [(tokens[toff[i] : toff[i + 1]], np.unique(keys[koff[i] : koff[i + 1]])) for i in range(len(texts))]
 
 
+def _part(bands: U64) -> np.ndarray:
+    """Which part of the key space a band key is in (its top PART_BITS bits)."""
+    return (bands >> np.uint64(64 - PART_BITS)).astype(np.uint8)
+
+
+def _offsets(sizes: np.ndarray) -> I64:
+    return np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+
+
 @dataclass
 class Printed:
     """Prints of many documents in flat arrays: cheap to pickle between processes and to concatenate.
 
-    Document i has token hashes ``tokens[toff[i]:toff[i+1]]`` and distinct window
-    band keys ``bands[boff[i]:boff[i+1]]`` (in no particular order).
+    Document i has token hashes ``tokens[toff[i]:toff[i+1]]``. Its window band
+    keys are the ``bands`` entries whose ``owner`` is i; entries are grouped by
+    part of the key space (``bands[poff[p]:poff[p+1]]``, owners ascending in
+    each), so buckets can be formed part by part in parallel without a global
+    sort. A document may list a key twice (repeated text); pairing ignores it.
     """
 
     keys: I64  # doc keys (file_no << 40 | record_no)
@@ -145,67 +159,71 @@ class Printed:
     tokens: U32
     toff: I64
     bands: U64
-    boff: I64
+    owner: I64
+    poff: I64
+
+    @staticmethod
+    def build(keys: I64, ids: list[str], tokens: U32, toff: I64, bands: U64, owner: I64) -> Printed:
+        part = _part(bands)
+        order = np.argsort(part, kind="stable")
+        poff = _offsets(np.bincount(part, minlength=1 << PART_BITS))
+        return Printed(keys, ids, tokens, toff, bands[order], owner[order], poff)
 
     def select(self, mask: np.ndarray) -> Printed:
         """The documents where `mask` is True."""
-        nt, nb = np.diff(self.toff), np.diff(self.boff)
-        return Printed(
+        nt = np.diff(self.toff)
+        keep = mask[self.owner]
+        return Printed.build(
             self.keys[mask],
             [d for d, m in zip(self.ids, mask.tolist(), strict=True) if m],
             self.tokens[np.repeat(mask, nt)],
-            np.concatenate(([0], np.cumsum(nt[mask]))),
-            self.bands[np.repeat(mask, nb)],
-            np.concatenate(([0], np.cumsum(nb[mask]))),
+            _offsets(nt[mask]),
+            self.bands[keep],
+            (np.cumsum(mask) - 1)[self.owner[keep]],
         )
 
     @staticmethod
     def concat(parts: list[Printed]) -> Printed:
-        def offsets(offs: list[I64]) -> I64:
-            return np.concatenate(
-                ([0], np.cumsum(np.concatenate([np.diff(o) for o in offs] or [np.empty(0, np.int64)])))
-            )
-
+        """All documents of `parts`, in order."""
+        doc_base = _offsets(np.array([len(p.ids) for p in parts], dtype=np.int64))
+        bands: list[U64] = [np.empty(0, np.uint64)]
+        owner: list[I64] = [np.empty(0, np.int64)]
+        sizes = np.zeros(1 << PART_BITS, dtype=np.int64)
+        for q in range(1 << PART_BITS):
+            for base, p in zip(doc_base.tolist(), parts, strict=False):
+                lo, hi = int(p.poff[q]), int(p.poff[q + 1])
+                bands.append(p.bands[lo:hi])
+                owner.append(p.owner[lo:hi] + base)
+                sizes[q] += hi - lo
         return Printed(
             np.concatenate([p.keys for p in parts] or [np.empty(0, np.int64)]),
             [i for p in parts for i in p.ids],
             np.concatenate([p.tokens for p in parts] or [np.empty(0, np.uint32)]),
-            offsets([p.toff for p in parts]),
-            np.concatenate([p.bands for p in parts] or [np.empty(0, np.uint64)]),
-            offsets([p.boff for p in parts]),
+            _offsets(np.concatenate([np.diff(p.toff) for p in parts] or [np.empty(0, np.int64)])),
+            np.concatenate(bands),
+            np.concatenate(owner),
+            _offsets(sizes),
         )
 
-    def doc(self, i: int) -> tuple[int, str, U32, U64]:
-        return (
-            int(self.keys[i]),
-            self.ids[i],
-            self.tokens[self.toff[i] : self.toff[i + 1]],
-            self.bands[self.boff[i] : self.boff[i + 1]],
-        )
+    def docs(self) -> Iterator[tuple[int, str, U32, U64]]:
+        """(key, id, token hashes, distinct band keys) of each document."""
+        order = np.lexsort((self.bands, self.owner))
+        b, o = self.bands[order], self.owner[order]
+        keep = np.ones(b.size, dtype=bool)
+        keep[1:] = (b[1:] != b[:-1]) | (o[1:] != o[:-1])
+        b, boff = b[keep], _offsets(np.bincount(o[keep], minlength=len(self.ids)))
+        for i, key in enumerate(self.keys.tolist()):
+            yield key, self.ids[i], self.tokens[self.toff[i] : self.toff[i + 1]], b[boff[i] : boff[i + 1]]
 
 
 def print_flat(pipeline: TextPipeline, keys: list[int], ids: list[str], texts: list[str]) -> tuple[Printed, list[int]]:
     """Prints of the texts with at least one shingle window, and the positions of those without."""
     tokens, toff, bands, boff = pipeline.window_prints(texts)
-    n = len(texts)
     nb = np.diff(boff)
     good = nb > 0
-    owner = np.repeat(np.arange(n, dtype=np.int64), nb)
-    # Distinct keys per document: a bucket lists a document once.
-    order = np.lexsort((bands, owner))
-    o, b = owner[order], bands[order]
-    keep = np.ones(o.size, dtype=bool)
-    keep[1:] = (o[1:] != o[:-1]) | (b[1:] != b[:-1])
-    o, b = o[keep], b[keep]
-    boff_good = np.concatenate(([0], np.cumsum(np.bincount(o, minlength=n)[good])))
-    nt = np.diff(toff)
-    tok_good = tokens[np.repeat(good, nt)]
-    toff_good = np.concatenate(([0], np.cumsum(nt[good])))
-    idx = np.flatnonzero(good)
-    printed = Printed(
-        np.asarray(keys, dtype=np.int64)[idx], [ids[i] for i in idx.tolist()], tok_good, toff_good, b, boff_good
-    )
-    return printed, np.flatnonzero(~good).tolist()
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), nb)
+    printed = Printed.build(np.asarray(keys, dtype=np.int64), ids, tokens, toff, bands, owner)
+    return (printed if good.all() else printed.select(good)), np.flatnonzero(~good).tolist()
 
 
 def bucket_pairs(members: Sequence[int], max_bucket: int) -> Iterator[tuple[int, int]]:
@@ -408,6 +426,8 @@ def read_records(paths: Sequence[str], params: DedupParams) -> Iterator[tuple[in
 _PIPELINE: TextPipeline | None = None
 _TOKENS: U32 = np.empty(0, np.uint32)
 _TOFF: I64 = np.zeros(1, np.int64)
+_BANDS: U64 = np.empty(0, np.uint64)
+_DOCS: I64 = np.empty(0, np.int64)
 
 
 def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]]) -> tuple[Printed, list[Skipped]]:
@@ -457,13 +477,22 @@ def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, np.ndarray, np.nd
     return verify_many(pairs, sp, dp)
 
 
+def _pairs_part(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Worker: candidate pairs of the buckets in _BANDS[lo:hi] (one part of the key space)."""
+    lo, hi, max_bucket = args
+    return candidate_pairs(_DOCS[lo:hi], _BANDS[lo:hi], max_bucket)
+
+
 def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (i, j), i < j, of dense document indices sharing a band key (as `bucket_pairs` per bucket).
 
-    `doc_index` must be ascending and each document's keys distinct.
+    `doc_index` must be ascending.
     """
     order = np.argsort(keys, kind="stable")  # stable: members stay ascending within a bucket
     k, d = keys[order], doc_index[order]
+    repeat = np.zeros(k.size, dtype=bool)  # a key a document lists twice
+    repeat[1:] = (k[1:] == k[:-1]) & (d[1:] == d[:-1])
+    k, d = k[~repeat], d[~repeat]
     starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
     sizes = np.diff(np.append(starts, k.size))
     left: list[np.ndarray] = [np.empty(0, np.int64)]
@@ -527,7 +556,7 @@ def run_local(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Cluster the records of `paths` on this machine, one process per core."""
-    global _TOKENS, _TOFF
+    global _TOKENS, _TOFF, _BANDS, _DOCS
     settings = settings or Settings.load()
     sp = scoring_params(settings)
     workers = workers or os.cpu_count() or 1
@@ -551,24 +580,32 @@ def run_local(
                     seen.add(doc_id)
             chunks.append(printed if fresh.all() else printed.select(fresh))
             bar.update(len(printed.ids) + len(skipped))
+    phases = {"print": time.perf_counter() - started}
     all_docs = Printed.concat(chunks)
     del chunks
     keys_arr = all_docs.keys
     keys = keys_arr.tolist()
     ids = all_docs.ids
     n = len(keys)
-    doc_index = np.repeat(np.arange(n, dtype=np.int64), np.diff(all_docs.boff))
-    left, right = candidate_pairs(doc_index, all_docs.bands, params.max_bucket)
-    del doc_index
-    _TOKENS, _TOFF = all_docs.tokens, all_docs.toff  # inherited by the forked verification workers
+    # Buckets are formed part by part of the key space, in parallel by the forked workers.
+    _BANDS, _DOCS = all_docs.bands, all_docs.owner
+    bounds = all_docs.poff.tolist()
+    _TOKENS, _TOFF = all_docs.tokens, all_docs.toff  # inherited by the forked workers
     edges: list[Edge] = []
     step = 4000
-    with ctx.Pool(workers) as pool, tqdm(total=int(left.size), desc="verify", unit="pair", disable=not progress) as bar:
+    with ctx.Pool(workers) as pool:
+        parts = pool.map(_pairs_part, [(lo, hi, params.max_bucket) for lo, hi in itertools.pairwise(bounds)])
+        _BANDS, _DOCS = np.empty(0, np.uint64), np.empty(0, np.int64)
+        code = np.unique(np.concatenate([lr[0] << 32 | lr[1] for lr in parts] or [np.empty(0, np.int64)]))
+        left, right = code >> 32, code & 0xFFFFFFFF
+        phases["pairs"] = time.perf_counter() - started
         jobs = ((sp, params, keys_arr, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
-        for chunk_edges, size in zip(pool.imap(_verify_chunk, jobs), range(0, left.size, step), strict=False):
-            edges.extend(chunk_edges)
-            bar.update(min(step, int(left.size) - size))
+        with tqdm(total=int(left.size), desc="verify", unit="pair", disable=not progress) as bar:
+            for chunk_edges, size in zip(pool.imap(_verify_chunk, jobs), range(0, left.size, step), strict=False):
+                edges.extend(chunk_edges)
+                bar.update(min(step, int(left.size) - size))
     _TOKENS, _TOFF = np.empty(0, np.uint32), np.zeros(1, np.int64)
+    phases["verify"] = time.perf_counter() - started
     position = {k: i for i, k in enumerate(keys)}
     root = components(n, ((position[e.a], position[e.b]) for e in edges))
     by_root: dict[int, list[Edge]] = {}
@@ -592,6 +629,8 @@ def run_local(
             "verified_pairs": len(edges),
             "params": dataclasses.asdict(params),
             "seconds": round(seconds, 3),
+            # Seconds since the start at the end of each step (why a run is slow).
+            "phase_ends": {name: round(t, 3) for name, t in phases.items()},
             "documents_per_second": round((n + sum(writer.skips.values())) / seconds, 1) if seconds else None,
         },
     )

@@ -84,8 +84,7 @@ def _print_partition(settings: Settings, params: DedupParams) -> Any:
             printed, skipped = _print_chunk((settings, params, chunk))
             for s in skipped:
                 yield "skip", s
-            for i in range(len(printed.ids)):
-                key, doc_id, tokens, keys = printed.doc(i)
+            for key, doc_id, tokens, keys in printed.docs():
                 yield "doc", (key, doc_id, tokens.astype("<u4").tobytes(), keys.astype("<u8").tobytes())
 
     return run
