@@ -1,10 +1,11 @@
 """Archive de-duplication on Spark: the method of ``dedup`` at cluster scale.
 
 Every step calls the same functions as the local engine (record parsing,
-printing through ``TextPipeline``, bucket pairing, ``verify``, cluster
-records), so the clusters are the same; only the plumbing differs: buckets are
-a ``groupByKey`` over band keys, verification joins each pair with both
-documents' token hashes, and connected components are found with the
+printing through ``TextPipeline``, ``candidate_pairs``, ``verify_many``,
+cluster records), so the clusters are the same; only the plumbing differs:
+band keys travel as one array per print chunk and part of the key space (a
+``groupByKey`` on 16 parts, not on millions of keys), verification joins each
+pair with both documents' token hashes, and connected components are found with the
 large-star / small-star iterations of Kiveris et al. (2014), which need
 O(log n) rounds of shuffles and no node with all of a component's edges.
 """
@@ -12,6 +13,7 @@ O(log n) rounds of shuffles and no node with all of a component's edges.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import sys
 import time
@@ -34,7 +36,7 @@ from wiretrace.dedup import (
     Skipped,
     _chunks,
     _print_chunk,
-    bucket_pairs,
+    candidate_pairs,
     cluster_record,
     input_kind,
     scoring_params,
@@ -84,8 +86,32 @@ def _print_partition(settings: Settings, params: DedupParams) -> Any:
             printed, skipped = _print_chunk((settings, params, chunk))
             for s in skipped:
                 yield "skip", s
-            for key, doc_id, tokens, keys in printed.docs():
-                yield "doc", (key, doc_id, tokens.astype("<u4").tobytes(), keys.astype("<u8").tobytes())
+            for i, (key, doc_id) in enumerate(zip(printed.keys.tolist(), printed.ids, strict=True)):
+                tokens = printed.tokens[printed.toff[i] : printed.toff[i + 1]]
+                yield "doc", (key, doc_id, tokens.astype("<u4").tobytes())
+            # Band keys leave as one array per part of the key space, not one record per key.
+            owners = printed.keys[printed.owner]
+            for part, (lo, hi) in enumerate(itertools.pairwise(printed.poff.tolist())):
+                if hi > lo:
+                    yield "bands", (part, (printed.bands[lo:hi].tobytes(), owners[lo:hi].tobytes()))
+
+    return run
+
+
+def _part_pairs(losers: Any, max_bucket: int) -> Any:
+    """candidate_pairs() of one part of the key space, from the band arrays of every print chunk."""
+
+    def run(kv: tuple[int, Iterable[tuple[bytes, bytes]]]) -> Iterator[Pair]:
+        blobs = [(np.frombuffer(d, "<i8"), np.frombuffer(b, "<u8")) for b, d in kv[1]]
+        blobs.sort(key=lambda db: int(db[0][0]))  # chunks cover disjoint runs of documents: now ascending
+        docs = np.concatenate([d for d, _ in blobs])
+        bands = np.concatenate([b for _, b in blobs])
+        if losers.value.size:  # a later duplicate id is no document
+            keep = ~np.isin(docs, losers.value)
+            docs, bands = docs[keep], bands[keep]
+        uniq, dense = np.unique(docs, return_inverse=True)
+        left, right = candidate_pairs(dense.reshape(-1), bands, max_bucket)
+        return zip(uniq[left].tolist(), uniq[right].tolist(), strict=True)
 
     return run
 
@@ -182,9 +208,9 @@ def run_spark(
     for _, s in sorted(skips.union(dup_skips).collect(), key=lambda ks: ks[0]):  # junk is rare: collect
         writer.skip(s)
 
-    max_bucket = params.max_bucket
-    buckets = docs.flatMap(lambda kd: ((int(b), kd[0]) for b in np.frombuffer(kd[1][3], "<u8").tolist()))
-    pairs = buckets.groupByKey(n).flatMap(lambda kv: bucket_pairs(sorted(kv[1]), max_bucket)).distinct(n).persist()
+    loser_keys = sc.broadcast(np.array(sorted(losers.map(lambda ik: ik[1]).collect()), dtype=np.int64))
+    bands = printed.filter(lambda r: r[0] == "bands").map(lambda r: r[1])
+    pairs = bands.groupByKey(n).flatMap(_part_pairs(loser_keys, params.max_bucket)).distinct(n).persist()
     tokens = docs.mapValues(lambda d: d[2])
     edges = (
         pairs.join(tokens, n)
