@@ -1,12 +1,13 @@
 """Scale-out figures: Redis backend vs embedded, dedup local vs Spark.
 
     .venv/bin/python benchmarks/bench_scaleout.py [--stories 6000] [--dedup-docs 20000] [--skip-spark]
-        [--only-redis] [--baseline GIT_REV]
+        [--only-redis] [--baseline GIT_REV] [--only-dedup] [--dedup-baseline GIT_REV]
 
 ``--baseline REV`` also runs the Redis backend as it was at REV (its
 redis_backend.py read with ``git show``, loaded as a separate module) on the
 same texts in the same run, for before/after figures; ``--only-redis`` skips
-the de-duplication part and writes the Redis table alone.
+the de-duplication part and writes the Redis table alone. ``--dedup-baseline
+REV`` and ``--only-dedup`` do the same for the local de-duplication engine.
 
 Texts come from Reuters-21578 (read by path from ../shared when present, never
 copied) or, without it, from the seeded generator of the tests. Writes
@@ -145,21 +146,52 @@ def dedup_corpus(texts: list[str], n: int, path: Path, seed: int) -> int:
     return copies
 
 
-def bench_dedup(texts: list[str], n: int, skip_spark: bool, seed: int, tmp: Path) -> list[str]:
+def _local_row(name: str, s: dict[str, Any]) -> str:
+    phases = s.get("phase_ends")
+    steps = " / ".join(f"{v:.1f}" for v in phases.values()) if phases else "n/a"
+    return (
+        f"| {name} | {s['documents_per_second']:,.0f} | {s['seconds']} | {steps} | {s['clusters']} "
+        f"| {s['candidate_pairs']} | {s['verified_pairs']} |"
+    )
+
+
+def dedup_baseline(rev: str, path: Path, out: Path, workers: int) -> dict[str, Any]:
+    """The local engine as of git revision `rev` (its src/ exported to a temp dir) on the same input."""
+    src = out.parent / f"src-{rev}"
+    src.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    code = (
+        "import json, sys; from pathlib import Path; from wiretrace.dedup import DedupParams, run_local; "
+        f"print(json.dumps(run_local([{str(path)!r}], Path({str(out)!r}), DedupParams(), workers={workers}, "
+        "progress=False)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(src / "src")}
+    res = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def bench_dedup(
+    texts: list[str], n: int, skip_spark: bool, seed: int, tmp: Path, baseline: str | None = None
+) -> list[str]:
     path = tmp / "archive.jsonl"
     copies = dedup_corpus(texts, n, path, seed)
     rows = [
         f"Archive: {n} articles ({copies} generated copies), JSONL.",
         "",
-        "| engine | articles/s | seconds | clusters | candidate pairs | verified |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| engine | articles/s | seconds | print / pairs / verify done at s | clusters | candidate pairs | verified |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    if baseline:
+        s = dedup_baseline(baseline, path, tmp / "baseline", 2)
+        rows.append(_local_row(f"local, 2 processes, as of `{baseline}`", s))
     for workers in (1, 2):
         s = run_local([str(path)], tmp / f"local{workers}", DedupParams(), workers=workers, progress=False)
-        rows.append(
-            f"| local, {workers} process(es) | {s['documents_per_second']:,.0f} | {s['seconds']} | {s['clusters']} "
-            f"| {s['candidate_pairs']} | {s['verified_pairs']} |"
-        )
+        rows.append(_local_row(f"local, {workers} process(es)", s))
+    notes = []
+    if baseline:
+        same = (tmp / "baseline" / "clusters.jsonl").read_bytes() == (tmp / "local2" / "clusters.jsonl").read_bytes()
+        notes.append(f"clusters.jsonl identical to `{baseline}`: {same}.")
     if not skip_spark:
         from wiretrace.dedup_spark import run_spark, spark_session
 
@@ -169,11 +201,11 @@ def bench_dedup(texts: list[str], n: int, skip_spark: bool, seed: int, tmp: Path
         spark.stop()
         same = (tmp / "spark" / "clusters.jsonl").read_bytes() == (tmp / "local2" / "clusters.jsonl").read_bytes()
         rows.append(
-            f"| spark local[2] (warm session) | {s['documents_per_second']:,.0f} | {s['seconds']} | {s['clusters']} "
-            f"| {s['candidate_pairs']} | {s['verified_pairs']} |"
+            f"| spark local[2] (warm session) | {s['documents_per_second']:,.0f} | {s['seconds']} | n/a "
+            f"| {s['clusters']} | {s['candidate_pairs']} | {s['verified_pairs']} |"
         )
-        rows += ["", f"Spark clusters.jsonl identical to local: {same}."]
-    return rows
+        notes.append(f"Spark clusters.jsonl identical to local: {same}.")
+    return [*rows, "", *notes] if notes else rows
 
 
 def main() -> None:
@@ -186,12 +218,25 @@ def main() -> None:
     ap.add_argument("--skip-spark", action="store_true")
     ap.add_argument("--only-redis", action="store_true", help="Skip de-duplication.")
     ap.add_argument("--baseline", metavar="GIT_REV", help="Also run the Redis backend as of this revision.")
+    ap.add_argument("--only-dedup", action="store_true", help="Skip Redis; replace only the dedup section.")
+    ap.add_argument("--dedup-baseline", metavar="GIT_REV", help="Also run the local dedup engine as of this revision.")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scaleout.md")
     args = ap.parse_args()
     texts, source = load_texts(args.stories if args.only_redis else max(args.stories, args.dedup_docs), args.seed)
     load = os.getloadavg()
     command = " ".join(["benchmarks/bench_scaleout.py", *sys.argv[1:]])
     where = f"on {os.cpu_count()} cores (load average at start {load[0]:.1f}: the machine is shared). Texts: {source}."
+    if args.only_dedup:
+        # Replace just the de-duplication section of an existing report; the Redis figures stay as they were.
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
+        old = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Scale-out benchmarks\n\n"
+        head = old.partition("## Archive de-duplication")[0]
+        text = head + "\n".join(["## Archive de-duplication", "", f"`{command}` {where}", "", *rows]) + "\n"
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(text)
+        return
     redis_rows = bench_redis(texts[: args.stories], args.batch, args.queries, args.seed, args.baseline)
     if args.only_redis:
         # Replace just the Redis section of an existing report; the de-duplication figures stay as they were.
@@ -204,7 +249,7 @@ def main() -> None:
         lines = ["# Scale-out benchmarks", "", f"`{command}` {where}", "", "## Redis backend vs embedded", ""]
         lines += [*redis_rows, "", "## Archive de-duplication", ""]
         with tempfile.TemporaryDirectory() as tmp:
-            lines += bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp))
+            lines += bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
         text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")

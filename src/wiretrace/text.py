@@ -216,9 +216,8 @@ def _xxh32_short(
     padded = np.concatenate((data, np.zeros(_SHORT, dtype=np.uint8)))
     grid = padded[starts[:, None] + cols[None, :]]
     grid[cols[None, :] >= lengths[:, None]] = 0
-    words = np.ascontiguousarray(grid).view("<u4")  # (n, 4) little-endian lanes
-    length32 = lengths.astype(np.uint32)
-    h = _P5 + length32
+    words: npt.NDArray[np.uint32] = np.ascontiguousarray(grid).view("<u4")  # (n, 4) little-endian lanes
+    h: npt.NDArray[np.uint32] = _P5 + lengths.astype(np.uint32)
     for c in range(3):
         step = _rotl(h + words[:, c] * _P3, 17) * _P4
         h = np.where(lengths >= 4 * (c + 1), step, h)
