@@ -22,7 +22,7 @@ from wiretrace.config import IndexSettings
 from wiretrace.shingling import I64, U32, U64, shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
 from wiretrace.store import StoryPrint
-from wiretrace.text import Tokens, token_hashes, token_hashes_batch, tokenize
+from wiretrace.text import Tokens, token_hashes_batch, tokenize
 
 _ONE = np.zeros(1, dtype=np.int64)
 
@@ -61,7 +61,8 @@ class TextPipeline:
 
     def stories(self, bodies: list[str]) -> list[StoryPrint]:
         """Many stories at once: the window signatures of all of them in one pass."""
-        tokens = [token_hashes(b) for b in bodies]
+        flat_tokens, toff = token_hashes_batch(bodies)
+        tokens = [flat_tokens[toff[i] : toff[i + 1]] for i in range(len(bodies))]
         shingled = [self.shingles(t) for t in tokens]
         size = self.settings.window
         bounds = [window_bounds(sh.size, size, size) for sh in shingled]
