@@ -103,13 +103,21 @@ _DATELINE_RE = regex.compile(
     r"^\s*(?:\p{Lu}[\p{Lu}\p{M} .'/-]{1,40}?)(?:\s*,\s*[\p{L}.]+\s+\d{1,2})?"
     rf"\s*(?:\((?i:{_AGENCIES})\)\s*)?(?:[-–—:]|\((?i:{_AGENCIES})\)\s*:)\s+"
 )
+_DATELINE_MARKS = "-–—:"
 # A trailing agency sign-off: "... last year. REUTER", "Reuters".
 _SIGNOFF_RE = regex.compile(r"(?i)(?:^|\s)reuters?\s*(?:\.{3}|…)?\s*$")
 
 
 def content_spans(text: str) -> list[tuple[int, int]]:
-    """Character ranges of `text` that are story prose, in order."""
+    """Character ranges of `text` that are story prose, in order.
+
+    Each regex runs only on lines where it could match (a dateline starts with a
+    capital and has a dash or colon; a sign-off and a credit need their words),
+    because this runs on every story indexed.
+    """
     spans: list[tuple[int, int]] = []
+    credits = ("/" in text or ";" in text) and _CHROME_ANYWHERE_RE.search(text) is not None
+    signoffs = "reuter" in text.lower()
     pos = 0
     for line in text.splitlines(keepends=True):
         start, end = pos, pos + len(line)
@@ -117,14 +125,16 @@ def content_spans(text: str) -> list[tuple[int, int]]:
         stripped = line.strip()
         if not stripped:
             continue
-        if _CHROME_START_RE.match(line) or _CHROME_ANYWHERE_RE.search(line):
+        if _CHROME_START_RE.match(line) or (credits and _CHROME_ANYWHERE_RE.search(line)):
             continue
-        m = _DATELINE_RE.match(line)
-        if m and m.end() < len(line.rstrip()):
-            start += m.end()
-        s = _SIGNOFF_RE.search(text, start, end)
-        if s:
-            end = s.start()
+        if stripped[0].isupper() and any(c in line for c in _DATELINE_MARKS):
+            m = _DATELINE_RE.match(line)
+            if m and m.end() < len(line.rstrip()):
+                start += m.end()
+        if signoffs:
+            s = _SIGNOFF_RE.search(text, start, end)
+            if s:
+                end = s.start()
         if end > start:
             spans.append((start, end))
     return spans
@@ -235,100 +245,6 @@ def _xxh32_short(
     return h
 
 
-# First words (lowercased) a line can start with for _CHROME_START_RE to match it:
-# every alternative of _CHROME_LINE_START opens with one of these words, or with a
-# word starting with one of _START_PREFIXES, or with a non-letter ("(c) 2024").
-_START_WORDS = frozenset(
-    [
-        "photo",
-        "photos",
-        "image",
-        "images",
-        "picture",
-        "pictures",
-        "file",
-        "video",
-        "videos",
-        "graphic",
-        "graphics",
-        "by",
-        "additional",
-        "reporting",
-        "writing",
-        "editing",
-        "compiled",
-        "produced",
-        "sign",
-        "share",
-        "follow",
-        "leave",
-        "see",
-        "discover",
-        "click",
-        "read",
-        "related",
-        "all",
-        "your",
-        "required",
-        "download",
-        "log",
-        "skip",
-        "jump",
-        "back",
-        "watch",
-        "listen",
-        "summary",
-        "logo",
-        "highlights",
-        "key",
-        "menu",
-        "home",
-        "tweet",
-        "comment",
-        "comments",
-    ]
-)
-_START_PREFIXES = ("subscribe", "advertisement", "sponsored", "copyright", "newsletter")
-_FIRST_WORD = re.compile(r"[a-z]*")
-_ODD_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"  # line breaks of str.splitlines other than "\n", in ASCII
-
-
-def _content_spans_ascii(text: str) -> list[tuple[int, int]]:
-    """`content_spans` of an ASCII text, skipping the regexes that cheap checks show cannot match.
-
-    Same result by construction (a regex runs on every line it could match),
-    tested against `content_spans`; lines are split on "\n" only, so texts with
-    other line breaks, or with a photo credit anywhere, take `content_spans`.
-    """
-    if any(c in text for c in _ODD_BREAKS) or (("/" in text or ";" in text) and _CHROME_ANYWHERE_RE.search(text)):
-        return content_spans(text)
-    lowered = text.lower()
-    signoff = "reuter" in lowered
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        start, end = pos, pos + len(line)
-        pos = end
-        stripped = line.strip()
-        if not stripped:
-            continue
-        head = lowered[start : start + 24].lstrip()
-        word = _FIRST_WORD.match(head).group()  # type: ignore[union-attr]
-        if (not word or word in _START_WORDS or word.startswith(_START_PREFIXES)) and _CHROME_START_RE.match(line):
-            continue
-        if "A" <= stripped[0] <= "Z" and ("-" in line or ":" in line):
-            m = _DATELINE_RE.match(line)
-            if m and m.end() < len(line.rstrip()):
-                start += m.end()
-        if signoff and lowered.find("reuter", start, end) >= 0:
-            s = _SIGNOFF_RE.search(text, start, end)
-            if s:
-                end = s.start()
-        if end > start:
-            spans.append((start, end))
-    return spans
-
-
 def token_hashes_batch(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     """`token_hashes` of many texts at once: (all hashes concatenated, per-text offsets).
 
@@ -345,7 +261,7 @@ def token_hashes_batch(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.ND
     for i, text in enumerate(texts):
         if text.isascii():
             # "\n" is no word character: tokens cannot run across spans or texts.
-            ascii_parts.append("\n".join([text[s:e] for s, e in _content_spans_ascii(text)]))
+            ascii_parts.append("\n".join([text[s:e] for s, e in content_spans(text)]))
             ascii_docs.append(i)
         else:
             other[i] = token_hashes(text)
