@@ -53,10 +53,6 @@ class StoryPrint:
     tokens: U32
     band_keys: U64
 
-    @property
-    def n_tokens(self) -> int:
-        return int(self.tokens.size)
-
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
