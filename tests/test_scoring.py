@@ -78,6 +78,30 @@ def test_noisy_and_edited_copies_are_attributed(detector: Detector, gen: NewsGen
             assert res.verdict in (Verdict.DERIVED, Verdict.VERBATIM)
 
 
+def _reworded(paragraph: str) -> str:
+    """Each sentence's word pairs kept but put in reverse order: a rewrite's
+    vocabulary with no four-word run left to align."""
+    out = []
+    for sentence in paragraph.split(". "):
+        words = sentence.split()
+        pairs = [" ".join(words[i : i + 2]) for i in range(0, len(words), 2)]
+        out.append(" ".join(reversed(pairs)))
+    return ". ".join(out)
+
+
+def test_rewrite_with_a_copied_passage_is_derived_even_beside_an_update(detector: Detector, gen: NewsGen) -> None:
+    story = gen.article(450, 500)
+    paras = story.split("\n\n")
+    # A later update re-uses the story's first half: the same story family, not a rival source.
+    update = "\n\n".join(paras[: len(paras) // 2]) + "\n\n" + gen.article(200, 250)
+    detector.upsert([StoryRecord(story_id="w", body=story), StoryRecord(story_id="w-update", body=update)])
+    article = "\n\n".join([paras[-1], *(_reworded(p) for p in paras[:-1])])
+    res = detector.match(article)
+    assert res.verdict is Verdict.DERIVED
+    assert res.matches[0].story_id == "w"
+    assert any(article[p.article_start : p.article_end] in paras[-1] for p in res.matches[0].passages)
+
+
 def test_unrelated_text_is_unrelated(detector: Detector) -> None:
     other = NewsGen(seed=999).article()
     res = detector.match(other)

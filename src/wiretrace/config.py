@@ -61,6 +61,11 @@ class MatchSettings:
         0.15, "IDF-weighted share of the article's bigrams found in a story to call it rewritten from it."
     )
     rewrite_margin: float = _opt(3.0, "...and how many times the next-best story's share it must be.")
+    edition_overlap: float = _opt(
+        0.2,
+        "Share of shingles two stories have in common to be editions of one story: when the article copies"
+        " passages from the best story, its editions are not rivals for the rewrite margin.",
+    )
     min_containment: float = _opt(0.05, "...and the share of the article or of the story they make up.")
     derived_containment: float = _opt(0.5, "Share of the article from wire copy for DERIVED.")
     verbatim_threshold: float = _opt(0.9, "Containment, coverage and passage density for VERBATIM.")

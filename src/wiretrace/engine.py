@@ -174,13 +174,17 @@ class Detector:
         _, found_weight = shared_terms(bigrams, weights, story_bigrams)
         shares = found_weight / total
         n_shared, _ = shared_terms(shingles, np.ones(shingles.size), story_shingles)
-        best_share, runner_up = [*sorted(shares.tolist(), reverse=True), 0.0, 0.0][:2]
+        # A passage needs more than one shared shingle.
+        alignments = [
+            align(shingles, bigrams, weights, story_shingles[i], c.tokens.size, p) if n_shared[i] >= 2 else None
+            for i, c in enumerate(cands)
+        ]
+        exacts = [al is not None and qualifies(al, p) for al in alignments]
+        best_share, runner_up = self._best_and_rival(shares, story_shingles, exacts)
         found: list[Found] = []
         for i, cand in enumerate(cands):
-            al = None
-            if n_shared[i] >= 2:  # a passage needs more than one shared shingle
-                al = align(shingles, bigrams, weights, story_shingles[i], cand.tokens.size, p)
-            exact = al is not None and qualifies(al, p)
+            al = alignments[i]
+            exact = exacts[i]
             share = float(shares[i])
             rewritten = (
                 share == best_share
@@ -199,6 +203,30 @@ class Detector:
                     verdict = max(verdict, match_verdict(al, p))
                 found.append(Found(cand, al, mask, share, verdict))
         return found
+
+    def _best_and_rival(self, shares: np.ndarray, story_shingles: list[U32], exacts: list[bool]) -> tuple[float, float]:
+        """The best rewrite share and its strongest rival's.
+
+        When the article also copies passages from the best story, that
+        story's re-sends, editions and updates (a good part of their shingles
+        in common with it) are the same text, not rivals: they cannot show
+        that the article's vocabulary is merely the subject's. Without copied
+        passages the editions still count, since an independent story on the
+        same running event shares words with all of them.
+        """
+        if shares.size == 0:
+            return 0.0, 0.0
+        best = int(np.argmax(shares))
+        mine = story_shingles[best]
+        n_mine = np.unique(mine).size
+        rivals = shares.copy()
+        rivals[best] = 0.0
+        if exacts[best] and n_mine and shares.size > 1:
+            n_common, _ = shared_terms(mine, np.ones(mine.size), story_shingles)
+            sizes = np.array([np.unique(b).size for b in story_shingles])
+            same = n_common >= self.settings.match.edition_overlap * np.maximum(1, np.minimum(sizes, n_mine))
+            rivals[same] = 0.0
+        return float(shares[best]), float(rivals.max())
 
     def _source_match(self, art_tokens: Tokens, f: Found) -> SourceMatch:
         cand, al = f.candidate, f.alignment
