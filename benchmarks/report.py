@@ -131,6 +131,11 @@ def _ok(flag: bool) -> str:
     return "meets goal" if flag else "**short of goal**"
 
 
+def _key(k: list[int]) -> str:
+    p, b, r, sh, w = k
+    return f"{p}/{b}x{r}/k{sh}/w{w}"
+
+
 def render(res: dict[str, Any], out: Path) -> str:
     plots = _plots(res, out)
     m = res["meta"]
@@ -273,23 +278,34 @@ def render(res: dict[str, Any], out: Path) -> str:
             p = rec["pick"]
             lines += [
                 "",
-                f"**Recommended** (rule: {rec['rule']}): num_perm={p['num_perm']}, bands={p['bands']}, "
-                f"rows={p['rows']}, shingle_size={p['shingle']}, window={p['window']}. The lead decides the "
-                "defaults; this is the measurement.",
+                f"**Stage 1** (generated corpus; rule: {rec['rule']}): cheapest is num_perm={p['num_perm']}, "
+                f"bands={p['bands']}, rows={p['rows']}, shingle_size={p['shingle']}, window={p['window']}; "
+                f"shortlist for stage 2: {', '.join(_key(k) for k in rec.get('shortlist', []))}.",
                 "",
             ]
     ev = res.get("eval_shared")
     if ev:
-        lines += ["## Accuracy at the defaults (../shared/eval/synthetic-dev, in-process)", ""]
+        conf = (sw or {}).get("confirmed") or {}
+        lines += [
+            "## Stage 2: the shortlist on ../shared/eval/synthetic-dev (in-process)",
+            "",
+            "Per-kind rates against the core issue's targets (derived kinds ≥ 0.97, unrelated and local ≥ 0.98);"
+            " *headroom* is the smallest margin over any target.",
+            "",
+            "| setting (perms/bxr/k/w) | "
+            + " | ".join(ev[0]["by_kind"])
+            + " | headroom | matches/s | index stories/s |",
+            "|" + "---|" * (len(ev[0]["by_kind"]) + 4),
+        ]
         for e in ev:
-            lines += [
-                f"`{e['settings']}` — index {e['index_stories_s']:.0f} stories/s, match {e['match_per_s']:.0f}/s",
-                "",
-                "```",
-                e["table"],
-                "```",
-                "",
-            ]
+            name = _key(e["key"]) + (" (defaults)" if e.get("is_default") else "") if "key" in e else e["settings"]
+            rates = " | ".join(f"{v:.3f}" for v in e["by_kind"].values())
+            lines.append(
+                f"| {name} | {rates} | {e['headroom']:+.3f} | {e['match_per_s']:.0f} | {e['index_stories_s']:.0f} |"
+            )
+        if conf:
+            verdict = "these are the defaults" if conf["is_default"] else "**the defaults differ: change them**"
+            lines += ["", f"**Recommended** (rule: {conf['rule']}): {_key(conf['pick'])}; {verdict}.", ""]
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     text = "\n".join(lines)

@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             res["sweep"] = bench_sweep.run(profile, gen, work)
             shared_eval = REPO.parent / "shared" / "eval" / "synthetic-dev"
             if profile.eval_shared and (shared_eval / "wire.jsonl.gz").exists() and not args.no_shared:
-                res["eval_shared"] = bench_sweep.eval_shared(
-                    shared_eval / "wire.jsonl.gz", shared_eval / "queries.jsonl.gz", [IndexSettings()], work
+                sweep = res["sweep"]
+                res["eval_shared"], sweep["confirmed"] = bench_sweep.confirm(
+                    sweep["recommendation"], shared_eval / "wire.jsonl.gz", shared_eval / "queries.jsonl.gz", work
                 )
     finally:
         import shutil
