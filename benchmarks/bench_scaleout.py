@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import importlib.util
 import json
 import os
@@ -171,11 +172,33 @@ def dedup_baseline(rev: str, path: Path, out: Path, workers: int) -> dict[str, A
     return dict(json.loads(res.stdout.strip().splitlines()[-1]))
 
 
+CACHE = ROOT / "benchmarks" / ".cache"  # gitignored: generated archives, reused across runs
+
+
+def cached_corpus(texts: list[str], source: str, n: int, seed: int) -> tuple[Path, int]:
+    """`dedup_corpus` written once under benchmarks/.cache and reused (generating 1M takes minutes).
+
+    The name carries n, the seed and a digest of what decides the content (the
+    text source, the generator's code), so a stale file is never reused.
+    """
+    digest = hashlib.sha256(
+        "\n".join([source, str(len(texts)), (ROOT / "tests" / "synth.py").read_text(encoding="utf-8")]).encode()
+    ).hexdigest()[:12]
+    path = CACHE / f"archive-{n}-{seed}-{digest}.jsonl"
+    meta = path.with_suffix(".copies")
+    if not (path.exists() and meta.exists()):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        copies = dedup_corpus(texts, n, partial, seed)
+        partial.rename(path)
+        meta.write_text(str(copies), encoding="utf-8")
+    return path, int(meta.read_text(encoding="utf-8"))
+
+
 def bench_dedup(
-    texts: list[str], n: int, skip_spark: bool, seed: int, tmp: Path, baseline: str | None = None
+    texts: list[str], source: str, n: int, skip_spark: bool, seed: int, tmp: Path, baseline: str | None = None
 ) -> list[str]:
-    path = tmp / "archive.jsonl"
-    copies = dedup_corpus(texts, n, path, seed)
+    path, copies = cached_corpus(texts, source, n, seed)
     rows = [
         f"Archive: {n} articles ({copies} generated copies), JSONL.",
         "",
@@ -229,7 +252,7 @@ def main() -> None:
     if args.only_dedup:
         # Replace just the de-duplication section of an existing report; the Redis figures stay as they were.
         with tempfile.TemporaryDirectory() as tmp:
-            rows = bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
+            rows = bench_dedup(texts, source, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
         old = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Scale-out benchmarks\n\n"
         head = old.partition("## Archive de-duplication")[0]
         text = head + "\n".join(["## Archive de-duplication", "", f"`{command}` {where}", "", *rows]) + "\n"
@@ -249,7 +272,7 @@ def main() -> None:
         lines = ["# Scale-out benchmarks", "", f"`{command}` {where}", "", "## Redis backend vs embedded", ""]
         lines += [*redis_rows, "", "## Archive de-duplication", ""]
         with tempfile.TemporaryDirectory() as tmp:
-            lines += bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
+            lines += bench_dedup(texts, source, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
         text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
