@@ -128,13 +128,36 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.mark.timeout(600)
-def test_spark_gives_the_same_clusters_as_local(archive: dict[str, Any], tmp_path: Path, spark: Any) -> None:
-    from wiretrace.dedup_spark import run_spark
+@pytest.mark.parametrize(
+    ("driver_edges", "singletons"),
+    [(None, False), (0, False), (None, True), (0, True)],
+    ids=["driver-components", "distributed-components", "driver-singletons", "distributed-singletons"],
+)
+def test_spark_gives_the_same_clusters_as_local(
+    archive: dict[str, Any], tmp_path: Path, spark: Any, driver_edges: int | None, singletons: bool
+) -> None:
+    """Both ways Spark finds components (driver union-find, large-star/small-star) give local's file."""
+    from wiretrace.dedup_spark import DRIVER_EDGES, run_spark
 
-    run_local(archive["paths"], tmp_path / "local", DedupParams(), workers=2, progress=False)
-    run_spark(archive["paths"], tmp_path / "spark", DedupParams(), spark=spark, progress=False)
-    _check(tmp_path / "spark", archive["expected"])
+    limit = DRIVER_EDGES if driver_edges is None else driver_edges
+    paths, params = archive["paths"], DedupParams()
+    run_local(paths, tmp_path / "local", params, workers=2, include_singletons=singletons, progress=False)
+    run_spark(
+        paths,
+        tmp_path / "spark",
+        params,
+        spark=spark,
+        driver_edges=limit,
+        include_singletons=singletons,
+        progress=False,
+    )
+    if not singletons:
+        _check(tmp_path / "spark", archive["expected"])
     assert (tmp_path / "spark" / "clusters.jsonl").read_text() == (tmp_path / "local" / "clusters.jsonl").read_text()
+    summary = json.loads((tmp_path / "spark" / "summary.json").read_text())
+    local = json.loads((tmp_path / "local" / "summary.json").read_text())
+    for field in ("documents", "skipped", "clusters", "size_histogram", "candidate_pairs", "verified_pairs"):
+        assert summary[field] == local[field], field
 
 
 @pytest.mark.timeout(600)
