@@ -59,6 +59,7 @@ from wiretrace.shingling import I64, U32
 
 Pair = tuple[int, int]
 VERIFY_BATCH = 2000  # pairs per align_pairs call, as in the local engine
+BLOCKS_PER_PARTITION = 8  # print chunks (of CHUNK documents) per partition of the kept blocks
 DRIVER_EDGES = 5_000_000  # verified edges clustered on the driver (~100 bytes each there); more: distributed
 
 
@@ -187,74 +188,92 @@ Shipment = tuple[
 ]  # keys, token offsets, tokens of docs a; their index per pair; keys b
 
 
-def _send_left(firsts: Any) -> Any:
+def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64) -> Iterator[tuple[str, Any]]:
     """Join 1, at the block of the pairs' first documents: distinct pairs, and for each block of second
     documents one shipment with the first documents its pairs need (each document once)."""
-
-    def run(kv: tuple[int, tuple[Iterable[tuple[bytes, bytes]], Iterable[Block]]]) -> Iterator[tuple[str, Any]]:
-        pair_blobs, blocks = list(kv[1][0]), list(kv[1][1])
-        if not pair_blobs or not blocks:
-            return
-        keys, toff, tokens = _unpack(blocks[0])
-        a = np.concatenate([np.frombuffer(x, np.int64) for x, _ in pair_blobs])
-        b = np.concatenate([np.frombuffer(y, np.int64) for _, y in pair_blobs])
-        order = np.lexsort((b, a))
-        a, b = a[order], b[order]
-        fresh = np.ones(a.size, dtype=bool)
-        fresh[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])  # a pair found in several parts counts once
-        a, b = a[fresh], b[fresh]
-        yield "count", int(a.size)
-        doc = np.searchsorted(keys, a)
-        dest = _block_of(firsts.value, b)
-        order = np.argsort(dest, kind="stable")
-        doc, b, dest = doc[order], b[order], dest[order]
-        sizes = np.diff(toff)
-        cuts = np.flatnonzero(np.diff(dest)) + 1
-        for lo, hi in itertools.pairwise([0, *cuts.tolist(), int(b.size)]):
-            need = sorted_unique(doc[lo:hi])
-            idx, _ = _gather(toff[need], sizes[need])
-            ship: Shipment = (
-                keys[need].tobytes(),
-                _offsets(sizes[need]).tobytes(),
-                tokens[idx].tobytes(),
-                np.searchsorted(need, doc[lo:hi]).tobytes(),
-                b[lo:hi].tobytes(),
-            )
-            yield "ship", (int(dest[lo]), ship)
-
-    return run
-
-
-def _verify_block(sp: ScoringParams, dp: DedupParams) -> Any:
-    """Join 2, at the block of the pairs' second documents: align_pairs over the block and its shipments."""
-
-    def run(kv: tuple[int, tuple[Iterable[Shipment], Iterable[Block]]]) -> list[Edge]:
-        ships, blocks = list(kv[1][0]), list(kv[1][1])
-        if not ships or not blocks:
-            return []
-        keys, toff, tokens = _unpack(blocks[0])
-        all_keys, all_tokens, all_sizes = [keys], [tokens], [np.diff(toff)]
-        left: list[I64] = []
-        right: list[I64] = []
-        base = keys.size
-        for kb, ob, tb, local, bb in ships:
-            shipped = np.frombuffer(kb, np.int64)
-            all_keys.append(shipped)
-            all_tokens.append(np.frombuffer(tb, np.uint32))
-            all_sizes.append(np.diff(np.frombuffer(ob, np.int64)))
-            left.append(base + np.frombuffer(local, np.int64))
-            right.append(np.searchsorted(keys, np.frombuffer(bb, np.int64)))
-            base += shipped.size
-        corpus = Corpus.of(
-            np.concatenate(all_keys), np.concatenate(all_tokens), _offsets(np.concatenate(all_sizes)), sp.shingle_size
+    keys, toff, tokens = _unpack(block)
+    a = np.concatenate([np.frombuffer(x, np.int64) for x, _ in pair_blobs])
+    b = np.concatenate([np.frombuffer(y, np.int64) for _, y in pair_blobs])
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    fresh = np.ones(a.size, dtype=bool)
+    fresh[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])  # a pair found in several parts counts once
+    a, b = a[fresh], b[fresh]
+    yield "count", int(a.size)
+    doc = np.searchsorted(keys, a)
+    dest = _block_of(firsts, b)
+    order = np.argsort(dest, kind="stable")
+    doc, b, dest = doc[order], b[order], dest[order]
+    sizes = np.diff(toff)
+    cuts = np.flatnonzero(np.diff(dest)) + 1
+    for lo, hi in itertools.pairwise([0, *cuts.tolist(), int(b.size)]):
+        need = sorted_unique(doc[lo:hi])
+        idx, _ = _gather(toff[need], sizes[need])
+        ship: Shipment = (
+            keys[need].tobytes(),
+            _offsets(sizes[need]).tobytes(),
+            tokens[idx].tobytes(),
+            np.searchsorted(need, doc[lo:hi]).tobytes(),
+            b[lo:hi].tobytes(),
         )
-        li, ri = np.concatenate(left), np.concatenate(right)
-        edges: list[Edge] = []
-        for i in range(0, li.size, VERIFY_BATCH):
-            edges += align_pairs(corpus, li[i : i + VERIFY_BATCH], ri[i : i + VERIFY_BATCH], sp, dp)
-        return edges
+        yield "ship", (int(dest[lo]), ship)
 
-    return run
+
+def _verify_block(ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams) -> list[Edge]:
+    """Join 2, at the block of the pairs' second documents: align_pairs over the block and its shipments."""
+    keys, toff, tokens = _unpack(block)
+    all_keys, all_tokens, all_sizes = [keys], [tokens], [np.diff(toff)]
+    left: list[I64] = []
+    right: list[I64] = []
+    base = keys.size
+    for kb, ob, tb, local, bb in ships:
+        shipped = np.frombuffer(kb, np.int64)
+        all_keys.append(shipped)
+        all_tokens.append(np.frombuffer(tb, np.uint32))
+        all_sizes.append(np.diff(np.frombuffer(ob, np.int64)))
+        left.append(base + np.frombuffer(local, np.int64))
+        right.append(np.searchsorted(keys, np.frombuffer(bb, np.int64)))
+        base += shipped.size
+    corpus = Corpus.of(
+        np.concatenate(all_keys), np.concatenate(all_tokens), _offsets(np.concatenate(all_sizes)), sp.shingle_size
+    )
+    li, ri = np.concatenate(left), np.concatenate(right)
+    edges: list[Edge] = []
+    for i in range(0, li.size, VERIFY_BATCH):
+        edges += align_pairs(corpus, li[i : i + VERIFY_BATCH], ri[i : i + VERIFY_BATCH], sp, dp)
+    return edges
+
+
+Tagged = tuple[int, tuple[str, Any]]  # (block, ("block", Block) or ("item", something sent to that block))
+
+
+def _meet(it: Iterable[Tagged]) -> Iterator[tuple[Block, list[Any]]]:
+    """Each block of a partition with the items sent to it (blocks without items are left out)."""
+    blocks: dict[int, Block] = {}
+    items: dict[int, list[Any]] = {}
+    for key, (tag, value) in it:
+        if tag == "block":
+            blocks[key] = value
+        else:
+            items.setdefault(key, []).append(value)
+    for key, values in items.items():
+        if key in blocks:
+            yield blocks[key], values
+
+
+def _join_blocks(blocks: RDD[Tagged], items: RDD[tuple[int, Any]], fn: Any) -> RDD[Any]:
+    """fn(items, block) for every block that items were sent to, without shuffling the blocks again.
+
+    `blocks` is hash-partitioned by block key (and persisted); the items get
+    the same partitioner, so their union is partitioner-aware (partition i of
+    the union is partition i of both) and each block meets its items in one
+    task. Should Spark not keep the partitioner, the union is shuffled.
+    """
+    n = blocks.getNumPartitions()
+    both = blocks.union(items.mapValues(lambda v: ("item", v)).partitionBy(n))
+    if both.getNumPartitions() != n:  # a plain union: partition i holds one side only
+        both = both.partitionBy(n)
+    return both.mapPartitions(lambda it: (r for block, values in _meet(it) for r in fn(values, block)))
 
 
 def _large_star(edges: RDD[Pair], n: int) -> RDD[Pair]:
@@ -404,13 +423,26 @@ def run_spark(
     n = partitions or sc.defaultParallelism  # every shuffle gets n partitions (joins would add them up)
 
     printed = _records(spark, paths, params).mapPartitions(_print_partition(settings, params)).persist()
-    blocks: RDD[tuple[int, Block]] = printed.filter(lambda r: r[0] == "block").map(lambda r: r[1])
-    sizes = blocks.map(lambda kv: (kv[0], len(kv[1][1]))).collect()  # prints everything, once (persisted)
+    # One pass for what the driver needs (block sizes, skips); bands are read once, for the pairs.
+    meta: RDD[tuple[str, Any]] = printed.filter(lambda r: r[0] != "bands").map(
+        lambda r: r if r[0] == "skip" else ("size", (r[1][0], len(r[1][1][1])))
+    )
+    sizes: list[tuple[int, int]] = []
+    skipped: list[Skipped] = []
+    for kind, value in meta.collect():  # prints everything, once (persisted)
+        if kind == "size":
+            sizes.append(value)
+        else:
+            skipped += value
     firsts = sc.broadcast(np.array(sorted(f for f, _ in sizes), dtype=np.int64))
+    # Blocks are partitioned by key once and kept; both joins send their items to them.
+    n_block_parts = max(n, (len(sizes) + BLOCKS_PER_PARTITION - 1) // BLOCKS_PER_PARTITION)
+    tagged: RDD[Tagged] = printed.filter(lambda r: r[0] == "block").map(lambda r: (r[1][0], ("block", r[1][1])))
+    block_parts = tagged.partitionBy(n_block_parts).persist()
+    blocks: RDD[tuple[int, Block]] = block_parts.mapValues(lambda v: v[1])
     # First occurrence of an id wins, as in the local engine.
     later = blocks.flatMap(_id_groups(n)).groupByKey(n).flatMap(_later_ids).collect()
     losers = sc.broadcast(np.array(sorted(k for _, k in later), dtype=np.int64))
-    skipped = [s for r in printed.filter(lambda r: r[0] == "skip").collect() for s in r[1]]
     file_no = {p: i for i, p in enumerate(paths)}
     skipped += [Skipped(paths[k >> FILE_SHIFT], k & RECORD_MASK, i, "duplicate id") for i, k in later]
     for s in sorted(skipped, key=lambda s: file_no[s.file] << FILE_SHIFT | s.record):  # junk is rare: collected
@@ -418,10 +450,11 @@ def run_spark(
 
     bands = printed.filter(lambda r: r[0] == "bands").map(lambda r: r[1])
     pairs = bands.groupByKey(n).flatMap(_part_pairs(losers, firsts, params.max_bucket))
-    sent = pairs.cogroup(blocks, n).flatMap(_send_left(firsts)).persist()
+    sent = _join_blocks(block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value)).persist()
     shipments: RDD[tuple[int, Shipment]] = sent.filter(lambda r: r[0] == "ship").map(lambda r: r[1])
-    edges = shipments.cogroup(blocks, n).flatMap(_verify_block(sp, params)).persist()
+    edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params)).persist()
     n_edges = edges.count()
+    printed.unpersist()
     n_pairs = int(sent.filter(lambda r: r[0] == "count").map(lambda r: r[1]).sum())
     if n_edges <= driver_edges:
         records = _clusters_on_driver(spark, blocks, edges.collect(), losers, include_singletons)
@@ -431,7 +464,7 @@ def run_spark(
         writer.cluster(rec)
     n_docs = sum(size for _, size in sizes) - int(losers.value.size)
     seconds = time.perf_counter() - started
-    for rdd in (printed, sent, edges):
+    for rdd in (block_parts, sent, edges):
         rdd.unpersist()
     for b in (firsts, losers):
         b.unpersist()
