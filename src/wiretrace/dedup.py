@@ -18,8 +18,10 @@ The method, shared step for step by the local engine here and the Spark engine
    duplicate when the passages cover at least ``threshold`` of the shorter
    document's tokens (containment) and ``min_coverage`` of the longer one's
    (so a short brief quoted inside several roundups cannot chain them).
+   ``align_pairs`` computes exactly that for thousands of pairs per numpy
+   pass; ``verify`` (one pair through ``scoring.align``) is its reference.
 5. Connected components of the verified pairs are the clusters (union-find
-   here, large-star/small-star on Spark). The representative is the longest
+   here; on Spark too up to ``DRIVER_EDGES`` edges, else large-star/small-star). The representative is the longest
    member (most tokens), ties to the earliest.
 
 Documents are numbered by position: ``file_no << 40 | record_no``, so the
