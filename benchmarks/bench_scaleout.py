@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import importlib.util
 import json
 import os
@@ -155,57 +156,115 @@ def _local_row(name: str, s: dict[str, Any]) -> str:
     )
 
 
-def dedup_baseline(rev: str, path: Path, out: Path, workers: int) -> dict[str, Any]:
-    """The local engine as of git revision `rev` (its src/ exported to a temp dir) on the same input."""
+def dedup_baseline(rev: str, path: Path, out: Path, workers: int, warm: Path | None = None) -> dict[str, Any]:
+    """The engine as of git revision `rev` (its src/ exported to a temp dir) on the same input, in a subprocess.
+
+    Local with `workers` processes; with `warm` (a small archive for JVM warm-up), Spark local[2] instead.
+    """
     src = out.parent / f"src-{rev}"
-    src.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    code = (
-        "import json, sys; from pathlib import Path; from wiretrace.dedup import DedupParams, run_local; "
-        f"print(json.dumps(run_local([{str(path)!r}], Path({str(out)!r}), DedupParams(), workers={workers}, "
-        "progress=False)))"
-    )
+    if not src.exists():
+        src.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    if warm is None:
+        code = (
+            "import json; from pathlib import Path; from wiretrace.dedup import DedupParams, run_local; "
+            f"print(json.dumps(run_local([{str(path)!r}], Path({str(out)!r}), DedupParams(), workers={workers}, "
+            "progress=False)))"
+        )
+    else:
+        code = (
+            "import json; from pathlib import Path; from wiretrace.dedup import DedupParams; "
+            "from wiretrace.dedup_spark import run_spark, spark_session; "
+            "spark = spark_session('local[2]', progress=False); "
+            f"run_spark([{str(warm)!r}], Path({str(out)!r} + '-warm'), DedupParams(), spark=spark, progress=False); "
+            f"s = run_spark([{str(path)!r}], Path({str(out)!r}), DedupParams(), spark=spark, progress=False); "
+            "spark.stop(); print(json.dumps(s))"
+        )
     env = {**os.environ, "PYTHONPATH": str(src / "src")}
     res = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     return dict(json.loads(res.stdout.strip().splitlines()[-1]))
 
 
+CACHE = ROOT / "benchmarks" / ".cache"  # gitignored: generated archives, reused across runs
+
+
+def cached_corpus(texts: list[str], source: str, n: int, seed: int) -> tuple[Path, int]:
+    """`dedup_corpus` written once under benchmarks/.cache and reused (generating 1M takes minutes).
+
+    The name carries n, the seed and a digest of what decides the content (the
+    text source, the generator's code), so a stale file is never reused.
+    """
+    digest = hashlib.sha256(
+        "\n".join([source, str(len(texts)), (ROOT / "tests" / "synth.py").read_text(encoding="utf-8")]).encode()
+    ).hexdigest()[:12]
+    path = CACHE / f"archive-{n}-{seed}-{digest}.jsonl"
+    meta = path.with_suffix(".copies")
+    if not (path.exists() and meta.exists()):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        copies = dedup_corpus(texts, n, partial, seed)
+        partial.rename(path)
+        meta.write_text(str(copies), encoding="utf-8")
+    return path, int(meta.read_text(encoding="utf-8"))
+
+
+def _spark_row(name: str, s: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {s['documents_per_second']:,.0f} | {s['seconds']} | n/a "
+        f"| {s['clusters']} | {s['candidate_pairs']} | {s['verified_pairs']} |"
+    )
+
+
 def bench_dedup(
-    texts: list[str], n: int, skip_spark: bool, seed: int, tmp: Path, baseline: str | None = None
+    texts: list[str],
+    source: str,
+    n: int,
+    skip_spark: bool,
+    seed: int,
+    tmp: Path,
+    baseline: str | None = None,
+    workers: tuple[int, ...] = (1, 2),
 ) -> list[str]:
-    path = tmp / "archive.jsonl"
-    copies = dedup_corpus(texts, n, path, seed)
+    """Local engine with each number of `workers` and Spark local[2], plus both as of `baseline`, on one archive."""
+    path, copies = cached_corpus(texts, source, n, seed)
+    warm = tmp / "warm.jsonl"  # JVM and Python-worker warm-up for Spark: the first 2,000 articles
+    with path.open(encoding="utf-8") as src, warm.open("w", encoding="utf-8") as dst:
+        dst.writelines(line for _, line in zip(range(2000), src, strict=False))
     rows = [
-        f"Archive: {n} articles ({copies} generated copies), JSONL.",
+        f"Archive: {n} articles ({copies} generated copies), JSONL (`{path.relative_to(ROOT)}`).",
         "",
         "| engine | articles/s | seconds | print / pairs / verify done at s | clusters | candidate pairs | verified |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    outputs: dict[str, Path] = {}
     if baseline:
         s = dedup_baseline(baseline, path, tmp / "baseline", 2)
         rows.append(_local_row(f"local, 2 processes, as of `{baseline}`", s))
-    for workers in (1, 2):
-        s = run_local([str(path)], tmp / f"local{workers}", DedupParams(), workers=workers, progress=False)
-        rows.append(_local_row(f"local, {workers} process(es)", s))
-    notes = []
-    if baseline:
-        same = (tmp / "baseline" / "clusters.jsonl").read_bytes() == (tmp / "local2" / "clusters.jsonl").read_bytes()
-        notes.append(f"clusters.jsonl identical to `{baseline}`: {same}.")
+        outputs[f"local as of `{baseline}`"] = tmp / "baseline"
+    for w in workers:
+        s = run_local([str(path)], tmp / f"local{w}", DedupParams(), workers=w, progress=False)
+        rows.append(_local_row(f"local, {w} process(es)", s))
+        outputs[f"local, {w} process(es)"] = tmp / f"local{w}"
     if not skip_spark:
         from wiretrace.dedup_spark import run_spark, spark_session
 
+        if baseline:
+            s = dedup_baseline(baseline, path, tmp / "baseline-spark", 2, warm)
+            rows.append(_spark_row(f"spark local[2] (warm session), as of `{baseline}`", s))
+            outputs[f"spark as of `{baseline}`"] = tmp / "baseline-spark"
         spark = spark_session("local[2]", progress=False)
-        run_spark([str(path)], tmp / "warm", DedupParams(), spark=spark, progress=False)  # JVM + worker warm-up
+        run_spark([str(warm)], tmp / "warm", DedupParams(), spark=spark, progress=False)
         s = run_spark([str(path)], tmp / "spark", DedupParams(), spark=spark, progress=False)
         spark.stop()
-        same = (tmp / "spark" / "clusters.jsonl").read_bytes() == (tmp / "local2" / "clusters.jsonl").read_bytes()
-        rows.append(
-            f"| spark local[2] (warm session) | {s['documents_per_second']:,.0f} | {s['seconds']} | n/a "
-            f"| {s['clusters']} | {s['candidate_pairs']} | {s['verified_pairs']} |"
-        )
-        notes.append(f"Spark clusters.jsonl identical to local: {same}.")
-    return [*rows, "", *notes] if notes else rows
+        rows.append(_spark_row("spark local[2] (warm session)", s))
+        outputs["spark"] = tmp / "spark"
+    names = list(outputs)
+    reference = (outputs[names[-1]] / "clusters.jsonl").read_bytes()
+    same = all((outputs[k] / "clusters.jsonl").read_bytes() == reference for k in names)
+    return [*rows, "", f"clusters.jsonl byte-identical across {', '.join(names)}: {same}."]
 
 
 def main() -> None:
@@ -219,9 +278,13 @@ def main() -> None:
     ap.add_argument("--only-redis", action="store_true", help="Skip de-duplication.")
     ap.add_argument("--baseline", metavar="GIT_REV", help="Also run the Redis backend as of this revision.")
     ap.add_argument("--only-dedup", action="store_true", help="Skip Redis; replace only the dedup section.")
-    ap.add_argument("--dedup-baseline", metavar="GIT_REV", help="Also run the local dedup engine as of this revision.")
+    ap.add_argument("--dedup-baseline", metavar="GIT_REV", help="Also run both dedup engines as of this revision.")
+    ap.add_argument(
+        "--dedup-workers", default="1,2", help="Process counts for the local dedup engine (comma-separated)."
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scaleout.md")
     args = ap.parse_args()
+    workers = tuple(int(w) for w in args.dedup_workers.split(","))
     texts, source = load_texts(args.stories if args.only_redis else max(args.stories, args.dedup_docs), args.seed)
     load = os.getloadavg()
     command = " ".join(["benchmarks/bench_scaleout.py", *sys.argv[1:]])
@@ -229,7 +292,9 @@ def main() -> None:
     if args.only_dedup:
         # Replace just the de-duplication section of an existing report; the Redis figures stay as they were.
         with tempfile.TemporaryDirectory() as tmp:
-            rows = bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
+            rows = bench_dedup(
+                texts, source, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline, workers
+            )
         old = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Scale-out benchmarks\n\n"
         head = old.partition("## Archive de-duplication")[0]
         text = head + "\n".join(["## Archive de-duplication", "", f"`{command}` {where}", "", *rows]) + "\n"
@@ -249,7 +314,9 @@ def main() -> None:
         lines = ["# Scale-out benchmarks", "", f"`{command}` {where}", "", "## Redis backend vs embedded", ""]
         lines += [*redis_rows, "", "## Archive de-duplication", ""]
         with tempfile.TemporaryDirectory() as tmp:
-            lines += bench_dedup(texts, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline)
+            lines += bench_dedup(
+                texts, source, args.dedup_docs, args.skip_spark, args.seed, Path(tmp), args.dedup_baseline, workers
+            )
         text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")

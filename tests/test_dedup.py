@@ -128,13 +128,36 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.mark.timeout(600)
-def test_spark_gives_the_same_clusters_as_local(archive: dict[str, Any], tmp_path: Path, spark: Any) -> None:
-    from wiretrace.dedup_spark import run_spark
+@pytest.mark.parametrize(
+    ("driver_edges", "singletons"),
+    [(None, False), (0, False), (None, True), (0, True)],
+    ids=["driver-components", "distributed-components", "driver-singletons", "distributed-singletons"],
+)
+def test_spark_gives_the_same_clusters_as_local(
+    archive: dict[str, Any], tmp_path: Path, spark: Any, driver_edges: int | None, singletons: bool
+) -> None:
+    """Both ways Spark finds components (driver union-find, large-star/small-star) give local's file."""
+    from wiretrace.dedup_spark import DRIVER_EDGES, run_spark
 
-    run_local(archive["paths"], tmp_path / "local", DedupParams(), workers=2, progress=False)
-    run_spark(archive["paths"], tmp_path / "spark", DedupParams(), spark=spark, progress=False)
-    _check(tmp_path / "spark", archive["expected"])
+    limit = DRIVER_EDGES if driver_edges is None else driver_edges
+    paths, params = archive["paths"], DedupParams()
+    run_local(paths, tmp_path / "local", params, workers=2, include_singletons=singletons, progress=False)
+    run_spark(
+        paths,
+        tmp_path / "spark",
+        params,
+        spark=spark,
+        driver_edges=limit,
+        include_singletons=singletons,
+        progress=False,
+    )
+    if not singletons:
+        _check(tmp_path / "spark", archive["expected"])
     assert (tmp_path / "spark" / "clusters.jsonl").read_text() == (tmp_path / "local" / "clusters.jsonl").read_text()
+    summary = json.loads((tmp_path / "spark" / "summary.json").read_text())
+    local = json.loads((tmp_path / "local" / "summary.json").read_text())
+    for field in ("documents", "skipped", "clusters", "size_histogram", "candidate_pairs", "verified_pairs"):
+        assert summary[field] == local[field], field
 
 
 @pytest.mark.timeout(600)
@@ -232,3 +255,41 @@ def test_candidate_pairs_and_prefilter_match_the_reference(archive: dict[str, An
 def _archive_lines(archive: dict[str, Any]) -> list[str]:
     with gzip.open(archive["paths"][0], "rt", encoding="utf-8") as fh:
         return [line for line in fh if line.startswith('{"id"') and '"text": "' in line and len(line) > 200]
+
+
+@st.composite
+def _related_docs(draw: st.DrawFn) -> list[list[int]]:
+    """A few token sequences over a tiny vocabulary (repeats, stock runs), some cut and spliced from one base."""
+    vocab = st.integers(0, draw(st.integers(1, 12)))
+    base = draw(st.lists(vocab, max_size=70))
+    docs = [base]
+    for _ in range(draw(st.integers(1, 4))):
+        if base and draw(st.booleans()):
+            cut = sorted(draw(st.lists(st.integers(0, len(base)), min_size=2, max_size=4)))
+            docs.append(base[cut[0] : cut[-1]] + draw(st.lists(vocab, max_size=8)) + base[: cut[1]])
+        else:
+            docs.append(draw(st.lists(vocab, max_size=70)))
+    return docs
+
+
+@given(
+    _related_docs(),
+    st.integers(1, 5),
+    st.integers(0, 10),
+    st.sampled_from([0.0, 1.0, 3.0, 8.0]),
+    st.sampled_from([0.0, 0.3, 0.8, 1.0]),
+    st.sampled_from([0.0, 0.5]),
+)
+@settings(max_examples=300, deadline=None)
+def test_batched_verification_equals_align_pair_by_pair(
+    docs: list[list[int]], k: int, gap: int, weight: float, threshold: float, coverage: float
+) -> None:
+    """align_pairs (via verify_many) gives exactly the edges of verify / scoring.align, one pair at a time."""
+    import dataclasses
+
+    sp = dataclasses.replace(scoring_params(Settings()), shingle_size=k, max_gap=gap, min_passage_weight=weight)
+    dp = DedupParams(threshold=threshold, min_coverage=coverage)
+    arrays = [np.array(d, dtype=np.uint32) for d in docs]
+    pairs = [(i, arrays[i], j, arrays[j]) for i in range(len(docs)) for j in range(len(docs)) if i != j]
+    one_by_one = [e for e in (verify(*p, sp, dp) for p in pairs) if e is not None]
+    assert verify_many(pairs, sp, dp) == one_by_one

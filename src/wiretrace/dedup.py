@@ -18,8 +18,10 @@ The method, shared step for step by the local engine here and the Spark engine
    duplicate when the passages cover at least ``threshold`` of the shorter
    document's tokens (containment) and ``min_coverage`` of the longer one's
    (so a short brief quoted inside several roundups cannot chain them).
+   ``align_pairs`` computes exactly that for thousands of pairs per numpy
+   pass; ``verify`` (one pair through ``scoring.align``) is its reference.
 5. Connected components of the verified pairs are the clusters (union-find
-   here, large-star/small-star on Spark). The representative is the longest
+   here; on Spark too up to ``DRIVER_EDGES`` edges, else large-star/small-star). The representative is the longest
    member (most tokens), ties to the earliest.
 
 Documents are numbered by position: ``file_no << 40 | record_no``, so the
@@ -34,6 +36,7 @@ import gzip
 import itertools
 import json
 import logging
+import mmap
 import multiprocessing
 import os
 import time
@@ -126,12 +129,6 @@ def parse_record(payload: Any, params: DedupParams) -> tuple[str, str] | str:
     if not text.strip():
         return "empty text"
     return str(doc_id), text
-
-
-def print_docs(pipeline: TextPipeline, texts: list[str]) -> list[tuple[U32, U64]]:
-    """Token hashes and distinct window band keys of each text (per-text arrays; see `Printed`)."""
-    tokens, toff, keys, koff = pipeline.window_prints(texts)
-    return [(tokens[toff[i] : toff[i + 1]], np.unique(keys[koff[i] : koff[i + 1]])) for i in range(len(texts))]
 
 
 def _part(bands: U64) -> np.ndarray:
@@ -255,72 +252,238 @@ def verify(key_a: int, tokens_a: U32, key_b: int, tokens_b: U32, sp: ScoringPara
     return Edge(a, b, round(al.containment, 4), round(al.coverage, 4), round(al.jaccard, 4))
 
 
-def _flat_shingles(docs: list[U32], k: int) -> tuple[U32, I64]:
-    """k-shingle hashes of many token sequences, concatenated, and each shingle's document."""
-    sizes = np.array([d.size for d in docs], dtype=np.int64)
-    flat = np.concatenate(docs) if docs else np.empty(0, np.uint32)
-    m = np.maximum(sizes - k + 1, 0)
-    hashes = shingle_hashes(flat, k) if flat.size >= k else np.empty(0, np.uint32)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    owner = np.repeat(np.arange(sizes.size, dtype=np.int64), m)
-    pos = np.arange(int(m.sum()), dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
-    return hashes[starts[owner] + pos], owner
-
-
-def could_verify(shorts: list[U32], longs: list[U32], sp: ScoringParams, dp: DedupParams) -> np.ndarray:
-    """False for pairs that `verify` surely rejects, from one vectorised pass over a batch.
-
-    `align` puts into passages only runs of article (shorter document) shingles
-    found in the story, broken wherever two matches are more than ``max_gap``
-    apart (and more often); a passage covers its first to its last matched
-    shingle. Breaking only on the gap and summing those spans bounds the
-    covered tokens from above, so a pair whose bound is under ``threshold``
-    cannot pass and is not aligned. Exact decisions stay with `verify`.
-    """
-    k = sp.shingle_size
-    a, a_owner = _flat_shingles(shorts, k)
-    b, b_owner = _flat_shingles(longs, k)
-    n = len(shorts)
-    n_short = np.array([x.size for x in shorts], dtype=np.int64)
-    if a.size == 0 or b.size == 0:
-        return np.zeros(n, dtype=bool)
-    story = np.sort((b_owner.astype(np.uint64) << np.uint64(32)) | b.astype(np.uint64))
-    query = (a_owner.astype(np.uint64) << np.uint64(32)) | a.astype(np.uint64)
-    order = np.argsort(query)  # sorted queries: a cache-friendly search
-    sq = query[order]
-    found = np.zeros(query.size, dtype=bool)
-    found[order] = story[np.minimum(np.searchsorted(story, sq), story.size - 1)] == sq
-    hit = np.flatnonzero(found)
-    owner = a_owner[hit]
-    first_shingle = np.concatenate(([0], np.cumsum(np.maximum(n_short - k + 1, 0))[:-1]))
-    pos = hit - first_shingle[owner]
-    new = np.ones(hit.size, dtype=bool)
-    new[1:] = (owner[1:] != owner[:-1]) | (np.diff(pos) > sp.max_gap)
-    seg = np.cumsum(new) - 1
-    seg_first = pos[new]
-    seg_last = np.zeros(seg_first.size, dtype=np.int64)
-    seg_last[seg] = pos  # positions ascend within a segment: the last write is the largest
-    covered = np.bincount(owner[new], weights=seg_last - seg_first + k, minlength=n)
-    return covered / np.maximum(1, n_short) >= dp.threshold
-
-
 def verify_many(pairs: list[tuple[int, U32, int, U32]], sp: ScoringParams, dp: DedupParams) -> list[Edge]:
-    """`verify` of many (key a, tokens a, key b, tokens b), skipping pairs `could_verify` rules out."""
-    shorts: list[U32] = []
-    longs: list[U32] = []
-    for key_a, tokens_a, key_b, tokens_b in pairs:
-        if (tokens_a.size, key_a) <= (tokens_b.size, key_b):
-            shorts.append(tokens_a)
-            longs.append(tokens_b)
-        else:
-            shorts.append(tokens_b)
-            longs.append(tokens_a)
-    out: list[Edge] = []
-    for i in np.flatnonzero(could_verify(shorts, longs, sp, dp)).tolist():
-        e = verify(*pairs[i], sp, dp)
-        if e is not None:
-            out.append(e)
+    """`verify` of many (key a, tokens a, key b, tokens b), through `align_pairs`; edges in pair order."""
+    if not pairs:
+        return []
+    keys = np.array([k for a, _, b, _ in pairs for k in (a, b)], dtype=np.int64)
+    docs = [t for _, ta, _, tb in pairs for t in (ta, tb)]
+    toff = _offsets(np.array([d.size for d in docs], dtype=np.int64))
+    corpus = Corpus.of(keys, np.concatenate(docs).astype(np.uint32, copy=False), toff, sp.shingle_size)
+    both = np.arange(0, 2 * len(pairs), 2, dtype=np.int64)
+    return align_pairs(corpus, both, both + 1, sp, dp)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an integer array by sorting.
+
+    NumPy >= 2.3 answers a plain ``np.unique`` of integers from a C++ hash set,
+    which is tens of times slower than its SIMD sort on large arrays
+    (numpy/numpy#31969); the result is the same sorted array.
+    """
+    out = np.sort(values)
+    if out.size < 2:
+        return out
+    keep = np.empty(out.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
+
+
+def _gather(starts: I64, sizes: I64) -> tuple[I64, I64]:
+    """Flat indices of the ranges [starts[i], starts[i] + sizes[i]), and each index's offset in its range."""
+    total = int(sizes.sum())
+    first = np.cumsum(sizes) - sizes
+    offset = np.arange(total, dtype=np.int64) - np.repeat(first, sizes)
+    return np.repeat(starts, sizes) + offset, offset
+
+
+def _union_lengths(group: I64, lo: I64, hi: I64, n_groups: int) -> I64:
+    """Tokens covered by the union of the intervals [lo, hi) of each group.
+
+    Intervals must be ordered by (group, lo). Each adds what lies past the
+    furthest end of the earlier intervals of its group; shifting every group by
+    a multiple of a span larger than any end keeps the running maximum inside it.
+    """
+    if group.size == 0:
+        return np.zeros(n_groups, dtype=np.int64)
+    span = int(hi.max()) + 1
+    shift = group * span
+    reach = np.maximum.accumulate(hi + shift)
+    before = np.concatenate(([0], reach[:-1]))
+    added = np.maximum(0, hi + shift - np.maximum(lo + shift, before))
+    return np.bincount(group, weights=added, minlength=n_groups).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Token hashes of many documents (flat, ``toff`` offsets) with their shingle and bigram hashes.
+
+    Shingle j of document i is ``shingles[toff[i] + j]`` for j < n_i - k + 1
+    (hashes that straddle two documents are never read), likewise bigrams, so a
+    batch of pairs gathers what it needs without hashing anything again.
+    """
+
+    keys: I64
+    tokens: U32
+    toff: I64
+    shingles: U32
+    bigrams: U32
+
+    @staticmethod
+    def of(keys: I64, tokens: U32, toff: I64, k: int) -> Corpus:
+        return Corpus(keys, tokens, toff, blocked_shingle_hashes(tokens, k), blocked_shingle_hashes(tokens, 2))
+
+
+HASH_BLOCK = 1 << 16  # tokens per shingle_hashes call: its temporaries stay in cache
+
+
+def blocked_shingle_hashes(tokens: U32, k: int, out: U32 | None = None) -> U32:
+    """``shingle_hashes(tokens, k)``, computed block by block (6x faster on millions of tokens), into `out`."""
+    size = max(int(tokens.size) - k + 1, 0)
+    if out is None:
+        out = np.empty(size, dtype=np.uint32)
+    for lo in range(0, size, HASH_BLOCK):
+        hi = min(lo + HASH_BLOCK, size)
+        out[lo:hi] = shingle_hashes(tokens[lo : hi + k - 1], k)
     return out
+
+
+def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> list[Edge]:
+    """`verify` of the pairs (left[i], right[i]) of `corpus` documents, many pairs per numpy pass.
+
+    The same steps and numbers as ``scoring.align`` with unit bigram weights,
+    done for a whole batch at once (every array carries its pair number in its
+    top bits, so one sort and one search serve every pair):
+
+    * each story (longer document) shingle becomes ``pair | hash | position``;
+      after one sort, a search for ``pair | hash | 0`` finds the first story
+      position of each article (shorter document) shingle, as the stable sort in
+      `align` does;
+    * matched positions are broken into segments on a new pair, an article jump
+      or a diagonal shift over ``max_gap``;
+    * a segment is a passage when the distinct bigrams under its shingles reach
+      ``min_passage_weight`` (unit weights: their count);
+    * containment and coverage are the lengths of the unions of the passages'
+      token ranges, and Jaccard the distinct shared shingles, as in `align`.
+
+    Pairs that cannot pass are dropped on the way (size ratio first); the edges
+    come out in the order of the pairs.
+    """
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    k, g = sp.shingle_size, sp.max_gap
+    sizes = np.diff(corpus.toff)
+    na, nb = sizes[left], sizes[right]
+    ka, kb = corpus.keys[left], corpus.keys[right]
+    a_short = (na < nb) | ((na == nb) & (ka <= kb))
+    short, long_ = np.where(a_short, left, right), np.where(a_short, right, left)
+    ns, nl = sizes[short], sizes[long_]
+    m_s, m_l = np.maximum(ns - k + 1, 0), np.maximum(nl - k + 1, 0)
+    # `verify`'s size test, then `align`'s: no shingles on one side, no alignment.
+    live = ~(ns < dp.min_coverage * nl) & (m_s > 0) & (m_l > 0)
+    order = np.flatnonzero(live)
+    if order.size == 0:
+        return []
+    short, long_, ns, nl, m_s, m_l = short[order], long_[order], ns[order], nl[order], m_s[order], m_l[order]
+    pos_bits = max(1, int(m_l.max()).bit_length())
+    pair_bits = max(1, (order.size - 1).bit_length())
+    if pair_bits + max(33 + pos_bits, 2 * pos_bits) > 64:  # huge documents in a big batch: halve it
+        half = order.size // 2
+        return [
+            *align_pairs(corpus, left[order[:half]], right[order[:half]], sp, dp),
+            *align_pairs(corpus, left[order[half:]], right[order[half:]], sp, dp),
+        ]
+    n = order.size
+    pb = np.uint64(pos_bits)
+    pos_mask = np.uint64((1 << pos_bits) - 1)
+    # Every shingle of both sides as pair | hash | side | position (side 0: story), in one sort: a
+    # (pair, hash) group lists its story positions first, ascending, then its article positions.
+    s_idx, s_off = _gather(corpus.toff[long_], m_l)
+    a_idx, a_off = _gather(corpus.toff[short], m_s)
+    pair_no = np.arange(n, dtype=np.uint64)
+    merged = np.sort(
+        np.concatenate(
+            (
+                (np.repeat(pair_no, m_l) << (pb + np.uint64(33)))
+                | (corpus.shingles[s_idx].astype(np.uint64) << (pb + np.uint64(1)))
+                | s_off.astype(np.uint64),
+                (np.repeat(pair_no, m_s) << (pb + np.uint64(33)))
+                | (corpus.shingles[a_idx].astype(np.uint64) << (pb + np.uint64(1)))
+                | (np.uint64(1) << pb)
+                | a_off.astype(np.uint64),
+            )
+        )
+    )
+    group = merged >> (pb + np.uint64(1))
+    side = ((merged >> pb) & np.uint64(1)).astype(bool)
+    begins = np.ones(merged.size, dtype=bool)
+    np.not_equal(group[1:], group[:-1], out=begins[1:])
+    starts = np.flatnonzero(begins)
+    ends = np.append(starts[1:], merged.size)
+    # Jaccard of the distinct shingles (a group is one distinct hash of one pair), counted per pair
+    # from running sums, as groups come in pair order.
+    in_story, in_article = ~side[starts], side[ends - 1]
+    bounds = np.searchsorted(merged[starts] >> (pb + np.uint64(33)), pair_no, side="left")
+    bounds = np.append(bounds, starts.size)
+
+    def per_pair(flags: np.ndarray) -> I64:
+        run = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+        return run[bounds[1:]] - run[bounds[:-1]]
+
+    distinct_story, distinct_article = per_pair(in_story), per_pair(in_article)
+    inter = per_pair(in_story & in_article)
+    # An article shingle matches when its group starts with a story entry: the first story position.
+    group_no = np.cumsum(begins) - 1
+    hit = side & in_story[group_no]
+    if not hit.any():
+        return []
+    h = merged[hit]
+    # Matches in (pair, article position) order, each with its story position.
+    matches = np.sort(
+        ((h >> (pb + np.uint64(33))) << (pb + pb)) | ((h & pos_mask) << pb) | (merged[starts] & pos_mask)[group_no[hit]]
+    )
+    h_pair = (matches >> (pb + pb)).astype(np.int64)
+    a_pos = ((matches >> pb) & pos_mask).astype(np.int64)
+    s_pos = (matches & pos_mask).astype(np.int64)
+    diag = s_pos - a_pos
+    new = np.ones(a_pos.size, dtype=bool)
+    new[1:] = (h_pair[1:] != h_pair[:-1]) | (np.diff(a_pos) > g) | (np.abs(np.diff(diag)) > g)
+    seg_lo = np.flatnonzero(new)
+    seg_hi = np.append(seg_lo[1:], a_pos.size)
+    seg_of = np.cumsum(new) - 1
+    # Bigram positions under a segment's shingles: [a_pos, a_pos + k - 2] of each hit, each position once.
+    prev_end = np.full(a_pos.size, -1, dtype=np.int64)  # last covered position of the earlier hits of the segment
+    prev_end[1:] = a_pos[:-1] + k - 2
+    prev_end[new] = -1
+    first_pos = np.maximum(a_pos, prev_end + 1)
+    count = np.maximum(0, a_pos + k - 1 - first_pos)
+    b_idx, _ = _gather(corpus.toff[short[h_pair]] + first_pos, count)
+    b_seg = np.repeat(seg_of, count).astype(np.uint64)
+    distinct_keys = sorted_unique((b_seg << np.uint64(32)) | corpus.bigrams[b_idx].astype(np.uint64))
+    distinct = np.bincount((distinct_keys >> np.uint64(32)).astype(np.int64), minlength=seg_lo.size)
+    passage = distinct.astype(np.float64) >= sp.min_passage_weight
+    p_lo, p_hi = seg_lo[passage], seg_hi[passage]
+    if p_lo.size == 0:
+        return []
+    p_pair = h_pair[p_lo]
+    a0, a1 = a_pos[p_lo], a_pos[p_hi - 1] + k
+    s0 = np.minimum.reduceat(s_pos, seg_lo)[passage]
+    s1 = np.maximum.reduceat(s_pos, seg_lo)[passage] + k
+    covered_a = _union_lengths(p_pair, a0, a1, n)
+    by_story = np.lexsort((s0, p_pair))
+    covered_s = _union_lengths(p_pair[by_story], s0[by_story], s1[by_story], n)
+    containment = covered_a / np.maximum(1, ns)
+    coverage = covered_s / np.maximum(1, nl)
+    has_passage = np.bincount(p_pair, minlength=n) > 0
+    ok = np.flatnonzero(has_passage & (containment >= dp.threshold) & (coverage >= dp.min_coverage))
+    if ok.size == 0:
+        return []
+    edges: list[Edge] = []
+    keys = corpus.keys
+    for i in ok.tolist():
+        x, y = int(keys[short[i]]), int(keys[long_[i]])
+        both = int(inter[i])
+        union = int(distinct_article[i]) + int(distinct_story[i]) - both
+        edges.append(
+            Edge(
+                min(x, y),
+                max(x, y),
+                round(float(covered_a[i]) / max(1, int(ns[i])), 4),
+                round(float(covered_s[i]) / max(1, int(nl[i])), 4),
+                round(both / union if union else 0.0, 4),
+            )
+        )
+    return edges
 
 
 def cluster_record(
@@ -424,8 +587,7 @@ def read_records(paths: Sequence[str], params: DedupParams) -> Iterator[tuple[in
 # -- the local engine --------------------------------------------------------
 
 _PIPELINE: TextPipeline | None = None
-_TOKENS: U32 = np.empty(0, np.uint32)
-_TOFF: I64 = np.zeros(1, np.int64)
+_CORPUS: Corpus | None = None
 _BANDS: U64 = np.empty(0, np.uint64)
 _DOCS: I64 = np.empty(0, np.int64)
 
@@ -466,15 +628,27 @@ def _raw_id(payload: Any, params: DedupParams) -> str | None:
     return None if value is None else str(value)
 
 
-def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, np.ndarray, np.ndarray]) -> list[Edge]:
-    """Worker: verify candidate pairs (dense indices into the inherited _TOKENS / _TOFF)."""
-    sp, dp, keys, left, right = args
-    tokens, toff = _TOKENS, _TOFF
-    pairs = [
-        (int(keys[i]), tokens[toff[i] : toff[i + 1]], int(keys[j]), tokens[toff[j] : toff[j + 1]])
-        for i, j in zip(left.tolist(), right.tolist(), strict=True)
-    ]
-    return verify_many(pairs, sp, dp)
+def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> list[Edge]:
+    """Worker: verify candidate pairs (dense indices into the inherited _CORPUS)."""
+    sp, dp, left, right = args
+    assert _CORPUS is not None
+    return align_pairs(_CORPUS, left, right, sp, dp)
+
+
+def _hash_slice(args: tuple[int, int, int]) -> None:
+    """Worker: shingle and bigram hashes of tokens [lo, hi), written into the shared _CORPUS arrays."""
+    lo, hi, k = args
+    assert _CORPUS is not None
+    for out, width in ((_CORPUS.shingles, k), (_CORPUS.bigrams, 2)):
+        end = min(hi, out.size)
+        if end > lo:
+            blocked_shingle_hashes(_CORPUS.tokens[lo : end + width - 1], width, out[lo:end])
+
+
+def _shared_array(size: int, dtype: type[np.generic]) -> np.ndarray:
+    """A zeroed array in anonymous shared memory: what forked workers write, the parent sees."""
+    nbytes = max(1, size * np.dtype(dtype).itemsize)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=size)
 
 
 def _pairs_part(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -484,12 +658,15 @@ def _pairs_part(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (i, j), i < j, of dense document indices sharing a band key (as `bucket_pairs` per bucket).
-
-    `doc_index` must be ascending.
-    """
-    order = np.argsort(keys, kind="stable")  # stable: members stay ascending within a bucket
-    k, d = keys[order], doc_index[order]
+    """Distinct (i, j), i < j, of dense document indices (< 2**32) sharing a band key (as `bucket_pairs`
+    per bucket, members ascending)."""
+    # Members must stay ascending within a bucket, as a stable sort would keep them; an unstable
+    # argsort and then one sort of (bucket number, member) is ~2x faster than a stable argsort.
+    order = np.argsort(keys)
+    k = keys[order]
+    run = np.zeros(k.size, dtype=np.uint64)
+    np.cumsum(k[1:] != k[:-1], out=run[1:])
+    d = (np.sort((run << np.uint64(32)) | doc_index[order].astype(np.uint64)) & np.uint64(0xFFFFFFFF)).astype(np.int64)
     repeat = np.zeros(k.size, dtype=bool)  # a key a document lists twice
     repeat[1:] = (k[1:] == k[:-1]) & (d[1:] == d[:-1])
     k, d = k[~repeat], d[~repeat]
@@ -497,7 +674,7 @@ def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[
     sizes = np.diff(np.append(starts, k.size))
     left: list[np.ndarray] = [np.empty(0, np.int64)]
     right: list[np.ndarray] = [np.empty(0, np.int64)]
-    for size in np.unique(sizes[(sizes >= 2) & (sizes <= max_bucket)]).tolist():
+    for size in sorted_unique(sizes[(sizes >= 2) & (sizes <= max_bucket)]).tolist():
         first = starts[sizes == size]
         i, j = np.triu_indices(size, 1)
         left.append(d[(first[:, None] + i[None, :]).reshape(-1)])
@@ -513,7 +690,7 @@ def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[
                 - np.repeat(np.cumsum(n - 1) - (n - 1), n - 1)
             ]
         )
-    code = np.unique(np.concatenate(left).astype(np.int64) << 32 | np.concatenate(right).astype(np.int64))
+    code = sorted_unique(np.concatenate(left).astype(np.int64) << 32 | np.concatenate(right).astype(np.int64))
     return code >> 32, code & 0xFFFFFFFF
 
 
@@ -556,7 +733,7 @@ def run_local(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Cluster the records of `paths` on this machine, one process per core."""
-    global _TOKENS, _TOFF, _BANDS, _DOCS
+    global _CORPUS, _BANDS, _DOCS
     settings = settings or Settings.load()
     sp = scoring_params(settings)
     workers = workers or os.cpu_count() or 1
@@ -587,24 +764,36 @@ def run_local(
     keys = keys_arr.tolist()
     ids = all_docs.ids
     n = len(keys)
-    # Buckets are formed part by part of the key space, in parallel by the forked workers.
+    # Buckets are formed part by part of the key space, in parallel by the forked workers; they
+    # also hash the shingles and bigrams of all documents into shared memory, once for all pairs.
     _BANDS, _DOCS = all_docs.bands, all_docs.owner
     bounds = all_docs.poff.tolist()
-    _TOKENS, _TOFF = all_docs.tokens, all_docs.toff  # inherited by the forked workers
+    k = sp.shingle_size
+    n_tok = int(all_docs.tokens.size)
+    _CORPUS = Corpus(
+        keys_arr,
+        all_docs.tokens,
+        all_docs.toff,
+        _shared_array(max(n_tok - k + 1, 0), np.uint32),
+        _shared_array(max(n_tok - 1, 0), np.uint32),
+    )
+    slices = np.linspace(0, n_tok, 4 * workers + 1).astype(np.int64).tolist()
     edges: list[Edge] = []
-    step = 4000
+    step = 2000
     with ctx.Pool(workers) as pool:
+        hashed = pool.map_async(_hash_slice, [(lo, hi, k) for lo, hi in itertools.pairwise(slices)])
         parts = pool.map(_pairs_part, [(lo, hi, params.max_bucket) for lo, hi in itertools.pairwise(bounds)])
         _BANDS, _DOCS = np.empty(0, np.uint64), np.empty(0, np.int64)
-        code = np.unique(np.concatenate([lr[0] << 32 | lr[1] for lr in parts] or [np.empty(0, np.int64)]))
+        code = sorted_unique(np.concatenate([lr[0] << 32 | lr[1] for lr in parts] or [np.empty(0, np.int64)]))
         left, right = code >> 32, code & 0xFFFFFFFF
+        hashed.get()
         phases["pairs"] = time.perf_counter() - started
-        jobs = ((sp, params, keys_arr, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
+        jobs = ((sp, params, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
         with tqdm(total=int(left.size), desc="verify", unit="pair", disable=not progress) as bar:
             for chunk_edges, size in zip(pool.imap(_verify_chunk, jobs), range(0, left.size, step), strict=False):
                 edges.extend(chunk_edges)
                 bar.update(min(step, int(left.size) - size))
-    _TOKENS, _TOFF = np.empty(0, np.uint32), np.zeros(1, np.int64)
+    _CORPUS = None
     phases["verify"] = time.perf_counter() - started
     position = {k: i for i, k in enumerate(keys)}
     root = components(n, ((position[e.a], position[e.b]) for e in edges))
