@@ -18,6 +18,7 @@ passages can be reported in the caller's coordinates.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -31,8 +32,6 @@ import xxhash
 # scripts written without spaces, where each character stands alone.
 _NO_SPACE_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}"
 _TOKEN_RE = regex.compile(rf"(?V1)[{_NO_SPACE_SCRIPTS}]|[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]+")
-
-_ASCII_TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
 
 # Folding applied after NFKC + casefold. Arabic-script letter variants are
 # unified because Urdu, Persian and Arabic keyboards produce different code
@@ -111,36 +110,49 @@ _SIGNOFF_RE = regex.compile(r"(?i)(?:^|\s)reuters?\s*(?:\.{3}|…)?\s*$")
 def content_spans(text: str) -> list[tuple[int, int]]:
     """Character ranges of `text` that are story prose, in order.
 
-    Each regex runs only on lines where it could match (a dateline starts with a
-    capital and has a dash or colon; a sign-off and a credit need their words),
-    because this runs on every story indexed.
+    The straightforward definition, line by line; batches of texts take
+    ``_content_ranges``, which runs the same ``_line_span`` on the lines that
+    could need it.
     """
     spans: list[tuple[int, int]] = []
     credits = ("/" in text or ";" in text) and _CHROME_ANYWHERE_RE.search(text) is not None
     signoffs = "reuter" in text.lower()
     pos = 0
     for line in text.splitlines(keepends=True):
-        start, end = pos, pos + len(line)
-        pos = end
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if _CHROME_START_RE.match(line) or (credits and _CHROME_ANYWHERE_RE.search(line)):
-            continue
-        if stripped[0].isupper() and any(c in line for c in _DATELINE_MARKS):
-            m = _DATELINE_RE.match(line)
-            if m and m.end() < len(line.rstrip()):
-                start += m.end()
-        if signoffs:
-            s = _SIGNOFF_RE.search(text, start, end)
-            if s:
-                end = s.start()
-        if end > start:
-            spans.append((start, end))
+        span = _line_span(text, pos, pos + len(line), credits, signoffs)
+        pos += len(line)
+        if span is not None:
+            spans.append(span)
     return spans
 
 
+def _line_span(text: str, start: int, end: int, credits: bool, signoffs: bool) -> tuple[int, int] | None:
+    """The prose of the line ``text[start:end]``, or None if it is blank or chrome.
+
+    Each regex runs only where it could match (a dateline starts with a capital
+    and has a dash or colon), because this runs on every story indexed.
+    """
+    line = text[start:end]
+    stripped = line.strip()
+    if not stripped:
+        return None
+    if _CHROME_START_RE.match(line) or (credits and _CHROME_ANYWHERE_RE.search(line)):
+        return None
+    if stripped[0].isupper() and any(c in line for c in _DATELINE_MARKS):
+        m = _DATELINE_RE.match(line)
+        if m and m.end() < len(line.rstrip()):
+            start += m.end()
+    if signoffs:
+        s = _SIGNOFF_RE.search(text, start, end)
+        if s:
+            end = s.start()
+    return (start, end) if end > start else None
+
+
 # --- tokens ----------------------------------------------------------------
+
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,130 +182,350 @@ def token_hash(raw: str) -> int:
     return h
 
 
-def _hash_all(raws: list[str]) -> npt.NDArray[np.uint32]:
-    get = _HASH_CACHE.get
-    return np.fromiter(
-        (h if (h := get(r)) is not None else token_hash(r) for r in raws), dtype=np.uint32, count=len(raws)
-    )
-
-
-def _pattern(text: str) -> re.Pattern[str] | regex.Pattern[str]:
-    # On ASCII text the Unicode token class is exactly [A-Za-z0-9]+, and the
-    # standard library's engine runs it several times faster.
-    return _ASCII_TOKEN_RE if text.isascii() else _TOKEN_RE
-
-
 def tokenize(text: str, *, strip_boilerplate: bool = True) -> Tokens:
     """Tokens of the prose of `text` (boilerplate masked unless told otherwise)."""
-    spans = content_spans(text) if strip_boilerplate else [(0, len(text))]
-    pattern = _pattern(text)
-    matches = [m for s, e in spans for m in pattern.finditer(text, s, e)]
-    n = len(matches)
-    return Tokens(
-        hashes=_hash_all([m.group() for m in matches]),
-        starts=np.fromiter((m.start() for m in matches), dtype=np.int64, count=n),
-        ends=np.fromiter((m.end() for m in matches), dtype=np.int64, count=n),
-    )
+    hashes, starts, ends, _ = _scan([text], strip_boilerplate)
+    return Tokens(hashes=hashes, starts=starts, ends=ends)
 
 
-def token_hashes(text: str) -> npt.NDArray[np.uint32]:
-    """Only the hashes of `tokenize(text).hashes`, faster (what indexing needs)."""
-    pattern = _pattern(text)
-    return _hash_all([t for s, e in content_spans(text) for t in pattern.findall(text, s, e)])
+def token_hashes(text: str) -> U32:
+    """Only the hashes of `tokenize(text).hashes`."""
+    return _scan([text], True)[0]
 
 
-# --- batch hashing (archive de-duplication) --------------------------------
+def token_hashes_batch(texts: list[str]) -> tuple[U32, I64]:
+    """`token_hashes` of many texts at once: (all hashes concatenated, per-text offsets).
+
+    Equal to ``np.concatenate([token_hashes(t) for t in texts])`` with offsets
+    ``[0, len_0, len_0 + len_1, ...]``; what indexing and archive de-duplication
+    call, as per-text work dominated them.
+    """
+    hashes, _, _, offsets = _scan(texts, True)
+    return hashes, offsets
+
+
+# --- batch scanning ----------------------------------------------------------
+#
+# Indexing tokenises every story, so the work is done for a whole batch of
+# texts at once with numpy: the texts are joined with "\n" (never part of a
+# token or a line), every code point is classified through a lookup table, and
+# tokens are the runs the classes delimit. Boilerplate is masked per line; the
+# lines that could be boilerplate are picked out with vectorised tests that
+# are necessary conditions of the regexes above, and only those lines go
+# through ``content_spans``'s own per-line logic. A text with an unusual line
+# break (or \x1f, which str.strip and the regexes' \s disagree on) goes through
+# ``content_spans`` whole. ``tests/test_text_batch.py`` checks all of this
+# against the straightforward definitions.
+
+_WORD = 1  # letter, mark, digit or joiner outside the no-space scripts: runs of these are tokens
+_SINGLE = 2  # a Han/Hiragana/Katakana character: a token by itself
+_SPACE = 4  # str.isspace
+_ODD = 8  # a line break other than "\n", or a space that the regexes' \s does not match
+_ANY_SPACE = 16  # a character the regexes' \s matches
+
+
+def _class_table(limit: int) -> npt.NDArray[np.uint8]:
+    """Class bits of code points 0..limit-1, derived from the very regexes and str methods they stand for."""
+    chars = np.arange(limit, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(limit, dtype=np.uint8)
+    for m in _TOKEN_RE.finditer(chars):
+        table[m.start() : m.end()] |= _WORD if m.end() - m.start() > 1 or _WORD_RUN_RE.match(m.group()) else _SINGLE
+    table[np.frombuffer(bytes(map(str.isspace, chars)), dtype=np.bool_)] |= _SPACE
+    for m in regex.finditer(r"\s+", chars):
+        table[m.start() : m.end()] |= _ANY_SPACE
+    pos = 0
+    for line in chars.splitlines(keepends=True):
+        pos += len(line)
+        if line[-1] != "\n":
+            table[pos - 1] |= _ODD
+    disagree = ((table & _SPACE) > 0) != ((table & _ANY_SPACE) > 0)
+    table[disagree] |= _ODD
+    return table
+
+
+_WORD_RUN_RE = regex.compile(rf"(?V1)[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]")
+_ASCII_CLASSES = _class_table(256)[:128]
+
+
+@functools.cache
+def _unicode_classes() -> npt.NDArray[np.uint8]:
+    """All of Unicode; built on first use (about a second), as most batches are ASCII."""
+    return _class_table(0x110000)
+
+
+_IS_AZ = np.zeros(256, dtype=bool)
+_IS_AZ[ord("A") : ord("Z") + 1] = True
+_UPPER_ASCII = _IS_AZ.copy()
+_UPPER_ASCII[128:] = True  # not ASCII: let the exact test decide
+_DATELINE_SECOND = _UPPER_ASCII.copy()
+for _c in " .'/-":
+    _DATELINE_SECOND[ord(_c)] = True
+
+
+# How every alternative of _CHROME_START_RE begins (its literal text, lower case,
+# cut at 8 characters). A line whose first 8 characters after its leading
+# spaces are ASCII and begin with none of these cannot match it: IGNORECASE
+# only pairs an ASCII letter with its other case or with a non-ASCII letter.
+_CHROME_OPENINGS = (
+    "photo", "image", "picture", "file pho", "video", "graphic",
+    "by",
+    "addition", "reportin", "writing", "editing", "compiled", "produced",
+    "subscrib", "sign up", "share th", "share on", "follow u", "leave a ", "see also", "discover",
+    "click he", "read mor", "related", "advertis", "sponsore", "all righ", "copyrigh", "©", "(c)",
+    "your ema", "required", "download", "sign in", "log in", "newslett", "skip to", "jump to",
+    "back to ", "watch:", "listen t",
+    "summary", "logo", "advertis", "highligh", "key poin", "menu", "home", "share", "tweet", "comment",
+)  # fmt: skip
+
+
+def _opening_codes() -> dict[int, npt.NDArray[np.uint64]]:
+    """The openings as little-endian integers, grouped by length (non-ASCII ones are caught anyway)."""
+    by_len: dict[int, list[int]] = {}
+    for o in _CHROME_OPENINGS:
+        if o.isascii():
+            by_len.setdefault(len(o), []).append(int.from_bytes(o.encode("ascii"), "little"))
+    return {n: np.unique(np.array(v, dtype=np.uint64)) for n, v in by_len.items()}
+
+
+_OPENING_CODES = _opening_codes()
+
+
+@dataclass(frozen=True, slots=True)
+class _Joined:
+    """A batch of texts joined with "\\n", as code points and their classes."""
+
+    texts: list[str]
+    cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]  # code points, then 8 zeros of padding
+    cls: npt.NDArray[np.uint8]  # class bits, same length (padding: 0)
+    starts: npt.NDArray[np.int64]  # where each text begins
+    ends: npt.NDArray[np.int64]
+    size: int  # code points without the padding
+
+    @staticmethod
+    def of(texts: list[str]) -> _Joined:
+        n = len(texts)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        joined = "\n".join(texts) + "\0" * _PAD
+        cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]
+        if joined.isascii():
+            cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+            cls = _ASCII_CLASSES[cp]
+        else:
+            # surrogatepass keeps every code unit, paired or lone, as one code point: offsets stay str offsets.
+            cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+            cls = _unicode_classes()[cp]
+        return _Joined(texts, cp, cls, starts, starts + lengths, len(joined) - _PAD)
+
+
+_PAD = 8
+
+
+def _line_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start, end (after its "\\n") and text of every line, as ``str.splitlines(keepends=True)`` cuts them
+    in texts whose only line break is "\\n"."""
+    nl = np.flatnonzero(j.cp[: j.size] == 10)
+    start = np.concatenate((np.zeros(1, dtype=np.int64), nl + 1))
+    end = np.concatenate((nl + 1, np.array([j.size], dtype=np.int64)))
+    doc = np.searchsorted(j.starts, start, side="right") - 1
+    doc_end = j.ends[doc]
+    keep = start < doc_end  # drops the separators' own "lines"
+    return start[keep], np.minimum(end, doc_end)[keep], doc[keep]
+
+
+def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``content_spans`` of every text of the batch, in joined coordinates, in order."""
+    texts, cp, cls = j.texts, j.cp, j.cls
+    odd_docs = np.zeros(len(texts), dtype=bool)
+    odd = np.flatnonzero(cls[: j.size] & _ODD)
+    if odd.size:
+        odd_docs[np.searchsorted(j.starts, odd, side="right") - 1] = True
+    start, end, doc = _line_bounds(j)
+    regular = ~odd_docs[doc]
+    start, end, doc = start[regular], end[regular], doc[regular]
+    first = cp[start]
+    blank = first == 10  # a line that is just "\n"
+    check = ((cls[start] & _SPACE) > 0) & ~blank  # leading spaces: the exact code finds the first character
+    # The first 8 characters, lower case if ASCII letters (token bytes | 0x20 is their lower case).
+    head = np.stack([cp[start + k] for k in range(8)], axis=1)
+    check |= (head >= 128).any(axis=1)
+    ascii_head = np.minimum(head, 255).astype(np.uint8)
+    letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
+    code = np.ascontiguousarray(ascii_head | letters).view("<u8").reshape(-1)
+    for n, codes in _OPENING_CODES.items():
+        mask = np.uint64((1 << (8 * n)) - 1)
+        check |= np.isin(code & mask, codes)
+    # A dateline starts with a capital and one more capital or one of " .'/-".
+    check |= _UPPER_ASCII[ascii_head[:, 0]] & _DATELINE_SECOND[ascii_head[:, 1]]
+    # Sign-offs: lines with "reuter" in any case (no other letter folds to r, e, u or t).
+    doc_check = np.zeros(len(texts), dtype=bool)
+    lowered = (cp[: j.size].astype(np.uint8) | np.uint8(0x20)).tobytes()
+    hit = lowered.find(b"reuter")
+    hits: list[int] = []
+    while hit >= 0:
+        hits.append(hit)
+        hit = lowered.find(b"reuter", hit + 6)
+    if hits:
+        check[np.searchsorted(start, np.array(hits), side="right") - 1] = True
+    # Photo credits need a "/" or ";" with the right neighbours; a text with one is checked line by line.
+    for i, text in enumerate(texts):
+        if not odd_docs[i] and ("/" in text or ";" in text) and _may_credit(text):
+            doc_check[i] = True
+    check |= doc_check[doc]
+
+    kstart, kend = start.copy(), end.copy()
+    drop = blank.copy()
+    signoffs: dict[int, bool] = {}
+    credits: dict[int, bool] = {}
+    for li in np.flatnonzero(check).tolist():
+        d = int(doc[li])
+        text, base = texts[d], int(j.starts[d])
+        s, e = int(start[li]) - base, int(end[li]) - base
+        if d not in signoffs:
+            signoffs[d] = "reuter" in text.lower()
+            # _may_credit said no: the exact search cannot match either.
+            credits[d] = bool(doc_check[d]) and _CHROME_ANYWHERE_RE.search(text) is not None
+        span = _line_span(text, s, e, credits[d], signoffs[d])
+        if span is None:
+            drop[li] = True
+        else:
+            kstart[li], kend[li] = span[0] + base, span[1] + base
+    keep = ~drop
+    kstart, kend = kstart[keep], kend[keep]
+    if odd_docs.any():
+        extra = [(a + int(j.starts[i]), b + int(j.starts[i])) for i in np.flatnonzero(odd_docs).tolist() for a, b in content_spans(texts[i])]
+        kstart = np.concatenate((kstart, np.array([a for a, _ in extra], dtype=np.int64)))
+        kend = np.concatenate((kend, np.array([b for _, b in extra], dtype=np.int64)))
+        order = np.argsort(kstart, kind="stable")
+        kstart, kend = kstart[order], kend[order]
+    return kstart, kend
+
+
+_CREDIT_AGENCIES = ("reuters", "afp", "ap", "getty images", "anadolu")
+_CREDIT_VERBS = ("editing", "writing")
+_REACH = 80
+
+
+def _may_credit(text: str) -> bool:
+    """False only if ``_CHROME_ANYWHERE_RE`` cannot match: it needs an agency name, spaces, "/"
+    or a ";", spaces, "editing"/"writing". Non-ASCII or long space runs near a mark count as maybe."""
+    i = text.find("/")
+    while i >= 0:
+        window = text[max(0, i - _REACH) : i]
+        before = window.rstrip()
+        tail = before[-12:]
+        if (not before and i > _REACH) or not tail.isascii() or tail.lower().endswith(_CREDIT_AGENCIES):
+            return True
+        i = text.find("/", i + 1)
+    i = text.find(";")
+    while i >= 0:
+        after = text[i + 1 : i + 1 + _REACH].lstrip()
+        head = after[:7]
+        if (not after and len(text) > i + 1 + _REACH) or not head.isascii() or head.lower() in _CREDIT_VERBS:
+            return True
+        i = text.find(";", i + 1)
+    return False
+
+
+def _token_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start and end of every token of the joined texts: maximal word runs and single no-space characters."""
+    cls = j.cls[: j.size]
+    word = np.zeros(j.size + 2, dtype=bool)
+    word[1:-1] = (cls & _WORD) > 0
+    change = word[1:] != word[:-1]
+    if j.cp.dtype == np.uint8:  # no no-space scripts in ASCII
+        edges = np.flatnonzero(change)
+        return edges[0::2], edges[1::2]
+    single = (cls & _SINGLE) > 0
+    starts = np.flatnonzero((change[:-1] & word[1:-1]) | single)
+    ends = np.flatnonzero((change[1:] & word[1:-1]) | single) + 1
+    return starts, ends
+
 
 _P1, _P2, _P3, _P4, _P5 = (np.uint32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
-_WORD_BYTE = np.zeros(256, dtype=bool)
-for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
-    _WORD_BYTE[_c] = True
-_LOWER_BYTE = np.arange(256, dtype=np.uint8)
-_LOWER_BYTE[ord("A") : ord("Z") + 1] += 32
 _SHORT = 16  # xxh32 of inputs shorter than this skips the 4-lane stripe loop
+_LOWER4 = np.uint32(0x20202020)  # ASCII letters and digits: setting bit 5 lower-cases them
+_LOWER1 = np.uint32(0x20)
 
 
 def _rotl(h: npt.NDArray[np.uint32], r: int) -> npt.NDArray[np.uint32]:
     return (h << np.uint32(r)) | (h >> np.uint32(32 - r))
 
 
-def _xxh32_short(
+def _xxh32_ascii_tokens(
     data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.uint32]:
-    """xxh32 (seed 0) of the byte strings data[start:start+length], all shorter than 16 bytes, vectorised."""
-    n = int(starts.size)
-    cols = np.arange(_SHORT, dtype=np.int64)
-    padded = np.concatenate((data, np.zeros(_SHORT, dtype=np.uint8)))
-    grid = padded[starts[:, None] + cols[None, :]]
-    grid[cols[None, :] >= lengths[:, None]] = 0
-    words: npt.NDArray[np.uint32] = np.ascontiguousarray(grid).view("<u4")  # (n, 4) little-endian lanes
-    h: npt.NDArray[np.uint32] = _P5 + lengths.astype(np.uint32)
-    for c in range(3):
-        step = _rotl(h + words[:, c] * _P3, 17) * _P4
-        h = np.where(lengths >= 4 * (c + 1), step, h)
-    tail = (lengths // 4) * 4
-    rows = np.arange(n)
-    for r in range(3):
-        byte = grid[rows, np.minimum(tail + r, _SHORT - 1)].astype(np.uint32)
-        step = _rotl(h + byte * _P5, 11) * _P1
-        h = np.where(r < lengths - tail, step, h)
-    h ^= h >> np.uint32(15)
-    h *= _P2
-    h ^= h >> np.uint32(13)
-    h *= _P3
-    h ^= h >> np.uint32(16)
-    return h
+    """xxh32 (seed 0) of the lower case of ASCII tokens ``data[start:start+length]``, vectorised.
 
-
-def token_hashes_batch(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
-    """`token_hashes` of many texts at once: (all hashes concatenated, per-text offsets).
-
-    Equal to ``np.concatenate([token_hashes(t) for t in texts])`` with offsets
-    ``[0, len_0, len_0 + len_1, ...]``; exists because archive de-duplication
-    prints millions of texts and per-token Python work dominated. ASCII texts
-    (boilerplate still masked by ``content_spans``) are tokenised and xxh32-hashed
-    with numpy in one pass per batch; other texts take ``token_hashes``.
+    Tokens are grouped by length so each group runs exactly its own rounds. ``data`` must have
+    ``_PAD`` bytes after the last token; bytes are [A-Za-z0-9], which ``| 0x20`` lower-cases.
     """
+    n = int(starts.size)
+    out = np.empty(n, dtype=np.uint32)
+    if n == 0:
+        return out
+    usable = data.size - data.size % 4
+    # words[i] = the 4 bytes at data[i:i+4], little-endian, read in place (unaligned stride).
+    words = np.lib.stride_tricks.as_strided(
+        data[:usable].view("<u4"), shape=(usable - 3,), strides=(1,), writeable=False
+    )
+    order = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[order]
+    cuts = np.searchsorted(sorted_len, np.arange(1, _SHORT + 1))
+    for length in range(1, _SHORT):
+        idx = order[cuts[length - 1] : cuts[length]]
+        if idx.size == 0:
+            continue
+        s = starts[idx]
+        h = np.full(idx.size, _P5 + np.uint32(length), dtype=np.uint32)
+        for c in range(length // 4):
+            h += (words[s + 4 * c] | _LOWER4) * _P3
+            h = _rotl(h, 17) * _P4
+        for r in range(4 * (length // 4), length):
+            h += (data[s + r].astype(np.uint32) | _LOWER1) * _P5
+            h = _rotl(h, 11) * _P1
+        h ^= h >> np.uint32(15)
+        h *= _P2
+        h ^= h >> np.uint32(13)
+        h *= _P3
+        h ^= h >> np.uint32(16)
+        out[idx] = h
+    for k in order[cuts[_SHORT - 1] :].tolist():
+        a = int(starts[k])
+        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
+    return out
+
+
+def _scan(texts: list[str], strip_boilerplate: bool) -> tuple[U32, I64, I64, I64]:
+    """Token hashes, starts and ends (offsets in their own text), and per-text offsets into them."""
     n = len(texts)
-    ascii_parts: list[str] = []
-    ascii_docs: list[int] = []
-    other: dict[int, npt.NDArray[np.uint32]] = {}
-    for i, text in enumerate(texts):
-        if text.isascii():
-            # "\n" is no word character: tokens cannot run across spans or texts.
-            ascii_parts.append("\n".join([text[s:e] for s, e in content_spans(text)]))
-            ascii_docs.append(i)
-        else:
-            other[i] = token_hashes(text)
-    counts = np.zeros(n, dtype=np.int64)
-    ascii_hashes = np.empty(0, dtype=np.uint32)
-    if ascii_parts:
-        joined = np.frombuffer("\n".join(ascii_parts).encode("ascii"), dtype=np.uint8)
-        is_word = _WORD_BYTE[joined]
-        edges = np.flatnonzero(np.diff(np.concatenate(([False], is_word, [False])).view(np.int8)))
-        t_starts, t_ends = edges[0::2].astype(np.int64), edges[1::2].astype(np.int64)
-        lengths = t_ends - t_starts
-        lowered = _LOWER_BYTE[joined]
-        ascii_hashes = np.empty(t_starts.size, dtype=np.uint32)
-        short = lengths < _SHORT
-        ascii_hashes[short] = _xxh32_short(lowered, t_starts[short], lengths[short])
-        for j in np.flatnonzero(~short).tolist():
-            ascii_hashes[j] = xxhash.xxh32_intdigest(lowered[t_starts[j] : t_ends[j]].tobytes())
-        part_starts = np.zeros(len(ascii_parts), dtype=np.int64)
-        np.cumsum([len(p) + 1 for p in ascii_parts[:-1]], out=part_starts[1:])
-        owner = np.searchsorted(part_starts, t_starts, side="right") - 1
-        counts[ascii_docs] = np.bincount(owner, minlength=len(ascii_parts))
-    for i, h in other.items():
-        counts[i] = h.size
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    if not other:
-        return ascii_hashes, offsets
-    out = np.empty(int(offsets[-1]), dtype=np.uint32)
-    is_ascii = np.zeros(n, dtype=bool)
-    is_ascii[ascii_docs] = True
-    ascii_rows = np.repeat(is_ascii, counts)
-    out[ascii_rows] = ascii_hashes
-    for i, h in other.items():
-        out[offsets[i] : offsets[i + 1]] = h
-    return out, offsets
+    if n == 0:
+        return np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64), offsets
+    j = _Joined.of(texts)
+    starts, ends = _token_bounds(j)
+    if strip_boilerplate:
+        kstart, kend = _content_ranges(j)
+        at = np.searchsorted(kstart, starts, side="right") - 1
+        inside = (at >= 0) & (ends <= kend[np.maximum(at, 0)]) if kstart.size else np.zeros(starts.size, bool)
+        starts, ends = starts[inside], ends[inside]
+    lengths = ends - starts
+    if j.cp.dtype == np.uint8:
+        hashes = _xxh32_ascii_tokens(j.cp, starts, lengths)  # type: ignore[arg-type]
+    else:
+        wide = np.flatnonzero(j.cp[: j.size] >= 128)
+        unicode_tok = np.searchsorted(wide, ends) > np.searchsorted(wide, starts)
+        plain = ~unicode_tok
+        hashes = np.empty(starts.size, dtype=np.uint32)
+        hashes[plain] = _xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], lengths[plain])
+        joined = "\n".join(texts)
+        get = _HASH_CACHE.get
+        raws = [joined[a:b] for a, b in zip(starts[unicode_tok].tolist(), ends[unicode_tok].tolist(), strict=True)]
+        hashes[unicode_tok] = np.fromiter(
+            (h if (h := get(r)) is not None else token_hash(r) for r in raws), dtype=np.uint32, count=len(raws)
+        )
+    owner = np.searchsorted(j.starts, starts, side="right") - 1
+    np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
+    base = j.starts[owner]
+    return hashes, starts - base, ends - base, offsets
