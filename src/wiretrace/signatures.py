@@ -26,6 +26,9 @@ SCHEME = "affine32"
 # Cells of the permutation matrix (num_perm x shingles) per block: about 2 MB,
 # which stays in cache (measured 4-6x faster than one 16 MB matrix).
 _BLOCK_CELLS = 1 << 19
+# Windows up to this many shingles (the default is 16) take the gathered path.
+_SHORT_WINDOW = 64
+_SHORT_BLOCK_CELLS = 1 << 17
 
 
 def fmix32(h: U32) -> U32:
@@ -63,16 +66,20 @@ class MinHasher:
         """Signature (num_perm values) of each window ``shingles[start:end]``.
 
         Windows may overlap and must be non-empty. Returns (windows, num_perm).
-        The shingles are cut at every window start and end into pieces that
-        windows share; each piece is permuted and reduced once, in cache-sized
-        blocks, and a window's signature is the minimum over its pieces (a
-        minimum does not care how its set is split).
+        Work goes in cache-sized blocks (one big matrix was 4-6x slower).
         """
         n_windows = int(starts.shape[0])
         if n_windows == 0:
             return np.empty((0, self.num_perm), dtype=np.uint32)
+        mixed = fmix32(shingles.astype(np.uint32, copy=False))
+        lengths = ends - starts
+        if int(lengths.max()) <= _SHORT_WINDOW:
+            return self._short_windows(mixed, starts, lengths)
+        # Long windows: cut the shingles at every window start and end into pieces
+        # that windows share, reduce each piece once, then take each window's
+        # minimum over its pieces (a minimum does not care how its set is split).
         cuts = np.unique(np.concatenate((starts, ends)))
-        mins = self._piece_mins(fmix32(shingles.astype(np.uint32, copy=False)), cuts)
+        mins = self._piece_mins(mixed, cuts)
         first = np.searchsorted(cuts, starts)
         count = np.searchsorted(cuts, ends) - first
         if bool((count == 1).all()):
@@ -81,6 +88,24 @@ class MinHasher:
         np.cumsum(count[:-1], out=offsets[1:])
         gather = np.repeat(first - offsets, count) + np.arange(int(count.sum()), dtype=np.int64)
         return np.ascontiguousarray(np.minimum.reduceat(mins[:, gather], offsets, axis=1).T)
+
+    def _short_windows(self, mixed: U32, starts: I64, lengths: I64) -> U32:
+        """Windows of at most ``_SHORT_WINDOW`` shingles: each is gathered into one column of a
+        (length, windows) block, shorter ones repeating their last shingle (a minimum does not
+        mind), and every permutation is reduced along the length axis with contiguous rows."""
+        a, b = self._permutations
+        n_windows = int(starts.shape[0])
+        width = int(lengths.max())
+        out = np.empty((n_windows, self.num_perm), dtype=np.uint32)
+        slot = np.arange(width, dtype=np.int64)[:, None]
+        per_block = max(1, _SHORT_BLOCK_CELLS // (self.num_perm * width))
+        for i in range(0, n_windows, per_block):
+            s, n = starts[i : i + per_block], lengths[i : i + per_block]
+            block = mixed[s[None, :] + np.minimum(slot, n[None, :] - 1)]  # (width, windows)
+            permuted = a[:, :, None] * block[None, :, :]  # (num_perm, width, windows)
+            permuted += b[:, :, None]
+            out[i : i + per_block] = permuted.min(axis=1).T
+        return out
 
     def _piece_mins(self, mixed: U32, cuts: I64) -> U32:
         """(num_perm, pieces): the minimum permuted value over each ``mixed[cuts[i]:cuts[i+1]]``."""

@@ -126,17 +126,20 @@ def content_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _line_span(text: str, start: int, end: int, credits: bool, signoffs: bool) -> tuple[int, int] | None:
+def _line_span(
+    text: str, start: int, end: int, credits: bool, signoffs: bool, chrome: bool = True
+) -> tuple[int, int] | None:
     """The prose of the line ``text[start:end]``, or None if it is blank or chrome.
 
     Each regex runs only where it could match (a dateline starts with a capital
-    and has a dash or colon), because this runs on every story indexed.
+    and has a dash or colon; ``chrome=False`` says the line cannot open like
+    chrome), because this runs on every story indexed.
     """
     line = text[start:end]
     stripped = line.strip()
     if not stripped:
         return None
-    if _CHROME_START_RE.match(line) or (credits and _CHROME_ANYWHERE_RE.search(line)):
+    if (chrome and _CHROME_START_RE.match(line)) or (credits and _CHROME_ANYWHERE_RE.search(line)):
         return None
     if stripped[0].isupper() and any(c in line for c in _DATELINE_MARKS):
         m = _DATELINE_RE.match(line)
@@ -346,33 +349,37 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     start, end, doc = start[regular], end[regular], doc[regular]
     first = cp[start]
     blank = first == 10  # a line that is just "\n"
-    check = ((cls[start] & _SPACE) > 0) & ~blank  # leading spaces: the exact code finds the first character
+    # Leading spaces: the exact code finds the first character (and may find chrome after them).
+    chrome = ((cls[start] & _SPACE) > 0) & ~blank
     # The first 8 characters, lower case if ASCII letters (token bytes | 0x20 is their lower case).
     head = np.stack([cp[start + k] for k in range(8)], axis=1)
-    check |= (head >= 128).any(axis=1)
+    chrome |= (head >= 128).any(axis=1)
     ascii_head = np.minimum(head, 255).astype(np.uint8)
     letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
     code = np.ascontiguousarray(ascii_head | letters).view("<u8").reshape(-1)
     for n, codes in _OPENING_CODES.items():
         mask = np.uint64((1 << (8 * n)) - 1)
-        check |= np.isin(code & mask, codes)
+        chrome |= np.isin(code & mask, codes)
     # A dateline starts with a capital and one more capital or one of " .'/-".
-    check |= _UPPER_ASCII[ascii_head[:, 0]] & _DATELINE_SECOND[ascii_head[:, 1]]
+    check = chrome | (_UPPER_ASCII[ascii_head[:, 0]] & _DATELINE_SECOND[ascii_head[:, 1]])
     # Sign-offs: lines with "reuter" in any case (no other letter folds to r, e, u or t).
-    doc_check = np.zeros(len(texts), dtype=bool)
+    signed = np.zeros(start.size, dtype=bool)
     lowered = (cp[: j.size].astype(np.uint8) | np.uint8(0x20)).tobytes()
     hit = lowered.find(b"reuter")
     hits: list[int] = []
     while hit >= 0:
         hits.append(hit)
         hit = lowered.find(b"reuter", hit + 6)
-    if hits:
-        check[np.searchsorted(start, np.array(hits), side="right") - 1] = True
+    if hits and start.size:
+        signed[np.maximum(np.searchsorted(start, np.array(hits), side="right") - 1, 0)] = True
+    check |= signed
     # Photo credits need a "/" or ";" with the right neighbours; a text with one is checked line by line.
+    doc_check = np.zeros(len(texts), dtype=bool)
     for i, text in enumerate(texts):
         if not odd_docs[i] and ("/" in text or ";" in text) and _may_credit(text):
             doc_check[i] = True
     check |= doc_check[doc]
+    signed_l, chrome_l = signed.tolist(), chrome.tolist()
 
     kstart, kend = start.copy(), end.copy()
     drop = blank.copy()
@@ -382,11 +389,15 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
         d = int(doc[li])
         text, base = texts[d], int(j.starts[d])
         s, e = int(start[li]) - base, int(end[li]) - base
-        if d not in signoffs:
-            signoffs[d] = "reuter" in text.lower()
+        if d not in credits:
             # _may_credit said no: the exact search cannot match either.
             credits[d] = bool(doc_check[d]) and _CHROME_ANYWHERE_RE.search(text) is not None
-        span = _line_span(text, s, e, credits[d], signoffs[d])
+        sign = signed_l[li]
+        if sign:
+            if d not in signoffs:
+                signoffs[d] = "reuter" in text.lower()
+            sign = signoffs[d]
+        span = _line_span(text, s, e, credits[d], sign, chrome_l[li])
         if span is None:
             drop[li] = True
         else:
@@ -470,9 +481,10 @@ def _xxh32_ascii_tokens(
     words = np.lib.stride_tricks.as_strided(
         data[:usable].view("<u4"), shape=(usable - 3,), strides=(1,), writeable=False
     )
-    order = np.argsort(lengths, kind="stable")
-    sorted_len = lengths[order]
-    cuts = np.searchsorted(sorted_len, np.arange(1, _SHORT + 1))
+    # Lengths as uint8 (all long ones alike) let numpy's stable argsort use its linear radix sort.
+    clipped = np.minimum(lengths, _SHORT).astype(np.uint8)
+    order = np.argsort(clipped, kind="stable")
+    cuts = np.cumsum(np.bincount(clipped, minlength=_SHORT + 1))
     for length in range(1, _SHORT):
         idx = order[cuts[length - 1] : cuts[length]]
         if idx.size == 0:
