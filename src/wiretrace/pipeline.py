@@ -134,13 +134,9 @@ class TextPipeline:
         k, size = self.settings.shingle_size, self.settings.window
         n_tok = np.diff(toff)
         n_sh = np.maximum(n_tok - k + 1, 0)
-        # Shingle j of text i starts at token toff[i] + j: hash every position, keep those inside a text.
+        # Hash a shingle at every token position: text i's shingles are flat[toff[i] : toff[i] + n_sh[i]]
+        # (the positions whose shingle would run into the next text are never read).
         flat = shingle_hashes(tokens, k) if tokens.size >= k else np.empty(0, np.uint32)
-        valid = np.repeat(toff[:-1], n_sh) + (
-            np.arange(int(n_sh.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_sh) - n_sh, n_sh)
-        )
-        shingles = flat[valid]
-        sh_off = np.concatenate(([0], np.cumsum(n_sh)))
         # window_bounds(m, size, size) for every text at once.
         full = np.where(n_sh > size, (n_sh - size) // size + 1, (n_sh > 0).astype(np.int64))
         tail = (n_sh > size) & ((full - 1) * size + size < n_sh)
@@ -149,6 +145,7 @@ class TextPipeline:
         rank = np.arange(int(n_win.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_win) - n_win, n_win)
         starts = np.where(rank < full[owner], rank * size, n_sh[owner] - size)
         ends = starts + np.minimum(n_sh[owner], size)
-        keys = self.windows.band_keys(self.windows.signatures(shingles, starts + sh_off[owner], ends + sh_off[owner]))
+        base = toff[:-1][owner]
+        keys = self.windows.band_keys(self.windows.signatures(flat, starts + base, ends + base))
         koff = np.concatenate(([0], np.cumsum(n_win * self.settings.bands)))
         return tokens, toff, keys.reshape(-1), koff

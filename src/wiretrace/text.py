@@ -248,6 +248,8 @@ def _class_table(limit: int) -> npt.NDArray[np.uint8]:
 
 _WORD_RUN_RE = regex.compile(rf"(?V1)[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]")
 _ASCII_CLASSES = _class_table(256)[:128]
+_ASCII_WORD = (_ASCII_CLASSES & _WORD) > 0
+_ASCII_ODD_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in np.flatnonzero(_ASCII_CLASSES & _ODD)) + "]")
 
 
 @functools.cache
@@ -295,11 +297,14 @@ _OPENING_CODES = _opening_codes()
 
 @dataclass(frozen=True, slots=True)
 class _Joined:
-    """A batch of texts joined with "\\n", as code points and their classes."""
+    """A batch of texts joined with "\n", as code points and the classes tokenising needs."""
 
     texts: list[str]
-    cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]  # code points, then 8 zeros of padding
-    cls: npt.NDArray[np.uint8]  # class bits, same length (padding: 0)
+    joined: str  # the texts joined with "\n", then padding
+    cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]  # code points, then _PAD zeros
+    word: npt.NDArray[np.bool_]  # _WORD, same length (padding: False)
+    single: npt.NDArray[np.bool_] | None  # _SINGLE (None: no such character)
+    odd: npt.NDArray[np.int64]  # positions of _ODD characters
     starts: npt.NDArray[np.int64]  # where each text begins
     ends: npt.NDArray[np.int64]
     size: int  # code points without the padding
@@ -310,19 +315,31 @@ class _Joined:
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
         starts = np.zeros(n, dtype=np.int64)
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
-        joined = "\n".join(texts) + "\0" * _PAD
+        joined = "\n".join([*texts, _PADDING])
+        size = len(joined) - len(_PADDING) - 1
         cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]
         if joined.isascii():
             cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-            cls = _ASCII_CLASSES[cp]
+            word = _ASCII_WORD[cp]
+            single = None
+            has_odd = _ASCII_ODD_RE.search(joined) is not None
+            odd = np.flatnonzero(_ASCII_CLASSES[cp] & _ODD) if has_odd else np.empty(0, dtype=np.int64)
         else:
             # surrogatepass keeps every code unit, paired or lone, as one code point: offsets stay str offsets.
             cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4")
             cls = _unicode_classes()[cp]
-        return _Joined(texts, cp, cls, starts, starts + lengths, len(joined) - _PAD)
+            word = (cls & _WORD) > 0
+            single = (cls & _SINGLE) > 0
+            odd = np.flatnonzero(cls & _ODD)
+        return _Joined(texts, joined, cp, word, single, odd, starts, starts + lengths, size)
+
+    def classes(self, at: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        """Class bits of the characters at `at`."""
+        table = _ASCII_CLASSES if self.cp.dtype == np.uint8 else _unicode_classes()
+        return table[self.cp[at]]
 
 
-_PAD = 8
+_PADDING = "\0" * 8  # after the last text (behind a "\n"): lets fixed-width reads run past the end
 
 
 def _line_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -339,20 +356,19 @@ def _line_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
 
 def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """``content_spans`` of every text of the batch, in joined coordinates, in order."""
-    texts, cp, cls = j.texts, j.cp, j.cls
+    texts, cp = j.texts, j.cp
     odd_docs = np.zeros(len(texts), dtype=bool)
-    odd = np.flatnonzero(cls[: j.size] & _ODD)
-    if odd.size:
-        odd_docs[np.searchsorted(j.starts, odd, side="right") - 1] = True
+    if j.odd.size:
+        odd_docs[np.searchsorted(j.starts, j.odd, side="right") - 1] = True
     start, end, doc = _line_bounds(j)
     regular = ~odd_docs[doc]
     start, end, doc = start[regular], end[regular], doc[regular]
     first = cp[start]
     blank = first == 10  # a line that is just "\n"
     # Leading spaces: the exact code finds the first character (and may find chrome after them).
-    chrome = ((cls[start] & _SPACE) > 0) & ~blank
+    chrome = ((j.classes(start) & _SPACE) > 0) & ~blank
     # The first 8 characters, lower case if ASCII letters (token bytes | 0x20 is their lower case).
-    head = np.stack([cp[start + k] for k in range(8)], axis=1)
+    head = np.stack([cp[start + k] for k in range(8)], axis=1).astype(np.uint32)
     chrome |= (head >= 128).any(axis=1)
     ascii_head = np.minimum(head, 255).astype(np.uint8)
     letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
@@ -362,16 +378,21 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
         chrome |= np.isin(code & mask, codes)
     # A dateline starts with a capital and one more capital or one of " .'/-".
     check = chrome | (_UPPER_ASCII[ascii_head[:, 0]] & _DATELINE_SECOND[ascii_head[:, 1]])
-    # Sign-offs: lines with "reuter" in any case (no other letter folds to r, e, u or t).
+    # Sign-offs: "reuter" in any case (no other letter folds to r, e, u or t), then at most
+    # "s", spaces and an ellipsis before the end of its line.
     signed = np.zeros(start.size, dtype=bool)
     lowered = (cp[: j.size].astype(np.uint8) | np.uint8(0x20)).tobytes()
-    hit = lowered.find(b"reuter")
     hits: list[int] = []
+    hit = lowered.find(b"reuter")
     while hit >= 0:
         hits.append(hit)
-        hit = lowered.find(b"reuter", hit + 6)
+        hit = lowered.find(b"reuter", hit + 1)
     if hits and start.size:
-        signed[np.maximum(np.searchsorted(start, np.array(hits), side="right") - 1, 0)] = True
+        lines = np.maximum(np.searchsorted(start, np.array(hits), side="right") - 1, 0).tolist()
+        line_end = end.tolist()
+        for h, li in zip(hits, lines, strict=True):
+            if _may_sign_off(j.joined[h + 6 : line_end[li]]):
+                signed[li] = True
     check |= signed
     # Photo credits need a "/" or ";" with the right neighbours; a text with one is checked line by line.
     doc_check = np.zeros(len(texts), dtype=bool)
@@ -405,12 +426,28 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     keep = ~drop
     kstart, kend = kstart[keep], kend[keep]
     if odd_docs.any():
-        extra = [(a + int(j.starts[i]), b + int(j.starts[i])) for i in np.flatnonzero(odd_docs).tolist() for a, b in content_spans(texts[i])]
+        extra = [
+            (a + int(j.starts[i]), b + int(j.starts[i]))
+            for i in np.flatnonzero(odd_docs).tolist()
+            for a, b in content_spans(texts[i])
+        ]
         kstart = np.concatenate((kstart, np.array([a for a, _ in extra], dtype=np.int64)))
         kend = np.concatenate((kend, np.array([b for _, b in extra], dtype=np.int64)))
         order = np.argsort(kstart, kind="stable")
         kstart, kend = kstart[order], kend[order]
     return kstart, kend
+
+
+def _may_sign_off(rest: str) -> bool:
+    """False only if ``_SIGNOFF_RE`` cannot match with its "reuter" just before `rest` (the rest of the line)."""
+    if rest[:1] in ("s", "S", "\u017f"):  # IGNORECASE pairs "s" with the long s too
+        rest = rest[1:]
+    rest = rest.lstrip()
+    if rest.startswith("..."):
+        rest = rest[3:]
+    elif rest.startswith("\u2026"):
+        rest = rest[1:]
+    return not rest.strip()
 
 
 _CREDIT_AGENCIES = ("reuters", "afp", "ap", "getty images", "anadolu")
@@ -441,17 +478,19 @@ def _may_credit(text: str) -> bool:
 
 def _token_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Start and end of every token of the joined texts: maximal word runs and single no-space characters."""
-    cls = j.cls[: j.size]
-    word = np.zeros(j.size + 2, dtype=bool)
-    word[1:-1] = (cls & _WORD) > 0
-    change = word[1:] != word[:-1]
-    if j.cp.dtype == np.uint8:  # no no-space scripts in ASCII
-        edges = np.flatnonzero(change)
+    word = j.word  # ends in padding, which is no word
+    if j.single is None:
+        edges = np.flatnonzero(word[1:] != word[:-1]) + 1
+        if word[0]:
+            edges = np.concatenate((np.zeros(1, dtype=np.int64), edges))
         return edges[0::2], edges[1::2]
-    single = (cls & _SINGLE) > 0
-    starts = np.flatnonzero((change[:-1] & word[1:-1]) | single)
-    ends = np.flatnonzero((change[1:] & word[1:-1]) | single) + 1
-    return starts, ends
+    opens = np.empty(word.size, dtype=bool)
+    opens[0] = word[0]
+    np.greater(word[1:], word[:-1], out=opens[1:])
+    closes = np.empty(word.size, dtype=bool)
+    closes[-1] = word[-1]
+    np.greater(word[:-1], word[1:], out=closes[:-1])
+    return np.flatnonzero(opens | j.single), np.flatnonzero(closes | j.single) + 1
 
 
 _P1, _P2, _P3, _P4, _P5 = (np.uint32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
@@ -510,7 +549,7 @@ def _xxh32_ascii_tokens(
 
 
 def _scan(texts: list[str], strip_boilerplate: bool) -> tuple[U32, I64, I64, I64]:
-    """Token hashes, starts and ends (offsets in their own text), and per-text offsets into them."""
+    """Token hashes, starts and ends (offsets in the texts joined with "\n"), and per-text offsets into them."""
     n = len(texts)
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n == 0:
@@ -518,10 +557,15 @@ def _scan(texts: list[str], strip_boilerplate: bool) -> tuple[U32, I64, I64, I64
     j = _Joined.of(texts)
     starts, ends = _token_bounds(j)
     if strip_boilerplate:
+        # Keep the tokens inside the prose ranges (no token crosses a range's edge: ranges
+        # start after a line break or a space and end at one).
         kstart, kend = _content_ranges(j)
-        at = np.searchsorted(kstart, starts, side="right") - 1
-        inside = (at >= 0) & (ends <= kend[np.maximum(at, 0)]) if kstart.size else np.zeros(starts.size, bool)
-        starts, ends = starts[inside], ends[inside]
+        depth = np.zeros(j.size + 1, dtype=np.int8)
+        depth[kstart] = 1
+        depth[kend] -= 1
+        inside = np.cumsum(depth, dtype=np.int8).view(np.bool_)
+        keep = inside[starts]
+        starts, ends = starts[keep], ends[keep]
     lengths = ends - starts
     if j.cp.dtype == np.uint8:
         hashes = _xxh32_ascii_tokens(j.cp, starts, lengths)  # type: ignore[arg-type]
@@ -531,13 +575,12 @@ def _scan(texts: list[str], strip_boilerplate: bool) -> tuple[U32, I64, I64, I64
         plain = ~unicode_tok
         hashes = np.empty(starts.size, dtype=np.uint32)
         hashes[plain] = _xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], lengths[plain])
-        joined = "\n".join(texts)
+        joined = j.joined
         get = _HASH_CACHE.get
         raws = [joined[a:b] for a, b in zip(starts[unicode_tok].tolist(), ends[unicode_tok].tolist(), strict=True)]
         hashes[unicode_tok] = np.fromiter(
             (h if (h := get(r)) is not None else token_hash(r) for r in raws), dtype=np.uint32, count=len(raws)
         )
-    owner = np.searchsorted(j.starts, starts, side="right") - 1
-    np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
-    base = j.starts[owner]
-    return hashes, starts - base, ends - base, offsets
+    offsets[:-1] = np.searchsorted(starts, j.starts)
+    offsets[-1] = starts.size
+    return hashes, starts, ends, offsets
