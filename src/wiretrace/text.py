@@ -19,7 +19,6 @@ passages can be reported in the caller's coordinates.
 from __future__ import annotations
 
 import functools
-import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -249,7 +248,7 @@ def _class_table(limit: int) -> npt.NDArray[np.uint8]:
 _WORD_RUN_RE = regex.compile(rf"(?V1)[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]")
 _ASCII_CLASSES = _class_table(256)[:128]
 _ASCII_WORD = (_ASCII_CLASSES & _WORD) > 0
-_ASCII_ODD_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in np.flatnonzero(_ASCII_CLASSES & _ODD)) + "]")
+_ASCII_ODD = tuple(chr(c) for c in np.flatnonzero(_ASCII_CLASSES & _ODD).tolist())
 
 
 @functools.cache
@@ -322,7 +321,7 @@ class _Joined:
             cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
             word = _ASCII_WORD[cp]
             single = None
-            has_odd = _ASCII_ODD_RE.search(joined) is not None
+            has_odd = any(c in joined for c in _ASCII_ODD)  # a few memchr passes, faster than one regex
             odd = np.flatnonzero(_ASCII_CLASSES[cp] & _ODD) if has_odd else np.empty(0, dtype=np.int64)
         else:
             # surrogatepass keeps every code unit, paired or lone, as one code point: offsets stay str offsets.
