@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,9 +22,12 @@ from wiretrace.pipeline import TextPipeline
 from wiretrace.shingling import shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher, fmix32
 from wiretrace.text import (
+    _FEW_TOKENS,
     _TOKEN_RE,
     _content_ranges,
     _Joined,
+    _scan,
+    _xxh32_ascii_tokens,
     content_spans,
     normalize_token,
     token_hashes,
@@ -179,6 +183,9 @@ def test_batch_equals_reference(batch: list[str]) -> None:
     for i, text in enumerate(batch):
         assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0], text
         assert token_hashes(text).tolist() == ref_tokens(text)[0]
+    for small in (True, False):  # per-line content_spans, or the vectorised line tests
+        hashes, _, _, off = _scan(batch, True, small=small)
+        assert hashes.tolist() == flat.tolist() and off.tolist() == offsets.tolist()
     if batch:
         j = _Joined.of(batch)
         kstart, kend = _content_ranges(j)
@@ -195,9 +202,10 @@ def test_story_prints_equal_reference(batch: list[str], shape: tuple[int, int, i
     pipe = TextPipeline(IndexSettings(shingle_size=k, window=window, num_perm=perm, bands=bands, rows=rows))
     for text, story in zip(batch, pipe.stories(batch), strict=True):
         tokens, keys = ref_story_keys(pipe, text)
-        assert story.tokens.tolist() == tokens
-        assert story.band_keys.tolist() == keys
-        assert story.band_keys.dtype == np.uint64 and story.tokens.dtype == np.uint32
+        for print_ in (story, pipe.story(text)):  # in a batch, and alone (a path of its own)
+            assert print_.tokens.tolist() == tokens
+            assert print_.band_keys.tolist() == keys
+            assert print_.band_keys.dtype == np.uint64 and print_.tokens.dtype == np.uint32
 
 
 @settings(max_examples=60, deadline=None)
@@ -224,5 +232,27 @@ def test_long_and_non_ascii_batches_share_the_hash_cache() -> None:
     # Long ASCII tokens (16+ bytes) and ASCII tokens inside non-ASCII texts take other code paths.
     batch = ["A" * 16 + " " + "b" * 31 + " café " + "Q1" * 9, "plain ascii words only", "東京 Tokyo"]
     flat, offsets = token_hashes_batch(batch)
+    for i, text in enumerate(batch):
+        assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0]
+
+
+@pytest.mark.parametrize("count", [1, 7, _FEW_TOKENS - 1, _FEW_TOKENS, 3 * _FEW_TOKENS])
+def test_ascii_token_hashes_equal_xxhash(count: int) -> None:
+    # Many tokens take the length-grouped hash, few the masked one; both are xxh32 of the lower case.
+    rng = np.random.default_rng(count)
+    letters = np.array(list("abcxyzABCXYZ0189"))
+    words = ["".join(rng.choice(letters, size=int(n))) for n in rng.integers(1, 41, size=count)]
+    data = np.frombuffer((" ".join(words) + "\0" * 9).encode("ascii"), dtype=np.uint8)
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]).astype(np.int64)
+    lengths = np.array([len(w) for w in words], dtype=np.int64)
+    want = [xxhash.xxh32_intdigest(w.lower().encode("ascii")) for w in words]
+    assert _xxh32_ascii_tokens(data, starts, lengths).tolist() == want
+
+
+def test_a_large_batch_equals_reference() -> None:
+    # Enough text for the bulk paths everywhere (thousands of tokens, every kind of line).
+    batch = ["\n".join(_LINES[i:] + _LINES[:i]) for i in range(0, len(_LINES), 3)] * 3
+    flat, offsets = token_hashes_batch(batch)
+    assert flat.size > 2 * _FEW_TOKENS
     for i, text in enumerate(batch):
         assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0]

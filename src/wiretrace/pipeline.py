@@ -67,6 +67,10 @@ class TextPipeline:
         two arrays of the batch.
         """
         n = len(bodies)
+        if n == 1:  # one story: the same steps without the batch bookkeeping (fewer numpy calls)
+            tokens = token_hashes_batch(bodies)[0]
+            keys = self._window_keys(self.shingles(tokens), self.settings.window).reshape(-1)
+            return [StoryPrint(tokens=tokens, band_keys=np.concatenate((keys, self._topic_keys(tokens))))]
         tokens, toff, window_keys, koff = self.window_prints(bodies)
         topic, has_topic = self._topic_keys_batch(tokens, toff)
         # Each story's keys: its window keys, then its whole-document keys (if it has words).

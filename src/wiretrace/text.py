@@ -282,16 +282,15 @@ _CHROME_OPENINGS = (
 )  # fmt: skip
 
 
-def _opening_codes() -> dict[int, npt.NDArray[np.uint64]]:
-    """The openings as little-endian integers, grouped by length (non-ASCII ones are caught anyway)."""
-    by_len: dict[int, list[int]] = {}
-    for o in _CHROME_OPENINGS:
-        if o.isascii():
-            by_len.setdefault(len(o), []).append(int.from_bytes(o.encode("ascii"), "little"))
-    return {n: np.unique(np.array(v, dtype=np.uint64)) for n, v in by_len.items()}
+def _opening_codes() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """(mask, value) per ASCII opening as little-endian integers (non-ASCII openings are caught anyway)."""
+    ascii_openings = sorted({o for o in _CHROME_OPENINGS if o.isascii()})
+    masks = [(1 << (8 * len(o))) - 1 for o in ascii_openings]
+    values = [int.from_bytes(o.encode("ascii"), "little") for o in ascii_openings]
+    return np.array(masks, dtype=np.uint64), np.array(values, dtype=np.uint64)
 
 
-_OPENING_CODES = _opening_codes()
+_OPENING_MASKS, _OPENING_VALUES = _opening_codes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,9 +371,7 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     ascii_head = np.minimum(head, 255).astype(np.uint8)
     letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
     code = np.ascontiguousarray(ascii_head | letters).view("<u8").reshape(-1)
-    for n, codes in _OPENING_CODES.items():
-        mask = np.uint64((1 << (8 * n)) - 1)
-        chrome |= np.isin(code & mask, codes)
+    chrome |= ((code[:, None] & _OPENING_MASKS[None, :]) == _OPENING_VALUES[None, :]).any(axis=1)
     # A dateline starts with a capital and one more capital or one of " .'/-".
     check = chrome | (_UPPER_ASCII[ascii_head[:, 0]] & _DATELINE_SECOND[ascii_head[:, 1]])
     # Sign-offs: "reuter" in any case (no other letter folds to r, e, u or t), then at most
@@ -494,12 +491,49 @@ def _token_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int
 
 _P1, _P2, _P3, _P4, _P5 = (np.uint32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
 _SHORT = 16  # xxh32 of inputs shorter than this skips the 4-lane stripe loop
+_FEW_TOKENS = 2048  # below this, the masked all-rounds hash takes fewer instructions (callgrind)
 _LOWER4 = np.uint32(0x20202020)  # ASCII letters and digits: setting bit 5 lower-cases them
 _LOWER1 = np.uint32(0x20)
 
 
 def _rotl(h: npt.NDArray[np.uint32], r: int) -> npt.NDArray[np.uint32]:
     return (h << np.uint32(r)) | (h >> np.uint32(32 - r))
+
+
+def _xxh32_ascii_few(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.uint32]:
+    """``_xxh32_ascii_tokens`` for a few thousand tokens: every token runs every round, masked,
+    in a fixed ~40 numpy calls (grouping by length costs ~15x that in calls, and wins only in bulk)."""
+    n = int(starts.size)
+    out = np.empty(n, dtype=np.uint32)
+    short = lengths < _SHORT
+    s, length = starts[short], lengths[short]
+    cols = np.arange(_SHORT, dtype=np.int64)
+    padded = np.concatenate((data, np.zeros(_SHORT, dtype=np.uint8)))
+    grid = padded[s[:, None] + cols[None, :]] | np.uint8(0x20)
+    grid[cols[None, :] >= length[:, None]] = 0
+    words: npt.NDArray[np.uint32] = np.ascontiguousarray(grid).view("<u4")  # (n, 4) little-endian lanes
+    h: npt.NDArray[np.uint32] = _P5 + length.astype(np.uint32)
+    for c in range(3):
+        step = _rotl(h + words[:, c] * _P3, 17) * _P4
+        h = np.where(length >= 4 * (c + 1), step, h)
+    tail = (length // 4) * 4
+    rows = np.arange(s.size)
+    for r in range(3):
+        byte = grid[rows, np.minimum(tail + r, _SHORT - 1)].astype(np.uint32)
+        step = _rotl(h + byte * _P5, 11) * _P1
+        h = np.where(r < length - tail, step, h)
+    h ^= h >> np.uint32(15)
+    h *= _P2
+    h ^= h >> np.uint32(13)
+    h *= _P3
+    h ^= h >> np.uint32(16)
+    out[short] = h
+    for k in np.flatnonzero(~short).tolist():
+        a = int(starts[k])
+        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
+    return out
 
 
 def _xxh32_ascii_tokens(
@@ -511,9 +545,9 @@ def _xxh32_ascii_tokens(
     ``_PAD`` bytes after the last token; bytes are [A-Za-z0-9], which ``| 0x20`` lower-cases.
     """
     n = int(starts.size)
+    if n < _FEW_TOKENS:
+        return _xxh32_ascii_few(data, starts, lengths)
     out = np.empty(n, dtype=np.uint32)
-    if n == 0:
-        return out
     usable = data.size - data.size % 4
     # words[i] = the 4 bytes at data[i:i+4], little-endian, read in place (unaligned stride).
     words = np.lib.stride_tricks.as_strided(
@@ -547,39 +581,62 @@ def _xxh32_ascii_tokens(
     return out
 
 
-def _scan(texts: list[str], strip_boilerplate: bool) -> tuple[U32, I64, I64, I64]:
-    """Token hashes, starts and ends (offsets in the texts joined with "\n"), and per-text offsets into them."""
+# Below this many characters a batch (typically one article) finds its prose faster line by
+# line: the vectorised line tests cost a few hundred microseconds of numpy calls whatever the size.
+_SMALL_BATCH_CHARS = 1_500  # about where the two cost the same (callgrind)
+
+
+def _cached_hashes(joined: str, starts: I64, ends: I64) -> U32:
+    """``token_hash`` of each ``joined[start:end]``, with the loops in C while every token is cached."""
+    raws = list(map(joined.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    try:
+        return np.array(list(map(_HASH_CACHE.__getitem__, raws)), dtype=np.uint32)
+    except KeyError:
+        return np.fromiter(map(token_hash, raws), dtype=np.uint32, count=len(raws))
+
+
+def _scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = None) -> tuple[U32, I64, I64, I64]:
+    """Token hashes, starts and ends (offsets in the texts joined with "\n"), and per-text offsets into them.
+
+    ``small`` picks the per-line ``content_spans`` over the vectorised line pre-tests
+    (default: by size; both give the same result).
+    """
     n = len(texts)
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n == 0:
         return np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64), offsets
     j = _Joined.of(texts)
+    if small is None:
+        small = j.size < _SMALL_BATCH_CHARS
     starts, ends = _token_bounds(j)
     if strip_boilerplate:
         # Keep the tokens inside the prose ranges (no token crosses a range's edge: ranges
         # start after a line break or a space and end at one).
-        kstart, kend = _content_ranges(j)
+        if small:
+            spans = [
+                (a + base, b + base)
+                for t, base in zip(texts, j.starts.tolist(), strict=True)
+                for a, b in content_spans(t)
+            ]
+            kstart = np.array([a for a, _ in spans], dtype=np.int64)
+            kend = np.array([b for _, b in spans], dtype=np.int64)
+        else:
+            kstart, kend = _content_ranges(j)
         depth = np.zeros(j.size + 1, dtype=np.int8)
         depth[kstart] = 1
         depth[kend] -= 1
         inside = np.cumsum(depth, dtype=np.int8).view(np.bool_)
         keep = inside[starts]
         starts, ends = starts[keep], ends[keep]
-    lengths = ends - starts
     if j.cp.dtype == np.uint8:
-        hashes = _xxh32_ascii_tokens(j.cp, starts, lengths)  # type: ignore[arg-type]
+        hashes = _xxh32_ascii_tokens(j.cp, starts, ends - starts)  # type: ignore[arg-type]
     else:
         wide = np.flatnonzero(j.cp[: j.size] >= 128)
         unicode_tok = np.searchsorted(wide, ends) > np.searchsorted(wide, starts)
         plain = ~unicode_tok
         hashes = np.empty(starts.size, dtype=np.uint32)
-        hashes[plain] = _xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], lengths[plain])
-        joined = j.joined
-        get = _HASH_CACHE.get
-        raws = [joined[a:b] for a, b in zip(starts[unicode_tok].tolist(), ends[unicode_tok].tolist(), strict=True)]
-        hashes[unicode_tok] = np.fromiter(
-            (h if (h := get(r)) is not None else token_hash(r) for r in raws), dtype=np.uint32, count=len(raws)
-        )
+        hashes[plain] = _xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain])
+        hashes[unicode_tok] = _cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok])
     offsets[:-1] = np.searchsorted(starts, j.starts)
     offsets[-1] = starts.size
     return hashes, starts, ends, offsets
