@@ -20,7 +20,7 @@ from wiretrace.config import IndexSettings
 from wiretrace.pipeline import TextPipeline
 from wiretrace.shingling import shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
-from wiretrace.text import _TOKEN_RE, content_spans, tokenize
+from wiretrace.text import _TOKEN_RE, content_spans, token_hashes_batch, tokenize
 
 
 def _ds_shingles(text: str, k: int) -> list[bytes]:
@@ -77,6 +77,13 @@ def breakdown(docs: list[str], settings: IndexSettings) -> dict[str, float]:
         / n,
         "band_keys (per doc)": timed(lambda: [hasher.band_keys(s) for s in sigs], 3) / n,
     }
+    # The stories path works on whole batches (one numpy pass over the text of 256 stories).
+    batches = [docs[i : i + 256] for i in range(0, n, 256)]
+    pipe = TextPipeline(settings)
+    out["token_hashes_batch (stories path, batches of 256)"] = (
+        timed(lambda: [token_hashes_batch(b) for b in batches], 3) / n
+    )
+    out["TextPipeline.stories (batches of 256)"] = timed(lambda: [pipe.stories(b) for b in batches], 3) / n
     flat = np.concatenate(shingled)
     starts, ends, off = [], [], 0
     for s, (a, b) in zip(shingled, bounds, strict=True):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ from wiretrace.engine import Detector
 from wiretrace.server.errors import RequestError, invalid, too_large
 from wiretrace.server.observability import Metrics
 from wiretrace.server.validation import id_problem, text_problem
-from wiretrace.store import StoryRecord
+from wiretrace.store import StoryPrint, StoryRecord
 from wiretrace.v1 import convert
 from wiretrace.v1 import syndication_pb2 as pb
 
@@ -64,6 +65,47 @@ def _decoded(request: M | Undecodable, prefix: str = "") -> M:
             "string fields must be valid UTF-8",
         )
     return request
+
+
+class _BatchWriter:
+    """Writes one stream's batches in order, one at a time, on a thread of its own.
+
+    While batch k is being made durable (SQLite commit, index insert) the
+    handler reads the stream on and computes the prints of batch k+1, so text
+    processing, fsync and index merging overlap instead of taking turns.
+    ``drain`` returns once everything submitted is durable, and raises the
+    first write error; leaving the ``with`` block drains too.
+    """
+
+    def __init__(self, detector: Detector, metrics: Metrics | None) -> None:
+        self._detector = detector
+        self._metrics = metrics
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer")
+        self._pending: Future[None] | None = None
+
+    def _write(self, records: list[StoryRecord], prints: list[StoryPrint]) -> None:
+        self._detector.upsert(records, prints)
+        if self._metrics is not None:
+            self._metrics.stories_indexed.inc(len(records))
+
+    def submit(self, records: list[StoryRecord]) -> None:
+        prints = self._detector.prepare([r.body for r in records])
+        self.drain()  # keeps batches in order, and at most one waiting in memory
+        self._pending = self._pool.submit(self._write, records, prints)
+
+    def drain(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.drain()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 class SyndicationServicer:
@@ -131,20 +173,19 @@ class SyndicationServicer:
         self, request_iterator: Iterator[pb.Story | Undecodable], context: grpc.ServicerContext
     ) -> pb.IndexStoriesResponse:
         response = pb.IndexStoriesResponse()
-        with self._rpc("IndexStories", context):
+        with self._rpc("IndexStories", context), _BatchWriter(self.detector, self.metrics) as writer:
             batch: dict[str, StoryRecord] = {}
             position = -1
 
             def flush() -> None:
                 if batch:
-                    self.detector.upsert(list(batch.values()))
-                    if self.metrics is not None:
-                        self.metrics.stories_indexed.inc(len(batch))
+                    writer.submit(list(batch.values()))
                     batch.clear()
 
             for position, item in enumerate(request_iterator):
                 if position >= self.limits.max_stories_per_stream:
                     flush()
+                    writer.drain()
                     raise RequestError(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         f"stream carries more than {self.limits.max_stories_per_stream} stories "
@@ -166,6 +207,7 @@ class SyndicationServicer:
                 if len(batch) >= self.limits.index_batch_size:
                     flush()
             flush()
+            writer.drain()  # every story is durable before the response goes out
         if self.metrics is not None and response.rejected:
             self.metrics.stories_rejected.inc(len(response.rejected))
         return response

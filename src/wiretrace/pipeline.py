@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from wiretrace.config import IndexSettings
 from wiretrace.shingling import I64, U32, U64, shingle_hashes, window_bounds
@@ -60,24 +61,55 @@ class TextPipeline:
         return self.stories([body])[0]
 
     def stories(self, bodies: list[str]) -> list[StoryPrint]:
-        """Many stories at once: the window signatures of all of them in one pass."""
-        flat_tokens, toff = token_hashes_batch(bodies)
-        tokens = [flat_tokens[toff[i] : toff[i + 1]] for i in range(len(bodies))]
-        shingled = [self.shingles(t) for t in tokens]
-        size = self.settings.window
-        bounds = [window_bounds(sh.size, size, size) for sh in shingled]
-        offsets = np.cumsum([0] + [sh.size for sh in shingled])
-        flat = np.concatenate(shingled) if shingled else np.empty(0, np.uint32)
-        starts = np.concatenate([s + o for (s, _), o in zip(bounds, offsets, strict=False)] or [np.empty(0, np.int64)])
-        ends = np.concatenate([e + o for (_, e), o in zip(bounds, offsets, strict=False)] or [np.empty(0, np.int64)])
-        keys = self.windows.band_keys(self.windows.signatures(flat, starts, ends))
-        out: list[StoryPrint] = []
-        row = 0
-        for t, (s, _) in zip(tokens, bounds, strict=True):
-            window_keys = keys[row : row + s.size].reshape(-1)
-            row += s.size
-            out.append(StoryPrint(tokens=t, band_keys=np.concatenate((window_keys, self._topic_keys(t)))))
-        return out
+        """Many stories at once: every stage runs once over the whole batch.
+
+        Each print equals ``story(body)`` taken alone; the prints are views into
+        two arrays of the batch.
+        """
+        n = len(bodies)
+        if n == 1:  # one story: the same steps without the batch bookkeeping (fewer numpy calls)
+            tokens = token_hashes_batch(bodies)[0]
+            keys = self._window_keys(self.shingles(tokens), self.settings.window).reshape(-1)
+            return [StoryPrint(tokens=tokens, band_keys=np.concatenate((keys, self._topic_keys(tokens))))]
+        tokens, toff, window_keys, koff = self.window_prints(bodies)
+        topic, has_topic = self._topic_keys_batch(tokens, toff)
+        # Each story's keys: its window keys, then its whole-document keys (if it has words).
+        n_topic = has_topic.astype(np.int64) * self.settings.topic_perm
+        n_win = np.diff(koff)
+        out_off = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(n_win + n_topic, out=out_off[1:])
+        keys = np.empty(int(out_off[-1]), dtype=np.uint64)
+        win_pos = np.repeat(out_off[:-1] - koff[:-1], n_win) + np.arange(int(koff[-1]), dtype=np.int64)
+        keys[win_pos] = window_keys
+        topic_start = out_off[:-1] + n_win
+        topic_pos = np.repeat(topic_start[has_topic], self.settings.topic_perm) + np.tile(
+            np.arange(self.settings.topic_perm, dtype=np.int64), int(has_topic.sum())
+        )
+        keys[topic_pos] = topic
+        t, k = toff.tolist(), out_off.tolist()
+        return [StoryPrint(tokens=tokens[t[i] : t[i + 1]], band_keys=keys[k[i] : k[i + 1]]) for i in range(n)]
+
+    def _topic_keys_batch(self, tokens: U32, toff: I64) -> tuple[U64, npt.NDArray[np.bool_]]:
+        """``_topic_keys`` of every text with words, flat, and which texts have words.
+
+        The words of all texts are made unique per text with one sort of
+        (text, word) pairs instead of one ``np.unique`` per text.
+        """
+        n_tok = np.diff(toff)
+        has = n_tok > 0
+        if not bool(has.any()):
+            return np.empty(0, dtype=np.uint64), has
+        owner = np.repeat(np.arange(n_tok.size, dtype=np.uint64), n_tok)
+        pairs = (owner << np.uint64(32)) | tokens.astype(np.uint64)
+        pairs.sort()
+        first = np.ones(pairs.size, dtype=bool)
+        first[1:] = pairs[1:] != pairs[:-1]
+        words = pairs[first]
+        text_of = (words >> np.uint64(32)).astype(np.int64)
+        bounds = np.searchsorted(text_of, np.flatnonzero(has))
+        ends = np.append(bounds[1:], words.size)
+        sig = self.topic.signatures(words.astype(np.uint32), bounds, ends)
+        return self.topic.band_keys(sig).reshape(-1), has
 
     def window_keys_of(self, story: StoryPrint) -> U64:
         """A story print's window band keys without its whole-document ones (stored last)."""
@@ -106,13 +138,9 @@ class TextPipeline:
         k, size = self.settings.shingle_size, self.settings.window
         n_tok = np.diff(toff)
         n_sh = np.maximum(n_tok - k + 1, 0)
-        # Shingle j of text i starts at token toff[i] + j: hash every position, keep those inside a text.
+        # Hash a shingle at every token position: text i's shingles are flat[toff[i] : toff[i] + n_sh[i]]
+        # (the positions whose shingle would run into the next text are never read).
         flat = shingle_hashes(tokens, k) if tokens.size >= k else np.empty(0, np.uint32)
-        valid = np.repeat(toff[:-1], n_sh) + (
-            np.arange(int(n_sh.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_sh) - n_sh, n_sh)
-        )
-        shingles = flat[valid]
-        sh_off = np.concatenate(([0], np.cumsum(n_sh)))
         # window_bounds(m, size, size) for every text at once.
         full = np.where(n_sh > size, (n_sh - size) // size + 1, (n_sh > 0).astype(np.int64))
         tail = (n_sh > size) & ((full - 1) * size + size < n_sh)
@@ -121,6 +149,7 @@ class TextPipeline:
         rank = np.arange(int(n_win.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_win) - n_win, n_win)
         starts = np.where(rank < full[owner], rank * size, n_sh[owner] - size)
         ends = starts + np.minimum(n_sh[owner], size)
-        keys = self.windows.band_keys(self.windows.signatures(shingles, starts + sh_off[owner], ends + sh_off[owner]))
+        base = toff[:-1][owner]
+        keys = self.windows.band_keys(self.windows.signatures(flat, starts + base, ends + base))
         koff = np.concatenate(([0], np.cumsum(n_win * self.settings.bands)))
         return tokens, toff, keys.reshape(-1), koff

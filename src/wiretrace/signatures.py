@@ -23,8 +23,13 @@ _F2 = np.uint32(0xC2B2AE35)
 _S16 = np.uint32(16)
 _S13 = np.uint32(13)
 SCHEME = "affine32"
-# Bounded working set for the permutation matrix (num_perm x shingles).
-_MAX_CELLS = 1 << 22
+# Cells of the permutation matrix (num_perm x shingles) per block: 512 KB, which
+# stays in cache (4-6x faster than one 16 MB matrix) and halves the page faults
+# of fresh 2 MB blocks.
+_BLOCK_CELLS = 1 << 17
+# Windows up to this many shingles (the default is 16) take the gathered path.
+_SHORT_WINDOW = 64
+_SHORT_BLOCK_CELLS = 1 << 19  # 2 MB: fewer, larger blocks pay off at 64-128 permutations
 
 
 def fmix32(h: U32) -> U32:
@@ -62,29 +67,62 @@ class MinHasher:
         """Signature (num_perm values) of each window ``shingles[start:end]``.
 
         Windows may overlap and must be non-empty. Returns (windows, num_perm).
+        Work goes in cache-sized blocks (one big matrix was 4-6x slower).
         """
         n_windows = int(starts.shape[0])
-        out = np.empty((n_windows, self.num_perm), dtype=np.uint32)
         if n_windows == 0:
-            return out
+            return np.empty((0, self.num_perm), dtype=np.uint32)
         mixed = fmix32(shingles.astype(np.uint32, copy=False))
         lengths = ends - starts
+        if int(lengths.max()) <= _SHORT_WINDOW:
+            return self._short_windows(mixed, starts, lengths)
+        # Long windows: cut the shingles at every window start and end into pieces
+        # that windows share, reduce each piece once, then take each window's
+        # minimum over its pieces (a minimum does not care how its set is split).
+        cuts = np.unique(np.concatenate((starts, ends)))
+        mins = self._piece_mins(mixed, cuts)
+        first = np.searchsorted(cuts, starts)
+        count = np.searchsorted(cuts, ends) - first
+        if bool((count == 1).all()):
+            return np.ascontiguousarray(mins[:, first].T)
+        offsets = np.zeros(n_windows, dtype=np.int64)
+        np.cumsum(count[:-1], out=offsets[1:])
+        gather = np.repeat(first - offsets, count) + np.arange(int(count.sum()), dtype=np.int64)
+        return np.ascontiguousarray(np.minimum.reduceat(mins[:, gather], offsets, axis=1).T)
+
+    def _short_windows(self, mixed: U32, starts: I64, lengths: I64) -> U32:
+        """Windows of at most ``_SHORT_WINDOW`` shingles: each is gathered into one column of a
+        (length, windows) block, shorter ones repeating their last shingle (a minimum does not
+        mind), and every permutation is reduced along the length axis with contiguous rows."""
         a, b = self._permutations
-        # Process windows in groups so the permutation matrix stays bounded.
-        first = 0
-        while first < n_windows:
-            budget = max(1, _MAX_CELLS // self.num_perm)
-            cum = np.cumsum(lengths[first:])
-            last = first + max(1, int(np.searchsorted(cum, budget, side="right")))
-            group_len = lengths[first:last]
-            offsets = np.zeros(last - first, dtype=np.int64)
-            np.cumsum(group_len[:-1], out=offsets[1:])
-            gather = np.repeat(starts[first:last] - offsets, group_len) + np.arange(
-                int(group_len.sum()), dtype=np.int64
-            )
-            permuted = a * mixed[gather][None, :] + b
-            out[first:last] = np.minimum.reduceat(permuted, offsets, axis=1).T
-            first = last
+        n_windows = int(starts.shape[0])
+        width = int(lengths.max())
+        out = np.empty((n_windows, self.num_perm), dtype=np.uint32)
+        slot = np.arange(width, dtype=np.int64)[:, None]
+        per_block = max(1, _SHORT_BLOCK_CELLS // (self.num_perm * width))
+        for i in range(0, n_windows, per_block):
+            s, n = starts[i : i + per_block], lengths[i : i + per_block]
+            block = mixed[s[None, :] + np.minimum(slot, n[None, :] - 1)]  # (width, windows)
+            permuted = a[:, :, None] * block[None, :, :]  # (num_perm, width, windows)
+            permuted += b[:, :, None]
+            out[i : i + per_block] = permuted.min(axis=1).T
+        return out
+
+    def _piece_mins(self, mixed: U32, cuts: I64) -> U32:
+        """(num_perm, pieces): the minimum permuted value over each ``mixed[cuts[i]:cuts[i+1]]``."""
+        a, b = self._permutations
+        n_pieces = int(cuts.shape[0]) - 1
+        out = np.empty((self.num_perm, n_pieces), dtype=np.uint32)
+        budget = max(1, _BLOCK_CELLS // self.num_perm)
+        i = 0
+        while i < n_pieces:
+            j = int(np.searchsorted(cuts, cuts[i] + budget, side="right")) - 1
+            j = min(max(j, i + 1), n_pieces)
+            lo, hi = int(cuts[i]), int(cuts[j])
+            permuted = a * mixed[None, lo:hi]
+            permuted += b
+            out[:, i:j] = np.minimum.reduceat(permuted, cuts[i:j] - lo, axis=1)
+            i = j
         return out
 
     def band_keys(self, signatures: U32) -> U64:

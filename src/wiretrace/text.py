@@ -18,7 +18,7 @@ passages can be reported in the caller's coordinates.
 
 from __future__ import annotations
 
-import re
+import functools
 import unicodedata
 from dataclasses import dataclass
 
@@ -31,8 +31,6 @@ import xxhash
 # scripts written without spaces, where each character stands alone.
 _NO_SPACE_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}"
 _TOKEN_RE = regex.compile(rf"(?V1)[{_NO_SPACE_SCRIPTS}]|[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]+")
-
-_ASCII_TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
 
 # Folding applied after NFKC + casefold. Arabic-script letter variants are
 # unified because Urdu, Persian and Arabic keyboards produce different code
@@ -111,36 +109,52 @@ _SIGNOFF_RE = regex.compile(r"(?i)(?:^|\s)reuters?\s*(?:\.{3}|…)?\s*$")
 def content_spans(text: str) -> list[tuple[int, int]]:
     """Character ranges of `text` that are story prose, in order.
 
-    Each regex runs only on lines where it could match (a dateline starts with a
-    capital and has a dash or colon; a sign-off and a credit need their words),
-    because this runs on every story indexed.
+    The straightforward definition, line by line; batches of texts take
+    ``_content_ranges``, which runs the same ``_line_span`` on the lines that
+    could need it.
     """
     spans: list[tuple[int, int]] = []
     credits = ("/" in text or ";" in text) and _CHROME_ANYWHERE_RE.search(text) is not None
     signoffs = "reuter" in text.lower()
     pos = 0
     for line in text.splitlines(keepends=True):
-        start, end = pos, pos + len(line)
-        pos = end
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if _CHROME_START_RE.match(line) or (credits and _CHROME_ANYWHERE_RE.search(line)):
-            continue
-        if stripped[0].isupper() and any(c in line for c in _DATELINE_MARKS):
-            m = _DATELINE_RE.match(line)
-            if m and m.end() < len(line.rstrip()):
-                start += m.end()
-        if signoffs:
-            s = _SIGNOFF_RE.search(text, start, end)
-            if s:
-                end = s.start()
-        if end > start:
-            spans.append((start, end))
+        span = _line_span(text, pos, pos + len(line), credits, signoffs)
+        pos += len(line)
+        if span is not None:
+            spans.append(span)
     return spans
 
 
+def _line_span(
+    text: str, start: int, end: int, credits: bool, signoffs: bool, chrome: bool = True
+) -> tuple[int, int] | None:
+    """The prose of the line ``text[start:end]``, or None if it is blank or chrome.
+
+    Each regex runs only where it could match (a dateline starts with a capital
+    and has a dash or colon; ``chrome=False`` says the line cannot open like
+    chrome), because this runs on every story indexed.
+    """
+    line = text[start:end]
+    stripped = line.strip()
+    if not stripped:
+        return None
+    if (chrome and _CHROME_START_RE.match(line)) or (credits and _CHROME_ANYWHERE_RE.search(line)):
+        return None
+    if stripped[0].isupper() and any(c in line for c in _DATELINE_MARKS):
+        m = _DATELINE_RE.match(line)
+        if m and m.end() < len(line.rstrip()):
+            start += m.end()
+    if signoffs:
+        s = _SIGNOFF_RE.search(text, start, end)
+        if s:
+            end = s.start()
+    return (start, end) if end > start else None
+
+
 # --- tokens ----------------------------------------------------------------
+
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,130 +184,459 @@ def token_hash(raw: str) -> int:
     return h
 
 
-def _hash_all(raws: list[str]) -> npt.NDArray[np.uint32]:
-    get = _HASH_CACHE.get
-    return np.fromiter(
-        (h if (h := get(r)) is not None else token_hash(r) for r in raws), dtype=np.uint32, count=len(raws)
-    )
-
-
-def _pattern(text: str) -> re.Pattern[str] | regex.Pattern[str]:
-    # On ASCII text the Unicode token class is exactly [A-Za-z0-9]+, and the
-    # standard library's engine runs it several times faster.
-    return _ASCII_TOKEN_RE if text.isascii() else _TOKEN_RE
-
-
 def tokenize(text: str, *, strip_boilerplate: bool = True) -> Tokens:
     """Tokens of the prose of `text` (boilerplate masked unless told otherwise)."""
-    spans = content_spans(text) if strip_boilerplate else [(0, len(text))]
-    pattern = _pattern(text)
-    matches = [m for s, e in spans for m in pattern.finditer(text, s, e)]
-    n = len(matches)
-    return Tokens(
-        hashes=_hash_all([m.group() for m in matches]),
-        starts=np.fromiter((m.start() for m in matches), dtype=np.int64, count=n),
-        ends=np.fromiter((m.end() for m in matches), dtype=np.int64, count=n),
-    )
+    hashes, starts, ends, _ = _scan([text], strip_boilerplate)
+    return Tokens(hashes=hashes, starts=starts, ends=ends)
 
 
-def token_hashes(text: str) -> npt.NDArray[np.uint32]:
-    """Only the hashes of `tokenize(text).hashes`, faster (what indexing needs)."""
-    pattern = _pattern(text)
-    return _hash_all([t for s, e in content_spans(text) for t in pattern.findall(text, s, e)])
+def token_hashes(text: str) -> U32:
+    """Only the hashes of `tokenize(text).hashes`."""
+    return _scan([text], True)[0]
 
 
-# --- batch hashing (archive de-duplication) --------------------------------
+def token_hashes_batch(texts: list[str]) -> tuple[U32, I64]:
+    """`token_hashes` of many texts at once: (all hashes concatenated, per-text offsets).
+
+    Equal to ``np.concatenate([token_hashes(t) for t in texts])`` with offsets
+    ``[0, len_0, len_0 + len_1, ...]``; what indexing and archive de-duplication
+    call, as per-text work dominated them.
+    """
+    hashes, _, _, offsets = _scan(texts, True)
+    return hashes, offsets
+
+
+# --- batch scanning ----------------------------------------------------------
+#
+# Indexing tokenises every story, so the work is done for a whole batch of
+# texts at once with numpy: the texts are joined with "\n" (never part of a
+# token or a line), every code point is classified through a lookup table, and
+# tokens are the runs the classes delimit. Boilerplate is masked per line; the
+# lines that could be boilerplate are picked out with vectorised tests that
+# are necessary conditions of the regexes above, and only those lines go
+# through ``content_spans``'s own per-line logic. A text with an unusual line
+# break (or \x1f, which str.strip and the regexes' \s disagree on) goes through
+# ``content_spans`` whole. ``tests/test_text_batch.py`` checks all of this
+# against the straightforward definitions.
+
+_WORD = 1  # letter, mark, digit or joiner outside the no-space scripts: runs of these are tokens
+_SINGLE = 2  # a Han/Hiragana/Katakana character: a token by itself
+_SPACE = 4  # str.isspace
+_ODD = 8  # a line break other than "\n", or a space that the regexes' \s does not match
+_ANY_SPACE = 16  # a character the regexes' \s matches
+
+
+def _class_table(limit: int) -> npt.NDArray[np.uint8]:
+    """Class bits of code points 0..limit-1, derived from the very regexes and str methods they stand for."""
+    chars = np.arange(limit, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(limit, dtype=np.uint8)
+    for m in _TOKEN_RE.finditer(chars):
+        table[m.start() : m.end()] |= _WORD if m.end() - m.start() > 1 or _WORD_RUN_RE.match(m.group()) else _SINGLE
+    table[np.frombuffer(bytes(map(str.isspace, chars)), dtype=np.bool_)] |= _SPACE
+    for m in regex.finditer(r"\s+", chars):
+        table[m.start() : m.end()] |= _ANY_SPACE
+    pos = 0
+    for line in chars.splitlines(keepends=True):
+        pos += len(line)
+        if line[-1] != "\n":
+            table[pos - 1] |= _ODD
+    disagree = ((table & _SPACE) > 0) != ((table & _ANY_SPACE) > 0)
+    table[disagree] |= _ODD
+    return table
+
+
+_WORD_RUN_RE = regex.compile(rf"(?V1)[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]")
+_ASCII_CLASSES = _class_table(256)[:128]
+_ASCII_WORD = (_ASCII_CLASSES & _WORD) > 0
+_ASCII_ODD = tuple(chr(c) for c in np.flatnonzero(_ASCII_CLASSES & _ODD).tolist())
+
+
+@functools.cache
+def _unicode_classes() -> npt.NDArray[np.uint8]:
+    """All of Unicode; built on first use (about a second), as most batches are ASCII."""
+    return _class_table(0x110000)
+
+
+_IS_AZ = np.zeros(256, dtype=bool)
+_IS_AZ[ord("A") : ord("Z") + 1] = True
+_UPPER_ASCII = _IS_AZ.copy()
+_UPPER_ASCII[128:] = True  # not ASCII: let the exact test decide
+_DATELINE_SECOND = _UPPER_ASCII.copy()
+for _c in " .'/-":
+    _DATELINE_SECOND[ord(_c)] = True
+
+
+# How every alternative of _CHROME_START_RE begins (its literal text, lower case,
+# cut at 8 characters). A line whose first 8 characters after its leading
+# spaces are ASCII and begin with none of these cannot match it: IGNORECASE
+# only pairs an ASCII letter with its other case or with a non-ASCII letter.
+_CHROME_OPENINGS = (
+    "photo", "image", "picture", "file pho", "video", "graphic",
+    "by",
+    "addition", "reportin", "writing", "editing", "compiled", "produced",
+    "subscrib", "sign up", "share th", "share on", "follow u", "leave a ", "see also", "discover",
+    "click he", "read mor", "related", "advertis", "sponsore", "all righ", "copyrigh", "©", "(c)",
+    "your ema", "required", "download", "sign in", "log in", "newslett", "skip to", "jump to",
+    "back to ", "watch:", "listen t",
+    "summary", "logo", "advertis", "highligh", "key poin", "menu", "home", "share", "tweet", "comment",
+)  # fmt: skip
+
+
+def _opening_codes() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """(mask, value) per ASCII opening as little-endian integers (non-ASCII openings are caught anyway)."""
+    ascii_openings = sorted({o for o in _CHROME_OPENINGS if o.isascii()})
+    masks = [(1 << (8 * len(o))) - 1 for o in ascii_openings]
+    values = [int.from_bytes(o.encode("ascii"), "little") for o in ascii_openings]
+    return np.array(masks, dtype=np.uint64), np.array(values, dtype=np.uint64)
+
+
+_OPENING_MASKS, _OPENING_VALUES = _opening_codes()
+
+
+@dataclass(frozen=True, slots=True)
+class _Joined:
+    """A batch of texts joined with "\n", as code points and the classes tokenising needs."""
+
+    texts: list[str]
+    joined: str  # the texts joined with "\n", then padding
+    cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]  # code points, then _PAD zeros
+    word: npt.NDArray[np.bool_]  # _WORD, same length (padding: False)
+    single: npt.NDArray[np.bool_] | None  # _SINGLE (None: no such character)
+    odd: npt.NDArray[np.int64]  # positions of _ODD characters
+    starts: npt.NDArray[np.int64]  # where each text begins
+    ends: npt.NDArray[np.int64]
+    size: int  # code points without the padding
+
+    @staticmethod
+    def of(texts: list[str]) -> _Joined:
+        n = len(texts)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        joined = "\n".join([*texts, _PADDING])
+        size = len(joined) - len(_PADDING) - 1
+        cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]
+        if joined.isascii():
+            cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+            word = _ASCII_WORD[cp]
+            single = None
+            has_odd = any(c in joined for c in _ASCII_ODD)  # a few memchr passes, faster than one regex
+            odd = np.flatnonzero(_ASCII_CLASSES[cp] & _ODD) if has_odd else np.empty(0, dtype=np.int64)
+        else:
+            # surrogatepass keeps every code unit, paired or lone, as one code point: offsets stay str offsets.
+            cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+            cls = _unicode_classes()[cp]
+            word = (cls & _WORD) > 0
+            single = (cls & _SINGLE) > 0
+            odd = np.flatnonzero(cls & _ODD)
+        return _Joined(texts, joined, cp, word, single, odd, starts, starts + lengths, size)
+
+    def classes(self, at: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        """Class bits of the characters at `at`."""
+        table = _ASCII_CLASSES if self.cp.dtype == np.uint8 else _unicode_classes()
+        return table[self.cp[at]]
+
+
+_PADDING = "\0" * 8  # after the last text (behind a "\n"): lets fixed-width reads run past the end
+
+
+def _line_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start, end (after its "\\n") and text of every line, as ``str.splitlines(keepends=True)`` cuts them
+    in texts whose only line break is "\\n"."""
+    nl = np.flatnonzero(j.cp[: j.size] == 10)
+    start = np.concatenate((np.zeros(1, dtype=np.int64), nl + 1))
+    end = np.concatenate((nl + 1, np.array([j.size], dtype=np.int64)))
+    doc = np.searchsorted(j.starts, start, side="right") - 1
+    doc_end = j.ends[doc]
+    keep = start < doc_end  # drops the separators' own "lines"
+    return start[keep], np.minimum(end, doc_end)[keep], doc[keep]
+
+
+def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``content_spans`` of every text of the batch, in joined coordinates, in order."""
+    texts, cp = j.texts, j.cp
+    odd_docs = np.zeros(len(texts), dtype=bool)
+    if j.odd.size:
+        odd_docs[np.searchsorted(j.starts, j.odd, side="right") - 1] = True
+    start, end, doc = _line_bounds(j)
+    regular = ~odd_docs[doc]
+    start, end, doc = start[regular], end[regular], doc[regular]
+    first = cp[start]
+    blank = first == 10  # a line that is just "\n"
+    # Leading spaces: the exact code finds the first character (and may find chrome after them).
+    chrome = ((j.classes(start) & _SPACE) > 0) & ~blank
+    # The first 8 characters, lower case if ASCII letters (token bytes | 0x20 is their lower case).
+    head = np.stack([cp[start + k] for k in range(8)], axis=1).astype(np.uint32)
+    chrome |= (head >= 128).any(axis=1)
+    ascii_head = np.minimum(head, 255).astype(np.uint8)
+    letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
+    code = np.ascontiguousarray(ascii_head | letters).view("<u8").reshape(-1)
+    chrome |= ((code[:, None] & _OPENING_MASKS[None, :]) == _OPENING_VALUES[None, :]).any(axis=1)
+    # A dateline starts with a capital and one more capital or one of " .'/-".
+    check = chrome | (_UPPER_ASCII[ascii_head[:, 0]] & _DATELINE_SECOND[ascii_head[:, 1]])
+    # Sign-offs: "reuter" in any case (no other letter folds to r, e, u or t), then at most
+    # "s", spaces and an ellipsis before the end of its line.
+    signed = np.zeros(start.size, dtype=bool)
+    lowered = (cp[: j.size].astype(np.uint8) | np.uint8(0x20)).tobytes()
+    hits: list[int] = []
+    hit = lowered.find(b"reuter")
+    while hit >= 0:
+        hits.append(hit)
+        hit = lowered.find(b"reuter", hit + 1)
+    if hits and start.size:
+        lines = np.maximum(np.searchsorted(start, np.array(hits), side="right") - 1, 0).tolist()
+        line_end = end.tolist()
+        for h, li in zip(hits, lines, strict=True):
+            if _may_sign_off(j.joined[h + 6 : line_end[li]]):
+                signed[li] = True
+    check |= signed
+    # Photo credits need a "/" or ";" with the right neighbours; a text with one is checked line by line.
+    doc_check = np.zeros(len(texts), dtype=bool)
+    for i, text in enumerate(texts):
+        if not odd_docs[i] and ("/" in text or ";" in text) and _may_credit(text):
+            doc_check[i] = True
+    check |= doc_check[doc]
+    signed_l, chrome_l = signed.tolist(), chrome.tolist()
+
+    kstart, kend = start.copy(), end.copy()
+    drop = blank.copy()
+    signoffs: dict[int, bool] = {}
+    credits: dict[int, bool] = {}
+    for li in np.flatnonzero(check).tolist():
+        d = int(doc[li])
+        text, base = texts[d], int(j.starts[d])
+        s, e = int(start[li]) - base, int(end[li]) - base
+        if d not in credits:
+            # _may_credit said no: the exact search cannot match either.
+            credits[d] = bool(doc_check[d]) and _CHROME_ANYWHERE_RE.search(text) is not None
+        sign = signed_l[li]
+        if sign:
+            if d not in signoffs:
+                signoffs[d] = "reuter" in text.lower()
+            sign = signoffs[d]
+        span = _line_span(text, s, e, credits[d], sign, chrome_l[li])
+        if span is None:
+            drop[li] = True
+        else:
+            kstart[li], kend[li] = span[0] + base, span[1] + base
+    keep = ~drop
+    kstart, kend = kstart[keep], kend[keep]
+    if odd_docs.any():
+        extra = [
+            (a + int(j.starts[i]), b + int(j.starts[i]))
+            for i in np.flatnonzero(odd_docs).tolist()
+            for a, b in content_spans(texts[i])
+        ]
+        kstart = np.concatenate((kstart, np.array([a for a, _ in extra], dtype=np.int64)))
+        kend = np.concatenate((kend, np.array([b for _, b in extra], dtype=np.int64)))
+        order = np.argsort(kstart, kind="stable")
+        kstart, kend = kstart[order], kend[order]
+    return kstart, kend
+
+
+def _may_sign_off(rest: str) -> bool:
+    """False only if ``_SIGNOFF_RE`` cannot match with its "reuter" just before `rest` (the rest of the line)."""
+    if rest[:1] in ("s", "S", "\u017f"):  # IGNORECASE pairs "s" with the long s too
+        rest = rest[1:]
+    rest = rest.lstrip()
+    if rest.startswith("..."):
+        rest = rest[3:]
+    elif rest.startswith("\u2026"):
+        rest = rest[1:]
+    return not rest.strip()
+
+
+_CREDIT_AGENCIES = ("reuters", "afp", "ap", "getty images", "anadolu")
+_CREDIT_VERBS = ("editing", "writing")
+_REACH = 80
+
+
+def _may_credit(text: str) -> bool:
+    """False only if ``_CHROME_ANYWHERE_RE`` cannot match: it needs an agency name, spaces, "/"
+    or a ";", spaces, "editing"/"writing". Non-ASCII or long space runs near a mark count as maybe."""
+    i = text.find("/")
+    while i >= 0:
+        window = text[max(0, i - _REACH) : i]
+        before = window.rstrip()
+        tail = before[-12:]
+        if (not before and i > _REACH) or not tail.isascii() or tail.lower().endswith(_CREDIT_AGENCIES):
+            return True
+        i = text.find("/", i + 1)
+    i = text.find(";")
+    while i >= 0:
+        after = text[i + 1 : i + 1 + _REACH].lstrip()
+        head = after[:7]
+        if (not after and len(text) > i + 1 + _REACH) or not head.isascii() or head.lower() in _CREDIT_VERBS:
+            return True
+        i = text.find(";", i + 1)
+    return False
+
+
+def _token_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start and end of every token of the joined texts: maximal word runs and single no-space characters."""
+    word = j.word  # ends in padding, which is no word
+    if j.single is None:
+        edges = np.flatnonzero(word[1:] != word[:-1]) + 1
+        if word[0]:
+            edges = np.concatenate((np.zeros(1, dtype=np.int64), edges))
+        return edges[0::2], edges[1::2]
+    opens = np.empty(word.size, dtype=bool)
+    opens[0] = word[0]
+    np.greater(word[1:], word[:-1], out=opens[1:])
+    closes = np.empty(word.size, dtype=bool)
+    closes[-1] = word[-1]
+    np.greater(word[:-1], word[1:], out=closes[:-1])
+    return np.flatnonzero(opens | j.single), np.flatnonzero(closes | j.single) + 1
+
 
 _P1, _P2, _P3, _P4, _P5 = (np.uint32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
-_WORD_BYTE = np.zeros(256, dtype=bool)
-for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
-    _WORD_BYTE[_c] = True
-_LOWER_BYTE = np.arange(256, dtype=np.uint8)
-_LOWER_BYTE[ord("A") : ord("Z") + 1] += 32
 _SHORT = 16  # xxh32 of inputs shorter than this skips the 4-lane stripe loop
+_FEW_TOKENS = 2048  # below this, the masked all-rounds hash takes fewer instructions (callgrind)
+_LOWER4 = np.uint32(0x20202020)  # ASCII letters and digits: setting bit 5 lower-cases them
+_LOWER1 = np.uint32(0x20)
 
 
 def _rotl(h: npt.NDArray[np.uint32], r: int) -> npt.NDArray[np.uint32]:
     return (h << np.uint32(r)) | (h >> np.uint32(32 - r))
 
 
-def _xxh32_short(
+def _xxh32_ascii_few(
     data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.uint32]:
-    """xxh32 (seed 0) of the byte strings data[start:start+length], all shorter than 16 bytes, vectorised."""
+    """``_xxh32_ascii_tokens`` for a few thousand tokens: every token runs every round, masked,
+    in a fixed ~40 numpy calls (grouping by length costs ~15x that in calls, and wins only in bulk)."""
     n = int(starts.size)
+    out = np.empty(n, dtype=np.uint32)
+    short = lengths < _SHORT
+    s, length = starts[short], lengths[short]
     cols = np.arange(_SHORT, dtype=np.int64)
     padded = np.concatenate((data, np.zeros(_SHORT, dtype=np.uint8)))
-    grid = padded[starts[:, None] + cols[None, :]]
-    grid[cols[None, :] >= lengths[:, None]] = 0
+    grid = padded[s[:, None] + cols[None, :]] | np.uint8(0x20)
+    grid[cols[None, :] >= length[:, None]] = 0
     words: npt.NDArray[np.uint32] = np.ascontiguousarray(grid).view("<u4")  # (n, 4) little-endian lanes
-    h: npt.NDArray[np.uint32] = _P5 + lengths.astype(np.uint32)
+    h: npt.NDArray[np.uint32] = _P5 + length.astype(np.uint32)
     for c in range(3):
         step = _rotl(h + words[:, c] * _P3, 17) * _P4
-        h = np.where(lengths >= 4 * (c + 1), step, h)
-    tail = (lengths // 4) * 4
-    rows = np.arange(n)
+        h = np.where(length >= 4 * (c + 1), step, h)
+    tail = (length // 4) * 4
+    rows = np.arange(s.size)
     for r in range(3):
         byte = grid[rows, np.minimum(tail + r, _SHORT - 1)].astype(np.uint32)
         step = _rotl(h + byte * _P5, 11) * _P1
-        h = np.where(r < lengths - tail, step, h)
+        h = np.where(r < length - tail, step, h)
     h ^= h >> np.uint32(15)
     h *= _P2
     h ^= h >> np.uint32(13)
     h *= _P3
     h ^= h >> np.uint32(16)
-    return h
+    out[short] = h
+    for k in np.flatnonzero(~short).tolist():
+        a = int(starts[k])
+        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
+    return out
 
 
-def token_hashes_batch(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
-    """`token_hashes` of many texts at once: (all hashes concatenated, per-text offsets).
+def _xxh32_ascii_tokens(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.uint32]:
+    """xxh32 (seed 0) of the lower case of ASCII tokens ``data[start:start+length]``, vectorised.
 
-    Equal to ``np.concatenate([token_hashes(t) for t in texts])`` with offsets
-    ``[0, len_0, len_0 + len_1, ...]``; exists because archive de-duplication
-    prints millions of texts and per-token Python work dominated. ASCII texts
-    (boilerplate still masked by ``content_spans``) are tokenised and xxh32-hashed
-    with numpy in one pass per batch; other texts take ``token_hashes``.
+    Tokens are grouped by length so each group runs exactly its own rounds. ``data`` must have
+    ``_PAD`` bytes after the last token; bytes are [A-Za-z0-9], which ``| 0x20`` lower-cases.
+    """
+    n = int(starts.size)
+    if n < _FEW_TOKENS:
+        return _xxh32_ascii_few(data, starts, lengths)
+    out = np.empty(n, dtype=np.uint32)
+    usable = data.size - data.size % 4
+    # words[i] = the 4 bytes at data[i:i+4], little-endian, read in place (unaligned stride).
+    words = np.lib.stride_tricks.as_strided(
+        data[:usable].view("<u4"), shape=(usable - 3,), strides=(1,), writeable=False
+    )
+    # Lengths as uint8 (all long ones alike) let numpy's stable argsort use its linear radix sort.
+    clipped = np.minimum(lengths, _SHORT).astype(np.uint8)
+    order = np.argsort(clipped, kind="stable")
+    cuts = np.cumsum(np.bincount(clipped, minlength=_SHORT + 1))
+    for length in range(1, _SHORT):
+        idx = order[cuts[length - 1] : cuts[length]]
+        if idx.size == 0:
+            continue
+        s = starts[idx]
+        h = np.full(idx.size, _P5 + np.uint32(length), dtype=np.uint32)
+        for c in range(length // 4):
+            h += (words[s + 4 * c] | _LOWER4) * _P3
+            h = _rotl(h, 17) * _P4
+        for r in range(4 * (length // 4), length):
+            h += (data[s + r].astype(np.uint32) | _LOWER1) * _P5
+            h = _rotl(h, 11) * _P1
+        h ^= h >> np.uint32(15)
+        h *= _P2
+        h ^= h >> np.uint32(13)
+        h *= _P3
+        h ^= h >> np.uint32(16)
+        out[idx] = h
+    for k in order[cuts[_SHORT - 1] :].tolist():
+        a = int(starts[k])
+        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
+    return out
+
+
+# Below this many characters a batch (typically one article) finds its prose faster line by
+# line: the vectorised line tests cost a few hundred microseconds of numpy calls whatever the size.
+_SMALL_BATCH_CHARS = 1_500  # about where the two cost the same (callgrind)
+
+
+def _cached_hashes(joined: str, starts: I64, ends: I64) -> U32:
+    """``token_hash`` of each ``joined[start:end]``, with the loops in C while every token is cached."""
+    raws = list(map(joined.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    try:
+        return np.array(list(map(_HASH_CACHE.__getitem__, raws)), dtype=np.uint32)
+    except KeyError:
+        return np.fromiter(map(token_hash, raws), dtype=np.uint32, count=len(raws))
+
+
+def _scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = None) -> tuple[U32, I64, I64, I64]:
+    """Token hashes, starts and ends (offsets in the texts joined with "\n"), and per-text offsets into them.
+
+    ``small`` picks the per-line ``content_spans`` over the vectorised line pre-tests
+    (default: by size; both give the same result).
     """
     n = len(texts)
-    ascii_parts: list[str] = []
-    ascii_docs: list[int] = []
-    other: dict[int, npt.NDArray[np.uint32]] = {}
-    for i, text in enumerate(texts):
-        if text.isascii():
-            # "\n" is no word character: tokens cannot run across spans or texts.
-            ascii_parts.append("\n".join([text[s:e] for s, e in content_spans(text)]))
-            ascii_docs.append(i)
-        else:
-            other[i] = token_hashes(text)
-    counts = np.zeros(n, dtype=np.int64)
-    ascii_hashes = np.empty(0, dtype=np.uint32)
-    if ascii_parts:
-        joined = np.frombuffer("\n".join(ascii_parts).encode("ascii"), dtype=np.uint8)
-        is_word = _WORD_BYTE[joined]
-        edges = np.flatnonzero(np.diff(np.concatenate(([False], is_word, [False])).view(np.int8)))
-        t_starts, t_ends = edges[0::2].astype(np.int64), edges[1::2].astype(np.int64)
-        lengths = t_ends - t_starts
-        lowered = _LOWER_BYTE[joined]
-        ascii_hashes = np.empty(t_starts.size, dtype=np.uint32)
-        short = lengths < _SHORT
-        ascii_hashes[short] = _xxh32_short(lowered, t_starts[short], lengths[short])
-        for j in np.flatnonzero(~short).tolist():
-            ascii_hashes[j] = xxhash.xxh32_intdigest(lowered[t_starts[j] : t_ends[j]].tobytes())
-        part_starts = np.zeros(len(ascii_parts), dtype=np.int64)
-        np.cumsum([len(p) + 1 for p in ascii_parts[:-1]], out=part_starts[1:])
-        owner = np.searchsorted(part_starts, t_starts, side="right") - 1
-        counts[ascii_docs] = np.bincount(owner, minlength=len(ascii_parts))
-    for i, h in other.items():
-        counts[i] = h.size
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    if not other:
-        return ascii_hashes, offsets
-    out = np.empty(int(offsets[-1]), dtype=np.uint32)
-    is_ascii = np.zeros(n, dtype=bool)
-    is_ascii[ascii_docs] = True
-    ascii_rows = np.repeat(is_ascii, counts)
-    out[ascii_rows] = ascii_hashes
-    for i, h in other.items():
-        out[offsets[i] : offsets[i + 1]] = h
-    return out, offsets
+    if n == 0:
+        return np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64), offsets
+    j = _Joined.of(texts)
+    if small is None:
+        small = j.size < _SMALL_BATCH_CHARS
+    starts, ends = _token_bounds(j)
+    if strip_boilerplate:
+        # Keep the tokens inside the prose ranges (no token crosses a range's edge: ranges
+        # start after a line break or a space and end at one).
+        if small:
+            spans = [
+                (a + base, b + base)
+                for t, base in zip(texts, j.starts.tolist(), strict=True)
+                for a, b in content_spans(t)
+            ]
+            kstart = np.array([a for a, _ in spans], dtype=np.int64)
+            kend = np.array([b for _, b in spans], dtype=np.int64)
+        else:
+            kstart, kend = _content_ranges(j)
+        depth = np.zeros(j.size + 1, dtype=np.int8)
+        depth[kstart] = 1
+        depth[kend] -= 1
+        inside = np.cumsum(depth, dtype=np.int8).view(np.bool_)
+        keep = inside[starts]
+        starts, ends = starts[keep], ends[keep]
+    if j.cp.dtype == np.uint8:
+        hashes = _xxh32_ascii_tokens(j.cp, starts, ends - starts)  # type: ignore[arg-type]
+    else:
+        wide = np.flatnonzero(j.cp[: j.size] >= 128)
+        unicode_tok = np.searchsorted(wide, ends) > np.searchsorted(wide, starts)
+        plain = ~unicode_tok
+        hashes = np.empty(starts.size, dtype=np.uint32)
+        hashes[plain] = _xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain])
+        hashes[unicode_tok] = _cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok])
+    offsets[:-1] = np.searchsorted(starts, j.starts)
+    offsets[-1] = starts.size
+    return hashes, starts, ends, offsets

@@ -1,0 +1,258 @@
+"""The batched text pipeline equals the straightforward one, token for token and key for key.
+
+The reference here is the definition: ``content_spans`` line by line, the token
+regex run over each span, every token normalised and hashed on its own, and a
+window's MinHash the plain minimum of its permuted shingles. The batched code
+(one numpy pass over a batch, vectorised pre-tests of which lines can be
+boilerplate, length-grouped xxh32, blocked MinHash) must give the same
+offsets, hashes, shingles and band keys on any input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wiretrace.config import IndexSettings
+from wiretrace.pipeline import TextPipeline
+from wiretrace.shingling import shingle_hashes, window_bounds
+from wiretrace.signatures import MinHasher, fmix32
+from wiretrace.text import (
+    _FEW_TOKENS,
+    _TOKEN_RE,
+    _content_ranges,
+    _Joined,
+    _scan,
+    _xxh32_ascii_tokens,
+    content_spans,
+    normalize_token,
+    token_hashes,
+    token_hashes_batch,
+    tokenize,
+)
+
+# --- the reference -------------------------------------------------------------
+
+
+def ref_tokens(text: str, strip: bool = True) -> tuple[list[int], list[int], list[int]]:
+    spans = content_spans(text) if strip else [(0, len(text))]
+    found = [m for s, e in spans for m in _TOKEN_RE.finditer(text, s, e)]
+    hashes = [xxhash.xxh32_intdigest(normalize_token(m.group()).encode("utf-8", "surrogatepass")) for m in found]
+    return hashes, [m.start() for m in found], [m.end() for m in found]
+
+
+def ref_signature(hasher: MinHasher, values: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    a, b = hasher._permutations
+    return np.asarray((a * fmix32(values)[None, :] + b).min(axis=1), dtype=np.uint32)
+
+
+def ref_story_keys(pipe: TextPipeline, text: str) -> tuple[list[int], list[int]]:
+    s = pipe.settings
+    tokens = np.array(ref_tokens(text)[0], dtype=np.uint32)
+    sh = shingle_hashes(tokens, s.shingle_size)
+    starts, ends = window_bounds(sh.size, s.window, s.window)
+    sigs = [ref_signature(pipe.windows, sh[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    keys = pipe.windows.band_keys(np.array(sigs, dtype=np.uint32).reshape(-1, s.num_perm)).reshape(-1).tolist()
+    if tokens.size:
+        topic = ref_signature(pipe.topic, np.unique(tokens))[None, :]
+        keys += pipe.topic.band_keys(topic).reshape(-1).tolist()
+    return tokens.tolist(), keys
+
+
+# --- inputs --------------------------------------------------------------------
+
+# Lines that are, or look nearly like, every kind of boilerplate, and lines in many scripts.
+_LINES = [
+    "BEIRUT (Reuters) - Iran will send missiles to Syria, an official said.",
+    "BEIRUT/AMMAN, Dec 6 (Reuters) – The talks ended.",
+    "LONDON, March 3 - Shares fell.",
+    "LONDON —",
+    "A spokesman said: no comment",
+    "I - said",
+    "U.S. - Trade rose",
+    "ÉLYSÉE - Le président a parlé.",
+    "Photo: Fighters advance on the city",
+    "Photos | The scene",
+    "FILE PHOTO: a building",
+    "By Maya Gebeily and Parisa Hafezi",
+    "By the way, the market rose",
+    "by Ann",
+    "Reporting by Maya Gebeily; Editing by Ed Osmond",
+    "Additional reporting by Tom",
+    "Rebel fighters hold weapons in Hama. REUTERS/Mahmoud Hassano",
+    "A man walks. AFP / Getty",
+    "Flood waters rise. AP/Smith",
+    "Crowds at the border. ANADOLU /Ali Veli",
+    "Ruins; writing by Sam",
+    "O'HARE - Flights resumed.",
+    "ST. LOUIS, May 2 - Grain fell.",
+    "Prices rose (REUTERS/Kim Lee) today.",
+    "cap/Rate went up",
+    "dlrs/bbl; editing by none",
+    "Subscribe to get the latest posts sent to your email.",
+    "Sign up for our newsletter",
+    "Share this article",
+    "Advertisement",
+    "Home",
+    "Home prices rose",
+    "Summary:",
+    "Key points",
+    "see also: the rest",
+    "See Also here we go",
+    "(c) 2024 X",
+    "© 2024 Agency",
+    "Copyright Reuters",
+    "  Reporting by Jane Doe",
+    "\u3000Photo: spaced",
+    "\xa0By John Smith",
+    "The offensive began on Nov. 27.",
+    "Prices rose last year. REUTER",
+    "Reuters",
+    "reuters ...",
+    "Markets closed Reuters…",
+    "He told Reuters it was fine",
+    "Prices REUTEReuter",
+    "Markets reuterS  …  ",
+    "Closing Reuterſ",
+    "Close Reuters .. .",
+    "İmage: dotted capital",
+    "ſubscribe now",
+    "\u212aey points",
+    "Naïve café owners in Zürich said prices rose.",
+    "پاکستان کرکٹ\u200cٹیم نے میچ جیت لیا",
+    "كتاب عربي جديد",
+    "भारत सरकार ने कहा",
+    "Москва заявила в понедельник",
+    "東京で会議が開かれた",
+    "ｈｏｍｅ ＦＵＬＬＷＩＤＴＨ",
+    "Straße ﬁne x\u0301y",
+    "",
+    "   ",
+    "x" * 40 + " abc " + "Y" * 15 + " " + "z" * 16 + " 0123456789abcdef",
+]
+_BREAKS = ["\n", "\n", "\n", "\n\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\u2028", " \n"]
+_ALPHABET = st.sampled_from(list("abAZ09 \n-:;/()©éReutrsPhoy.İſ\u212a\u3000\xa0\t\u0301\u200c東ک\ud800\U0001f600"))
+
+
+@st.composite
+def texts(draw: st.DrawFn) -> str:
+    parts = draw(
+        st.lists(
+            st.one_of(st.sampled_from(_LINES), st.text(alphabet=_ALPHABET, max_size=40), st.text(max_size=20)),
+            max_size=8,
+        )
+    )
+    breaks = draw(st.lists(st.sampled_from(_BREAKS), min_size=len(parts), max_size=len(parts)))
+    return "".join(p + b for p, b in zip(parts, breaks, strict=True))[: draw(st.integers(0, 2000))]
+
+
+# --- tests ---------------------------------------------------------------------
+
+
+def _assert_same_tokens(text: str) -> None:
+    for strip in (True, False):
+        hashes, starts, ends = ref_tokens(text, strip)
+        t = tokenize(text, strip_boilerplate=strip)
+        assert t.hashes.tolist() == hashes, (text, strip)
+        assert t.starts.tolist() == starts and t.ends.tolist() == ends, (text, strip)
+        assert t.hashes.dtype == np.uint32 and t.starts.dtype == np.int64
+
+
+def test_every_listed_line_alone_and_together() -> None:
+    for line in _LINES:
+        for text in (line, line + "\n", "Intro line.\n" + line + "\nOutro line."):
+            _assert_same_tokens(text)
+    _assert_same_tokens("\n".join(_LINES))
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts())
+def test_tokenize_equals_reference(text: str) -> None:
+    _assert_same_tokens(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(texts(), max_size=6))
+def test_batch_equals_reference(batch: list[str]) -> None:
+    flat, offsets = token_hashes_batch(batch)
+    assert offsets.tolist()[0] == 0 and offsets.size == len(batch) + 1
+    for i, text in enumerate(batch):
+        assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0], text
+        assert token_hashes(text).tolist() == ref_tokens(text)[0]
+    for small in (True, False):  # per-line content_spans, or the vectorised line tests
+        hashes, _, _, off = _scan(batch, True, small=small)
+        assert hashes.tolist() == flat.tolist() and off.tolist() == offsets.tolist()
+    if batch:
+        j = _Joined.of(batch)
+        kstart, kend = _content_ranges(j)
+        want = [(a + int(j.starts[i]), b + int(j.starts[i])) for i, t in enumerate(batch) for a, b in content_spans(t)]
+        assert list(zip(kstart.tolist(), kend.tolist(), strict=True)) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(texts(), min_size=1, max_size=5), st.sampled_from([(4, 16, 16, 8, 2), (2, 3, 8, 4, 2), (1, 70, 8, 8, 1)])
+)
+def test_story_prints_equal_reference(batch: list[str], shape: tuple[int, int, int, int, int]) -> None:
+    k, window, perm, bands, rows = shape
+    pipe = TextPipeline(IndexSettings(shingle_size=k, window=window, num_perm=perm, bands=bands, rows=rows))
+    for text, story in zip(batch, pipe.stories(batch), strict=True):
+        tokens, keys = ref_story_keys(pipe, text)
+        for print_ in (story, pipe.story(text)):  # in a batch, and alone (a path of its own)
+            assert print_.tokens.tolist() == tokens
+            assert print_.band_keys.tolist() == keys
+            assert print_.band_keys.dtype == np.uint64 and print_.tokens.dtype == np.uint32
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=300),
+    st.lists(st.tuples(st.integers(0, 299), st.integers(1, 120)), min_size=1, max_size=30),
+    st.sampled_from([8, 16, 33]),
+)
+def test_signatures_of_any_windows_equal_reference(
+    values: list[int], windows: list[tuple[int, int]], perm: int
+) -> None:
+    arr = np.array(values, dtype=np.uint32)
+    spans = [(min(s, arr.size - 1), min(s, arr.size - 1) + n) for s, n in windows]
+    spans = [(s, min(e, arr.size)) for s, e in spans]
+    hasher = MinHasher(perm, 1, 1, seed=7)
+    starts = np.array([s for s, _ in spans], dtype=np.int64)
+    ends = np.array([e for _, e in spans], dtype=np.int64)
+    got = hasher.signatures(arr, starts, ends)
+    for row, (s, e) in zip(got, spans, strict=True):
+        assert row.tolist() == ref_signature(hasher, arr[s:e]).tolist()
+
+
+def test_long_and_non_ascii_batches_share_the_hash_cache() -> None:
+    # Long ASCII tokens (16+ bytes) and ASCII tokens inside non-ASCII texts take other code paths.
+    batch = ["A" * 16 + " " + "b" * 31 + " café " + "Q1" * 9, "plain ascii words only", "東京 Tokyo"]
+    flat, offsets = token_hashes_batch(batch)
+    for i, text in enumerate(batch):
+        assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0]
+
+
+@pytest.mark.parametrize("count", [1, 7, _FEW_TOKENS - 1, _FEW_TOKENS, 3 * _FEW_TOKENS])
+def test_ascii_token_hashes_equal_xxhash(count: int) -> None:
+    # Many tokens take the length-grouped hash, few the masked one; both are xxh32 of the lower case.
+    rng = np.random.default_rng(count)
+    letters = np.array(list("abcxyzABCXYZ0189"))
+    words = ["".join(rng.choice(letters, size=int(n))) for n in rng.integers(1, 41, size=count)]
+    data = np.frombuffer((" ".join(words) + "\0" * 9).encode("ascii"), dtype=np.uint8)
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]).astype(np.int64)
+    lengths = np.array([len(w) for w in words], dtype=np.int64)
+    want = [xxhash.xxh32_intdigest(w.lower().encode("ascii")) for w in words]
+    assert _xxh32_ascii_tokens(data, starts, lengths).tolist() == want
+
+
+def test_a_large_batch_equals_reference() -> None:
+    # Enough text for the bulk paths everywhere (thousands of tokens, every kind of line).
+    batch = ["\n".join(_LINES[i:] + _LINES[:i]) for i in range(0, len(_LINES), 3)] * 3
+    flat, offsets = token_hashes_batch(batch)
+    assert flat.size > 2 * _FEW_TOKENS
+    for i, text in enumerate(batch):
+        assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0]
