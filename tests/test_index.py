@@ -1,0 +1,65 @@
+"""LSHIndex lookups through the slot directory give what a plain scan of every entry gives."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wiretrace.index import LSHIndex
+
+TOP = np.uint64(2**64 - 1)
+
+
+def _build(seed: int) -> tuple[LSHIndex, np.ndarray, np.ndarray]:
+    """An index of many batches (so several runs, some merged), with shared and extreme keys."""
+    rng = np.random.default_rng(seed)
+    idx = LSHIndex()
+    all_keys: list[np.ndarray] = []
+    all_stories: list[np.ndarray] = []
+    for _ in range(25):
+        n = int(rng.integers(1, 3000))
+        keys = rng.integers(0, 2**64, n, dtype=np.uint64)
+        # A third of the entries share 40 keys spread over the key space (full buckets).
+        keys[: n // 3] = rng.integers(0, 40, n // 3).astype(np.uint64) * np.uint64(2**58)
+        keys[:3] = TOP
+        keys[3:5] = 0
+        stories = rng.integers(1, 5000, n).astype(np.uint32)
+        idx.insert(keys, stories)
+        all_keys.append(keys)
+        all_stories.append(stories)
+    return idx, np.concatenate(all_keys), np.concatenate(all_stories)
+
+
+def test_query_equals_a_scan_of_every_entry() -> None:
+    idx, keys, stories = _build(1)
+    assert len({r.size for r in idx._runs}) > 1  # several runs are searched
+    rng = np.random.default_rng(2)
+    for _ in range(40):
+        needles = np.concatenate(
+            [rng.choice(keys, 30), rng.integers(0, 2**64, 30, dtype=np.uint64), np.array([TOP, 0], np.uint64)]
+        )
+        expected = np.sort(stories[np.isin(keys, needles)])
+        assert np.array_equal(np.sort(idx.query(needles)), expected)
+        assert np.array_equal(idx.bucket_sizes(needles), np.array([(keys == k).sum() for k in needles]))
+
+
+def test_max_bucket_leaves_out_only_fuller_buckets() -> None:
+    idx, keys, stories = _build(3)
+    rng = np.random.default_rng(4)
+    for cap in (1, 5, 50, 400):
+        needles = rng.choice(keys, 60)
+        present, sizes = np.unique(keys[np.isin(keys, needles)], return_counts=True)
+        kept = present[sizes <= cap]
+        expected = np.sort(stories[np.isin(keys, kept)])
+        assert np.array_equal(np.sort(idx.query(needles, max_bucket=cap)), expected)
+    assert np.array_equal(np.sort(idx.query(needles, max_bucket=0)), np.sort(stories[np.isin(keys, needles)]))
+
+
+def test_removed_stories_vanish_and_empty_index_answers_nothing() -> None:
+    idx, keys, stories = _build(5)
+    gone = np.unique(stories)[::3]
+    idx.remove(gone)
+    needles = np.unique(keys)[::7]
+    expected = stories[np.isin(keys, needles)]
+    assert np.array_equal(np.sort(idx.query(needles)), np.sort(expected[~np.isin(expected, gone)]))
+    assert LSHIndex().query(needles).size == 0
+    assert idx.query(np.empty(0, np.uint64)).size == 0
