@@ -20,14 +20,14 @@ from wiretrace.scoring import (
     Alignment,
     ScoringParams,
     Verdict,
-    align,
+    align_many,
     lexical_overlap,
     match_verdict,
     overall_verdict,
     qualifies,
     shared_terms,
 )
-from wiretrace.shingling import U32, shingle_hashes
+from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
 from wiretrace.text import Tokens, tokenize
 
@@ -175,18 +175,20 @@ class Detector:
         that many)."""
         p = self.params
         m = self.settings.match
-        story_bigrams = [shingle_hashes(c.tokens, 2) for c in cands]
-        story_shingles = [self.pipeline.shingles(c.tokens) for c in cands]
+        story_bigrams = shingle_hashes_many([c.tokens for c in cands], 2)
+        story_shingles = shingle_hashes_many([c.tokens for c in cands], self.settings.index.shingle_size)
         total = float(weights[np.unique(bigrams, return_index=True)[1]].sum()) or 1.0
         _, found_weight = shared_terms(bigrams, weights, story_bigrams)
         shares = found_weight / total
         n_shared, _ = shared_terms(shingles, np.ones(shingles.size), story_shingles)
         best_share, runner_up = [*sorted(shares.tolist(), reverse=True), 0.0, 0.0][:2]
+        # A passage needs more than one shared shingle.
+        aligned = align_many(
+            shingles, bigrams, weights, story_shingles, [c.tokens.size for c in cands], p, n_shared >= 2
+        )
         found: list[Found] = []
         for i, cand in enumerate(cands):
-            al = None
-            if n_shared[i] >= 2:  # a passage needs more than one shared shingle
-                al = align(shingles, bigrams, weights, story_shingles[i], cand.tokens.size, p)
+            al = aligned[i]
             exact = al is not None and qualifies(al, p)
             share = float(shares[i])
             rewritten = (
