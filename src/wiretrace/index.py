@@ -24,6 +24,7 @@ from wiretrace.shingling import U32, U64
 # found in one step and searched in a few, large enough that the directory
 # adds only ~0.5 byte per 12-byte entry.
 _SLOT_ENTRIES = 16
+_FEW = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,31 @@ class _Run:
 
     def bounds(self, needles: U64) -> tuple[np.ndarray, np.ndarray]:
         """[lo, hi) of each sorted, distinct needle in this run (= searchsorted left and right)."""
-        slot = (needles >> np.uint64(64 - self.bits)).astype(np.intp) if self.bits else np.zeros(needles.size, np.intp)
-        lo = _lower_bound(self.keys, needles, self.slots[slot], self.slots[slot + 1], right=False)
-        hi = _lower_bound(self.keys, needles, lo, self.slots[slot + 1], right=True)
+        if needles.size <= _FEW or not self.bits:  # a few whole searches cost less than the vectorised steps
+            return np.searchsorted(self.keys, needles), np.searchsorted(self.keys, needles, side="right")
+        slot = (needles >> np.uint64(64 - self.bits)).astype(np.intp)
+        start, end = self.slots[slot], self.slots[slot + 1]
+        # A slot holding one key's long posting list (a common whole-document
+        # bucket) would take many vectorised steps: search those few needles whole.
+        big = np.flatnonzero(end - start > 4 * _SLOT_ENTRIES)
+        stop = end
+        if big.size:
+            start = start.astype(np.intp)
+            start[big] = np.searchsorted(self.keys, needles[big])
+            stop = end.astype(np.intp)
+            stop[big] = start[big]  # already found
+        lo = _lower_bound(self.keys, needles, start, stop, right=False)
+        # Most keys are absent or held once: settle those with one comparison
+        # each and search on only for keys held more than once.
+        held = (lo < end) & (self.keys[np.minimum(lo, self.keys.size - 1)] == needles)
+        hi = lo + held
+        more = np.flatnonzero(held & (hi < end))
+        if more.size:
+            more = more[self.keys[hi[more]] == needles[more]]
+            far = np.isin(more, big)
+            hi[more[far]] = np.searchsorted(self.keys, needles[more[far]], side="right")
+            near = more[~far]
+            hi[near] = _lower_bound(self.keys, needles[near], hi[near] + 1, end[near], right=True)
         return lo, hi
 
 
