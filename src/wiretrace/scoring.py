@@ -92,8 +92,8 @@ def _find(table: U32, values: U32) -> np.ndarray:
     The tables here are an article's few hundred distinct hashes and the values
     the tens of thousands of its candidates': ``searchsorted`` pays a branch
     miss per step for such unsorted needles (~0.1 µs a value). The hashes are
-    uniform, so their top bits pick a slot holding a table entry or two, and a
-    few vectorised comparisons settle every value at once.
+    uniform, so their top bits pick a slot that mostly holds one table entry
+    or none, and a few vectorised gathers settle every value at once.
     """
     found = np.full(values.size, -1, dtype=np.int64)
     if table.size == 0 or values.size == 0:
@@ -101,17 +101,23 @@ def _find(table: U32, values: U32) -> np.ndarray:
     if table.dtype != np.uint32 or values.dtype != np.uint32:  # not 32-bit hashes: search
         idx = np.minimum(np.searchsorted(table, values), table.size - 1)
         return np.where(table[idx] == values, idx, found)
-    bits = min(24, max(1, int(table.size).bit_length() + 2))  # ~1/4 of the slots hold an entry
+    bits = min(24, int(table.size).bit_length() + 3)  # 8-16 slots per entry
     shift = np.uint32(32 - bits)
     per_slot = np.bincount(table >> shift, minlength=1 << bits)
-    slot_end = np.cumsum(per_slot)
+    slot_start = np.cumsum(per_slot) - per_slot
     slot = values >> shift
-    first = slot_end[slot] - per_slot[slot]
-    for j in range(int(per_slot.max())):
-        at = first + j
-        inside = np.flatnonzero(at < slot_end[slot])
-        match = inside[table[at[inside]] == values[inside]]
-        found[match] = at[match]
+    at = slot_start[slot]
+    # The entry at a slot's start belongs to that slot or to a later one (whose
+    # top bits differ from the value's), so equality alone decides.
+    padded = np.append(table, table[-1])
+    first = padded[at] == values
+    found[first] = at[first]
+    crowded = np.flatnonzero(per_slot[slot] > 1)  # the rare slots of two entries or more
+    for j in range(1, int(per_slot.max())):
+        cand = crowded[per_slot[slot[crowded]] > j]
+        pos = at[cand] + j
+        hit = table[pos] == values[cand]
+        found[cand[hit]] = pos[hit]
     return found
 
 
