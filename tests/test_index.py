@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
+import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+from synth import NewsGen
+
+from wiretrace.backend import EmbeddedBackend
+from wiretrace.config import Settings
+from wiretrace.engine import Detector
 from wiretrace.index import LSHIndex
+from wiretrace.redis_backend import open_redis_backend
+from wiretrace.store import StoryRecord
 
 TOP = np.uint64(2**64 - 1)
 
@@ -62,3 +76,31 @@ def test_removed_stories_vanish_and_empty_index_answers_nothing() -> None:
     assert np.array_equal(np.sort(idx.query(needles)), np.sort(expected[~np.isin(expected, gone)]))
     assert LSHIndex().query(needles).size == 0
     assert idx.query(np.empty(0, np.uint64)).size == 0
+
+
+def test_max_bucket_is_the_same_in_both_backends(tmp_path: Path) -> None:
+    """The embedded index and the Redis layout leave out the same over-full buckets."""
+    if REDIS_SERVER is None:
+        pytest.skip(SKIP_REASON)
+    gen = NewsGen(seed=21)
+    records = [StoryRecord(f"s{i}", gen.article()) for i in range(60)]
+    settings = Settings()
+    fingerprint = settings.index.fingerprint()
+    srv = RedisServer(tmp_path / "redis").start()
+    red = Detector(settings, open_redis_backend(srv.url, fingerprint))
+    emb = Detector(settings, EmbeddedBackend(tmp_path / "emb", fingerprint))
+    try:
+        for det in (red, emb):
+            det.upsert(records)
+        keys = emb.pipeline.article(gen.article(), settings.match.query_step).topic_keys
+        sizes = {np.sort(emb.backend.lookup(keys[i : i + 1])).size for i in range(keys.size)}
+        assert len(sizes) > 2  # buckets of several sizes, so the caps below leave out different ones
+        full = emb.backend.lookup(keys)
+        for cap in (0, 1, 3, 10, 1000):
+            e = np.sort(emb.backend.lookup(keys, cap))
+            assert np.array_equal(np.sort(red.backend.lookup(keys, cap)), e)
+            assert e.size == full.size if cap in (0, 1000) else e.size < full.size
+    finally:
+        red.close()
+        emb.close()
+        srv.stop()
