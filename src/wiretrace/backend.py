@@ -43,8 +43,9 @@ class Backend(Protocol):
 
     def get(self, story_id: str) -> StoryRecord | None: ...
 
-    def lookup(self, band_keys: U64) -> U32:
-        """Story numbers sharing any of the band keys (with repeats)."""
+    def lookup(self, band_keys: U64, max_bucket: int = 0) -> U32:
+        """Story numbers sharing any of the band keys (with repeats); with
+        `max_bucket`, keys holding more stories than that are skipped."""
 
     def term_weights(self, bigrams: U32) -> np.ndarray:
         """Informativeness of each bigram in [0, 1] over the indexed stories."""
@@ -100,8 +101,8 @@ class EmbeddedBackend:
     def get(self, story_id: str) -> StoryRecord | None:
         return self.store.get(story_id)
 
-    def lookup(self, band_keys: U64) -> U32:
-        return self.index.query(band_keys)
+    def lookup(self, band_keys: U64, max_bucket: int = 0) -> U32:
+        return self.index.query(band_keys, max_bucket)
 
     def term_weights(self, bigrams: U32) -> np.ndarray:
         return self.terms.weights(bigrams)

@@ -54,6 +54,9 @@ class MatchSettings:
     query_step: int = _opt(4, "Shingles between the starts of successive query windows.")
     max_candidates: int = _opt(48, "Candidate stories verified per article (most window hits first).")
     topic_candidates: int = _opt(32, "...plus this many with the most whole-document (rewrite) hits.")
+    topic_max_bucket: int = _opt(
+        1000, "...counting only whole-document buckets of at most this many stories (0: all); larger ones say nothing."
+    )
     max_gap: int = _opt(8, "Tokens a passage may skip over (OCR noise, a changed word).")
     min_passage_weight: float = _opt(8.0, "IDF-weighted matched bigrams for a passage to count.")
     min_match_tokens: int = _opt(12, "Tokens in passages for a story to count as a source.")

@@ -20,14 +20,14 @@ from wiretrace.scoring import (
     Alignment,
     ScoringParams,
     Verdict,
-    align,
+    align_many,
     lexical_overlap,
     match_verdict,
     overall_verdict,
     qualifies,
     shared_terms,
 )
-from wiretrace.shingling import U32, shingle_hashes
+from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
 from wiretrace.text import Tokens, tokenize
 
@@ -151,8 +151,15 @@ class Detector:
         """Stories to verify: most window hits first, plus the best whole-document ones."""
         m = self.settings.match
         picked: list[np.ndarray] = []
-        for keys, limit in ((art.window_keys.reshape(-1), m.max_candidates), (art.topic_keys, m.topic_candidates)):
-            hits = self.backend.lookup(keys)
+        for keys, limit, max_bucket in (
+            (art.window_keys.reshape(-1), m.max_candidates, 0),
+            # A whole-document bucket holds every story whose rarest-looking word
+            # (by that permutation) is one common word: at 100k stories half the
+            # buckets hold over 4% of the index. Such buckets rank nothing, and
+            # reading them made this lookup grow with the index.
+            (art.topic_keys, m.topic_candidates, m.topic_max_bucket),
+        ):
+            hits = self.backend.lookup(keys, max_bucket)
             if hits.size == 0 or limit <= 0:
                 continue
             numbers, counts = np.unique(hits, return_counts=True)
@@ -168,17 +175,16 @@ class Detector:
         that many)."""
         p = self.params
         m = self.settings.match
-        story_bigrams = [shingle_hashes(c.tokens, 2) for c in cands]
-        story_shingles = [self.pipeline.shingles(c.tokens) for c in cands]
+        story_bigrams = shingle_hashes_many([c.tokens for c in cands], 2)
+        story_shingles = shingle_hashes_many([c.tokens for c in cands], self.settings.index.shingle_size)
         total = float(weights[np.unique(bigrams, return_index=True)[1]].sum()) or 1.0
         _, found_weight = shared_terms(bigrams, weights, story_bigrams)
         shares = found_weight / total
         n_shared, _ = shared_terms(shingles, np.ones(shingles.size), story_shingles)
         # A passage needs more than one shared shingle.
-        alignments = [
-            align(shingles, bigrams, weights, story_shingles[i], c.tokens.size, p) if n_shared[i] >= 2 else None
-            for i, c in enumerate(cands)
-        ]
+        alignments = align_many(
+            shingles, bigrams, weights, story_shingles, [c.tokens.size for c in cands], p, n_shared >= 2
+        )
         exacts = [al is not None and qualifies(al, p) for al in alignments]
         best_share, runner_up = self._best_and_rival(shares, story_shingles, exacts)
         found: list[Found] = []

@@ -20,20 +20,85 @@ import numpy as np
 
 from wiretrace.shingling import U32, U64
 
+# Entries per slot of a run's directory: few enough that a key is found in a
+# few vectorised steps, and the directory adds at most 4 bytes per 16 entries
+# (an entry itself is 12 bytes).
+_SLOT_ENTRIES = 16
+_FEW = 64  # up to this many keys, plain binary searches cost less than the vectorised steps
+
 
 @dataclass(frozen=True, slots=True)
 class _Run:
     keys: U64  # sorted
     stories: U32
+    # Band keys are uniform 64-bit hashes, so their top `bits` bits locate
+    # them: entries with top bits t lie in keys[slots[t] : slots[t + 1]].
+    # Searching that short slice instead of the whole run turns ~25 cache
+    # misses per key (a binary search over tens of millions) into two or three.
+    slots: np.ndarray
+    bits: int
 
     @property
     def size(self) -> int:
         return int(self.keys.shape[0])
 
+    def bounds(self, needles: U64) -> tuple[np.ndarray, np.ndarray]:
+        """[lo, hi) of each sorted, distinct needle in this run (= searchsorted left and right)."""
+        if needles.size <= _FEW or not self.bits:
+            return np.searchsorted(self.keys, needles), np.searchsorted(self.keys, needles, side="right")
+        slot = (needles >> np.uint64(64 - self.bits)).astype(np.intp)
+        start, end = self.slots[slot], self.slots[slot + 1]
+        # A slot holding one key's long posting list (a common whole-document
+        # bucket) would take many vectorised steps: search those few needles whole.
+        big = np.flatnonzero(end - start > 4 * _SLOT_ENTRIES)
+        stop = end
+        if big.size:
+            start = start.astype(np.intp)
+            start[big] = np.searchsorted(self.keys, needles[big])
+            stop = end.astype(np.intp)
+            stop[big] = start[big]  # already found
+        lo = _lower_bound(self.keys, needles, start, stop, right=False)
+        # Most keys are absent or held once: settle those with one comparison
+        # each and search on only for keys held more than once.
+        held = (lo < end) & (self.keys[np.minimum(lo, self.keys.size - 1)] == needles)
+        hi = lo + held
+        more = np.flatnonzero(held & (hi < end))
+        if more.size:
+            more = more[self.keys[hi[more]] == needles[more]]
+            far = np.isin(more, big)
+            hi[more[far]] = np.searchsorted(self.keys, needles[more[far]], side="right")
+            near = more[~far]
+            hi[near] = _lower_bound(self.keys, needles[near], hi[near] + 1, end[near], right=True)
+        return lo, hi
+
+
+def _lower_bound(keys: U64, needles: U64, lo: np.ndarray, hi: np.ndarray, right: bool) -> np.ndarray:
+    """Vectorised binary search of each needle within its own [lo, hi) of `keys`:
+    the first position whose key is >= the needle (> the needle when `right`)."""
+    lo = lo.astype(np.intp, copy=True)
+    hi = hi.astype(np.intp, copy=True)
+    active = np.flatnonzero(lo < hi)
+    while active.size:
+        a, b = lo[active], hi[active]
+        mid = (a + b) >> 1
+        k = keys[mid]
+        n = needles[active]
+        go_right = (k <= n) if right else (k < n)
+        lo[active] = np.where(go_right, mid + 1, a)
+        hi[active] = np.where(go_right, b, mid)
+        active = active[lo[active] < hi[active]]
+    return lo
+
 
 def _sorted_run(keys: U64, stories: U32) -> _Run:
     order = np.argsort(keys, kind="stable")
-    return _Run(keys[order], stories[order])
+    keys = keys[order]
+    bits = max(0, min(32, int(keys.size // _SLOT_ENTRIES).bit_length() - 1))
+    # Where each top-bits prefix starts (sorted needles: one pass, no temporaries the size of the run).
+    firsts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(64 - bits) if bits else np.zeros(1, np.uint64)
+    slots = np.append(np.searchsorted(keys, firsts), keys.size)
+    dtype = np.int32 if keys.size < 2**31 else np.int64
+    return _Run(keys, stories[order], slots.astype(dtype), bits)
 
 
 class LSHIndex:
@@ -80,22 +145,32 @@ class LSHIndex:
 
     # -- reads -----------------------------------------------------------
 
-    def query(self, keys: U64) -> U32:
-        """Story numbers of every entry whose key is in `keys` (with repeats)."""
+    def query(self, keys: U64, max_bucket: int = 0) -> U32:
+        """Story numbers of every entry whose key is in `keys` (with repeats).
+
+        With `max_bucket`, keys holding more entries than that (counting
+        deleted stories until their run is merged) are left out: a bucket
+        shared by a large part of the index says nothing about any one story,
+        and reading it would make the cost of a query grow with the index.
+        """
         keys = np.unique(keys)  # sorted needles search faster, and repeats add nothing
-        found: list[U32] = []
         runs = self._runs
         alive = self._alive  # read after runs: it always covers their stories
-        for run in runs:
-            lo = np.searchsorted(run.keys, keys, side="left")
-            hi = np.searchsorted(run.keys, keys, side="right")
+        spans = [run.bounds(keys) for run in runs]
+        if max_bucket > 0 and spans:
+            total = np.sum([hi - lo for lo, hi in spans], axis=0)
+            keep = total <= max_bucket
+            spans = [(lo[keep], hi[keep]) for lo, hi in spans]
+        found: list[U32] = []
+        for run, (lo, hi) in zip(runs, spans, strict=True):
             counts = hi - lo
-            total = int(counts.sum())
-            if total == 0:
-                continue
             nz = counts > 0
-            starts = np.repeat(lo[nz] - np.concatenate(([0], np.cumsum(counts[nz])[:-1])), counts[nz])
-            found.append(run.stories[starts + np.arange(total)])
+            counts = counts[nz]
+            total_hits = int(counts.sum())
+            if total_hits == 0:
+                continue
+            starts = np.repeat(lo[nz] - (np.cumsum(counts) - counts), counts)
+            found.append(run.stories[starts + np.arange(total_hits)])
         if not found:
             return np.empty(0, dtype=np.uint32)
         hits = np.concatenate(found)

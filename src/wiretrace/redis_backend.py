@@ -478,11 +478,13 @@ class RedisBackend:
             _s(sid), _s(body), _s(headline), _s(source), int(pub) if pub else None, json.loads(meta or b"{}")
         )
 
-    def lookup(self, band_keys: U64) -> U32:
+    def lookup(self, band_keys: U64, max_bucket: int = 0) -> U32:
         """Story numbers sharing any of the band keys, with repeats, in one round trip.
 
         Buckets, pending batches and retired numbers are read in one MULTI/EXEC,
         so a number is returned only if its batch was published and it is live.
+        With `max_bucket`, buckets of more entries than that are left out, as
+        the embedded index does.
         """
         if band_keys.size == 0:
             return np.empty(0, dtype=np.uint32)
@@ -497,6 +499,10 @@ class RedisBackend:
         blobs = [v or b"" for v in values]
         members = np.frombuffer(b"".join(blobs), dtype="<u4").astype(np.uint32)
         per_key = np.fromiter((len(b) // 4 for b in blobs), np.int64, len(blobs))
+        if max_bucket > 0 and int(per_key.max()) > max_bucket:
+            blobs = [b if n <= max_bucket else b"" for b, n in zip(blobs, per_key.tolist(), strict=True)]
+            members = np.frombuffer(b"".join(blobs), dtype="<u4").astype(np.uint32)
+            per_key = np.where(per_key > max_bucket, 0, per_key)
         # A key asked for twice contributes its stories twice, as the embedded index does.
         hits = np.repeat(members, np.repeat(multiplicity, per_key))
         if hits.size and (pending or dead):

@@ -21,6 +21,7 @@ from the exact shingle sequences of the article and of each candidate story:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -85,6 +86,41 @@ def _coverage_mask(n: int, starts: I64, ends: I64) -> np.ndarray:
     return np.cumsum(diff[:-1]) > 0
 
 
+def _find(table: U32, values: U32) -> np.ndarray:
+    """Index of each value in `table` (sorted, distinct), or -1.
+
+    The tables here are an article's few hundred distinct hashes and the values
+    the tens of thousands of its candidates': ``searchsorted`` pays a branch
+    miss per step for such unsorted needles (~0.1 µs a value). The hashes are
+    uniform, so their top bits pick a slot that mostly holds one table entry
+    or none, and a few vectorised gathers settle every value at once.
+    """
+    found = np.full(values.size, -1, dtype=np.int64)
+    if table.size == 0 or values.size == 0:
+        return found
+    if table.dtype != np.uint32 or values.dtype != np.uint32:  # not 32-bit hashes: search
+        idx = np.minimum(np.searchsorted(table, values), table.size - 1)
+        return np.where(table[idx] == values, idx, found)
+    bits = min(24, int(table.size).bit_length() + 3)  # 8-16 slots per entry
+    shift = np.uint32(32 - bits)
+    per_slot = np.bincount(table >> shift, minlength=1 << bits)
+    slot_start = np.cumsum(per_slot) - per_slot
+    slot = values >> shift
+    at = slot_start[slot]
+    # The entry at a slot's start belongs to that slot or to a later one (whose
+    # top bits differ from the value's), so equality alone decides.
+    padded = np.append(table, table[-1])
+    first = padded[at] == values
+    found[first] = at[first]
+    crowded = np.flatnonzero(per_slot[slot] > 1)  # the rare slots of two entries or more
+    for j in range(1, int(per_slot.max())):
+        cand = crowded[per_slot[slot[crowded]] > j]
+        pos = at[cand] + j
+        hit = table[pos] == values[cand]
+        found[cand[hit]] = pos[hit]
+    return found
+
+
 def align(
     article: U32,
     article_bigrams: U32,
@@ -99,64 +135,132 @@ def align(
     `bigram_weights` its informativeness, so a passage's evidence is the
     weight of the distinct bigrams inside its matched shingles.
     """
-    n_article_tokens = article_bigrams.size + 1
-    if article.size == 0 or story.size == 0:
-        return None
-    order = np.argsort(story, kind="stable")
-    sorted_story = story[order]
-    idx = np.searchsorted(sorted_story, article)
-    idx_clipped = np.minimum(idx, sorted_story.size - 1)
-    hit = sorted_story[idx_clipped] == article
-    a_pos = np.flatnonzero(hit)
-    if a_pos.size == 0:
-        return None
-    s_pos = order[idx_clipped[a_pos]].astype(np.int64)
-    # Break the chain where the article jumps ahead or the diagonal shifts.
-    diag = s_pos - a_pos
-    breaks = np.flatnonzero((np.diff(a_pos) > p.max_gap) | (np.abs(np.diff(diag)) > p.max_gap)) + 1
-    seg_starts = np.concatenate(([0], breaks))
-    seg_ends = np.concatenate((breaks, [a_pos.size]))
+    return align_many(article, article_bigrams, bigram_weights, [story], [n_story_tokens], p)[0]
 
+
+def align_many(
+    article: U32,
+    article_bigrams: U32,
+    bigram_weights: np.ndarray,
+    stories: Sequence[U32],
+    n_story_tokens: Sequence[int],
+    p: ScoringParams,
+    wanted: np.ndarray | None = None,
+) -> list[Alignment | None]:
+    """`align` of one article with many stories (those `wanted`; None for the rest), in one pass.
+
+    Verifying ~80 candidates one by one cost ~25 numpy calls each; here the
+    matching, chaining and passage weighing of all of them are a fixed number
+    of calls over their concatenated shingles, and only stories with a
+    qualifying passage are visited one at a time. Results equal `align`'s:
+
+    * each article shingle is paired with its first occurrence in the story;
+    * matches are chained along diagonals, breaking where the article jumps
+      more than ``max_gap`` ahead or the diagonal shifts by more than that;
+    * a chain is a passage when its distinct bigrams weigh ``min_passage_weight``.
+    """
+    n = len(stories)
+    out: list[Alignment | None] = [None] * n
     k = p.shingle_size
-    passages: list[Passage] = []
-    a_lo: list[int] = []
-    a_hi: list[int] = []
-    s_lo: list[int] = []
-    s_hi: list[int] = []
-    matched = 0
-    spanned = 0
-    for lo, hi in zip(seg_starts.tolist(), seg_ends.tolist(), strict=True):
-        # Bigram positions covered by the matched shingles of this segment.
-        covered = (a_pos[lo:hi, None] + np.arange(k - 1)[None, :]).reshape(-1)
-        _, first = np.unique(article_bigrams[covered], return_index=True)
-        if float(bigram_weights[covered[first]].sum()) < p.min_passage_weight:
-            continue
-        a0, a1 = int(a_pos[lo]), int(a_pos[hi - 1]) + k
-        seg_s = s_pos[lo:hi]
-        s0, s1 = int(seg_s.min()), int(seg_s.max()) + k
-        span = a1 - a0 - k + 1
-        passages.append(Passage(a0, a1, s0, s1, min(1.0, (hi - lo) / span)))
-        a_lo.append(a0)
-        a_hi.append(a1)
-        s_lo.append(s0)
-        s_hi.append(s1)
-        matched += hi - lo
-        spanned += span
-    if not passages:
-        return None
-    article_mask = _coverage_mask(n_article_tokens, np.array(a_lo), np.array(a_hi))
-    story_mask = _coverage_mask(n_story_tokens, np.array(s_lo), np.array(s_hi))
-    a_set = np.unique(article)
-    inter = int(np.isin(a_set, sorted_story, assume_unique=False).sum())
-    union = a_set.size + np.unique(sorted_story).size - inter
-    return Alignment(
-        passages=tuple(passages),
-        article_mask=article_mask,
-        containment=float(article_mask.sum()) / max(1, n_article_tokens),
-        coverage=float(story_mask.sum()) / max(1, n_story_tokens),
-        jaccard=inter / union if union else 0.0,
-        density=matched / spanned if spanned else 0.0,
-    )
+    if article.size == 0 or n == 0:
+        return out
+    todo = [i for i in range(n) if stories[i].size and (wanted is None or wanted[i])]
+    if not todo:
+        return out
+    # Article shingles and bigrams by distinct value.
+    a_uniq, a_inv = np.unique(article, return_inverse=True)
+    by_value = np.argsort(a_inv, kind="stable")  # article positions grouped by value, ascending within
+    per_value = np.bincount(a_inv, minlength=a_uniq.size)
+    value_end = np.cumsum(per_value)
+    b_uniq, b_first, b_inv = np.unique(article_bigrams, return_index=True, return_inverse=True)
+    b_weight = bigram_weights[b_first]
+
+    # Story shingles that occur in the article: (story, value, first position in the story).
+    sizes = np.array([stories[i].size for i in todo], dtype=np.int64)
+    flat = np.concatenate([stories[i] for i in todo])
+    owner = np.repeat(np.arange(len(todo), dtype=np.int64), sizes)
+    where = _find(a_uniq, flat)
+    hit = np.flatnonzero(where >= 0)
+    if hit.size == 0:
+        return out
+    pair = owner[hit] * a_uniq.size + where[hit]
+    pair, first = np.unique(pair, return_index=True)  # first occurrence: the flat order is positional
+    shared = np.bincount(pair // a_uniq.size, minlength=len(todo))  # distinct article shingles per story
+    p_owner = pair // a_uniq.size
+    p_value = pair % a_uniq.size
+    p_spos = hit[first] - (np.cumsum(sizes) - sizes)[p_owner]
+
+    # Every article position holding each shared value, ordered by (story, article position).
+    reps = per_value[p_value]
+    starts = value_end[p_value] - reps
+    total = int(reps.sum())
+    offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+    a_pos = by_value[np.repeat(starts, reps) + offs].astype(np.int64)
+    own = np.repeat(p_owner, reps)
+    s_pos = np.repeat(p_spos, reps)
+    order = np.argsort(own * article.size + a_pos, kind="stable")
+    a_pos, own, s_pos = a_pos[order], own[order], s_pos[order]
+
+    # Chains: break at a new story, an article jump or a diagonal shift.
+    diag = s_pos - a_pos
+    brk = (np.diff(own) != 0) | (np.diff(a_pos) > p.max_gap) | (np.abs(np.diff(diag)) > p.max_gap)
+    seg_lo = np.concatenate(([0], np.flatnonzero(brk) + 1))
+    seg_hi = np.concatenate((seg_lo[1:], [a_pos.size]))
+    seg_of = np.repeat(np.arange(seg_lo.size, dtype=np.int64), seg_hi - seg_lo)
+
+    # Weight of each chain's distinct bigrams (those inside its matched shingles).
+    covered = (a_pos[:, None] + np.arange(k - 1)[None, :]).reshape(-1)
+    seg_bigram = np.unique(np.repeat(seg_of, k - 1) * b_uniq.size + b_inv[covered])
+    weight = np.bincount(seg_bigram // b_uniq.size, weights=b_weight[seg_bigram % b_uniq.size], minlength=seg_lo.size)
+    keep = weight >= p.min_passage_weight
+    # Summed in another order than align's reference sum; settle near-ties with that sum.
+    for s in np.flatnonzero(np.abs(weight - p.min_passage_weight) <= 1e-9 * max(1.0, p.min_passage_weight)).tolist():
+        cov = (a_pos[seg_lo[s] : seg_hi[s], None] + np.arange(k - 1)[None, :]).reshape(-1)
+        _, f = np.unique(article_bigrams[cov], return_index=True)
+        keep[s] = float(bigram_weights[cov[f]].sum()) >= p.min_passage_weight
+    segs = np.flatnonzero(keep)
+    if segs.size == 0:
+        return out
+    s_min = np.minimum.reduceat(s_pos, seg_lo)
+    s_max = np.maximum.reduceat(s_pos, seg_lo)
+
+    n_article_tokens = article_bigrams.size + 1
+    seg_story = own[seg_lo[segs]]
+    for j in np.unique(seg_story).tolist():
+        passages: list[Passage] = []
+        a_lo: list[int] = []
+        a_hi: list[int] = []
+        s_lo: list[int] = []
+        s_hi: list[int] = []
+        matched = 0
+        spanned = 0
+        for s in segs[seg_story == j].tolist():
+            lo, hi = int(seg_lo[s]), int(seg_hi[s])
+            a0, a1 = int(a_pos[lo]), int(a_pos[hi - 1]) + k
+            s0, s1 = int(s_min[s]), int(s_max[s]) + k
+            span = a1 - a0 - k + 1
+            passages.append(Passage(a0, a1, s0, s1, min(1.0, (hi - lo) / span)))
+            a_lo.append(a0)
+            a_hi.append(a1)
+            s_lo.append(s0)
+            s_hi.append(s1)
+            matched += hi - lo
+            spanned += span
+        i = todo[j]
+        n_story = int(n_story_tokens[i])
+        article_mask = _coverage_mask(n_article_tokens, np.array(a_lo), np.array(a_hi))
+        story_mask = _coverage_mask(n_story, np.array(s_lo), np.array(s_hi))
+        inter = int(shared[j])
+        union = a_uniq.size + np.unique(stories[i]).size - inter
+        out[i] = Alignment(
+            passages=tuple(passages),
+            article_mask=article_mask,
+            containment=float(article_mask.sum()) / max(1, n_article_tokens),
+            coverage=float(story_mask.sum()) / max(1, n_story),
+            jaccard=inter / union if union else 0.0,
+            density=matched / spanned if spanned else 0.0,
+        )
+    return out
 
 
 def qualifies(al: Alignment, p: ScoringParams) -> bool:
@@ -182,8 +286,8 @@ def shared_terms(article_terms: U32, term_weights: np.ndarray, stories: list[U32
         return np.zeros(n, dtype=np.int64), np.zeros(n)
     flat = np.concatenate(stories)
     owner = np.repeat(np.arange(n, dtype=np.int64), [t.size for t in stories])
-    idx = np.minimum(np.searchsorted(uniq, flat), uniq.size - 1)
-    hit = uniq[idx] == flat
+    idx = _find(uniq, flat)
+    hit = idx >= 0
     pairs = np.unique(owner[hit] * uniq.size + idx[hit])
     whose = pairs // uniq.size
     counts = np.bincount(whose, minlength=n)

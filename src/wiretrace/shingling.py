@@ -15,6 +15,8 @@ almost entirely inside some query window that is aligned with a story window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -50,6 +52,21 @@ def shingle_hashes(token_hashes: U32, k: int) -> U32:
         acc *= _POLY
         acc += tokens[j : j + m]
     return (fmix64(acc) >> _S32).astype(np.uint32)
+
+
+def shingle_hashes_many(token_hashes: Sequence[U32], k: int) -> list[U32]:
+    """`shingle_hashes` of many sequences, hashed in one pass over their concatenation.
+
+    A shingle's hash depends only on its own k tokens, so each sequence's
+    shingles are a slice of the concatenation's (those not straddling a joint).
+    """
+    if not token_hashes:
+        return []
+    sizes = np.array([t.shape[0] for t in token_hashes], dtype=np.int64)
+    offsets = np.cumsum(sizes) - sizes
+    flat = shingle_hashes(np.concatenate(token_hashes), k)
+    empty = np.empty(0, dtype=np.uint32)
+    return [flat[o : o + n - k + 1] if n >= k else empty for o, n in zip(offsets.tolist(), sizes.tolist(), strict=True)]
 
 
 def window_bounds(n_shingles: int, size: int, step: int) -> tuple[I64, I64]:

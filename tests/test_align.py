@@ -1,0 +1,153 @@
+"""The batched alignment answers exactly what the one-story-at-a-time version did."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wiretrace.scoring import Alignment, Passage, ScoringParams, _coverage_mask, _find, align, align_many
+from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many
+
+P = ScoringParams(
+    shingle_size=4,
+    max_gap=8,
+    min_passage_weight=8.0,
+    min_match_tokens=12,
+    rewrite_containment=0.15,
+    min_containment=0.05,
+    derived_containment=0.5,
+    verbatim_threshold=0.9,
+)
+
+
+def reference_align(
+    article: U32, article_bigrams: U32, bigram_weights: np.ndarray, story: U32, n_story_tokens: int, p: ScoringParams
+) -> Alignment | None:
+    """`align` as it was before batching (one story, ~25 numpy calls), kept to check against."""
+    n_article_tokens = article_bigrams.size + 1
+    if article.size == 0 or story.size == 0:
+        return None
+    order = np.argsort(story, kind="stable")
+    sorted_story = story[order]
+    idx = np.searchsorted(sorted_story, article)
+    idx_clipped = np.minimum(idx, sorted_story.size - 1)
+    hit = sorted_story[idx_clipped] == article
+    a_pos = np.flatnonzero(hit)
+    if a_pos.size == 0:
+        return None
+    s_pos = order[idx_clipped[a_pos]].astype(np.int64)
+    diag = s_pos - a_pos
+    breaks = np.flatnonzero((np.diff(a_pos) > p.max_gap) | (np.abs(np.diff(diag)) > p.max_gap)) + 1
+    seg_starts = np.concatenate(([0], breaks))
+    seg_ends = np.concatenate((breaks, [a_pos.size]))
+    k = p.shingle_size
+    passages: list[Passage] = []
+    a_lo, a_hi, s_lo, s_hi = [], [], [], []
+    matched = spanned = 0
+    for lo, hi in zip(seg_starts.tolist(), seg_ends.tolist(), strict=True):
+        covered = (a_pos[lo:hi, None] + np.arange(k - 1)[None, :]).reshape(-1)
+        _, first = np.unique(article_bigrams[covered], return_index=True)
+        if float(bigram_weights[covered[first]].sum()) < p.min_passage_weight:
+            continue
+        a0, a1 = int(a_pos[lo]), int(a_pos[hi - 1]) + k
+        seg_s = s_pos[lo:hi]
+        s0, s1 = int(seg_s.min()), int(seg_s.max()) + k
+        span = a1 - a0 - k + 1
+        passages.append(Passage(a0, a1, s0, s1, min(1.0, (hi - lo) / span)))
+        a_lo.append(a0)
+        a_hi.append(a1)
+        s_lo.append(s0)
+        s_hi.append(s1)
+        matched += hi - lo
+        spanned += span
+    if not passages:
+        return None
+    article_mask = _coverage_mask(n_article_tokens, np.array(a_lo), np.array(a_hi))
+    story_mask = _coverage_mask(n_story_tokens, np.array(s_lo), np.array(s_hi))
+    a_set = np.unique(article)
+    inter = int(np.isin(a_set, sorted_story).sum())
+    union = a_set.size + np.unique(sorted_story).size - inter
+    return Alignment(
+        passages=tuple(passages),
+        article_mask=article_mask,
+        containment=float(article_mask.sum()) / max(1, n_article_tokens),
+        coverage=float(story_mask.sum()) / max(1, n_story_tokens),
+        jaccard=inter / union if union else 0.0,
+        density=matched / spanned if spanned else 0.0,
+    )
+
+
+def _same(a: Alignment | None, b: Alignment | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (
+        a.passages == b.passages
+        and np.array_equal(a.article_mask, b.article_mask)
+        and (a.containment, a.coverage, a.jaccard, a.density) == (b.containment, b.coverage, b.jaccard, b.density)
+    )
+
+
+def _story_from(rng: np.random.Generator, article: U32, vocab: int) -> U32:
+    """A story sharing shuffled, noisy, repeated stretches of the article, among other words."""
+    parts: list[np.ndarray] = [rng.integers(0, vocab, int(rng.integers(0, 80)), dtype=np.uint32)]
+    for _ in range(int(rng.integers(0, 5))):
+        a = int(rng.integers(0, max(1, article.size - 5)))
+        piece = article[a : a + int(rng.integers(3, 60))].copy()
+        noisy = rng.random(piece.size) < 0.05
+        piece[noisy] = rng.integers(0, vocab, int(noisy.sum()), dtype=np.uint32)
+        parts.append(piece)
+        parts.append(rng.integers(0, vocab, int(rng.integers(0, 20)), dtype=np.uint32))
+    return np.concatenate(parts).astype(np.uint32)
+
+
+def test_align_many_equals_the_reference_on_many_stories() -> None:
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        vocab = int(rng.choice([30, 300, 5000]))  # small vocabularies repeat shingles often
+        tokens = rng.integers(0, vocab, int(rng.integers(1, 400)), dtype=np.uint32)
+        stories_tokens = [_story_from(rng, tokens, vocab) for _ in range(int(rng.integers(1, 40)))]
+        stories_tokens.append(np.empty(0, np.uint32))
+        article = shingle_hashes(tokens, P.shingle_size)
+        bigrams = shingle_hashes(tokens, 2)
+        # Random weights (by value, as term weights are), or all ones as de-duplication uses.
+        weights = np.ones(bigrams.size) if trial % 3 == 0 else (bigrams % 997) / 997.0 * 2.5
+        stories = [shingle_hashes(t, P.shingle_size) for t in stories_tokens]
+        sizes = [t.size for t in stories_tokens]
+        wanted = rng.random(len(stories)) < 0.8
+        got = align_many(article, bigrams, weights, stories, sizes, P, wanted)
+        for i, story in enumerate(stories):
+            expected = reference_align(article, bigrams, weights, story, sizes[i], P) if wanted[i] else None
+            assert _same(got[i], expected), (trial, i)
+            assert _same(
+                align(article, bigrams, weights, story, sizes[i], P),
+                reference_align(article, bigrams, weights, story, sizes[i], P),
+            )
+
+
+def test_align_many_of_nothing() -> None:
+    empty = np.empty(0, np.uint32)
+    assert align_many(empty, empty, np.empty(0), [np.arange(5, dtype=np.uint32)], [8], P) == [None]
+    assert align_many(np.arange(5, dtype=np.uint32), np.arange(7, dtype=np.uint32), np.ones(7), [], [], P) == []
+
+
+def test_find_locates_values_in_a_sorted_table() -> None:
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 7, 600, 5000):
+        table = np.unique(rng.integers(0, 2**32, size, dtype=np.uint32))
+        values = np.concatenate(
+            [rng.choice(table, 50) if table.size else table, rng.integers(0, 2**32, 500, dtype=np.uint32)]
+        )
+        values = values.astype(np.uint32)
+        idx = np.searchsorted(table, values)
+        ok = (idx < table.size) & (table[np.minimum(idx, max(table.size - 1, 0))] == values) if table.size else idx < 0
+        assert np.array_equal(_find(table, values), np.where(ok, idx, -1))
+
+
+def test_shingle_hashes_many_equals_one_at_a_time() -> None:
+    rng = np.random.default_rng(5)
+    seqs = [rng.integers(0, 2**32, int(n), dtype=np.uint32) for n in rng.integers(0, 30, 50)]
+    for k in (1, 2, 4, 9):
+        got = shingle_hashes_many(seqs, k)
+        assert len(got) == len(seqs)
+        for g, s in zip(got, seqs, strict=True):
+            assert np.array_equal(g, shingle_hashes(s, k))
+    assert shingle_hashes_many([], 4) == []

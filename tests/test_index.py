@@ -1,0 +1,106 @@
+"""LSHIndex lookups through the slot directory give what a plain scan of every entry gives."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+from synth import NewsGen
+
+from wiretrace.backend import EmbeddedBackend
+from wiretrace.config import Settings
+from wiretrace.engine import Detector
+from wiretrace.index import LSHIndex
+from wiretrace.redis_backend import open_redis_backend
+from wiretrace.store import StoryRecord
+
+TOP = np.uint64(2**64 - 1)
+
+
+def _build(seed: int) -> tuple[LSHIndex, np.ndarray, np.ndarray]:
+    """An index of many batches (so several runs, some merged), with shared and extreme keys."""
+    rng = np.random.default_rng(seed)
+    idx = LSHIndex()
+    all_keys: list[np.ndarray] = []
+    all_stories: list[np.ndarray] = []
+    for _ in range(25):
+        n = int(rng.integers(1, 3000))
+        keys = rng.integers(0, 2**64, n, dtype=np.uint64)
+        # A third of the entries share 40 keys spread over the key space (full buckets).
+        keys[: n // 3] = rng.integers(0, 40, n // 3).astype(np.uint64) * np.uint64(2**58)
+        keys[:3] = TOP
+        keys[3:5] = 0
+        stories = rng.integers(1, 5000, n).astype(np.uint32)
+        idx.insert(keys, stories)
+        all_keys.append(keys)
+        all_stories.append(stories)
+    return idx, np.concatenate(all_keys), np.concatenate(all_stories)
+
+
+def test_query_equals_a_scan_of_every_entry() -> None:
+    idx, keys, stories = _build(1)
+    assert len({r.size for r in idx._runs}) > 1  # several runs are searched
+    rng = np.random.default_rng(2)
+    for _ in range(40):
+        needles = np.concatenate(
+            [rng.choice(keys, 100), rng.integers(0, 2**64, 100, dtype=np.uint64), np.array([TOP, 0], np.uint64)]
+        )
+        expected = np.sort(stories[np.isin(keys, needles)])
+        assert np.array_equal(np.sort(idx.query(needles)), expected)
+
+
+def test_max_bucket_leaves_out_only_fuller_buckets() -> None:
+    idx, keys, stories = _build(3)
+    rng = np.random.default_rng(4)
+    for cap in (1, 5, 50, 400):
+        needles = rng.choice(keys, 60 if cap < 50 else 200)  # few needles are searched whole, more by slot
+        present, sizes = np.unique(keys[np.isin(keys, needles)], return_counts=True)
+        kept = present[sizes <= cap]
+        expected = np.sort(stories[np.isin(keys, kept)])
+        assert np.array_equal(np.sort(idx.query(needles, max_bucket=cap)), expected)
+    assert np.array_equal(np.sort(idx.query(needles, max_bucket=0)), np.sort(stories[np.isin(keys, needles)]))
+
+
+def test_removed_stories_vanish_and_empty_index_answers_nothing() -> None:
+    idx, keys, stories = _build(5)
+    gone = np.unique(stories)[::3]
+    idx.remove(gone)
+    needles = np.unique(keys)[::7]
+    expected = stories[np.isin(keys, needles)]
+    assert np.array_equal(np.sort(idx.query(needles)), np.sort(expected[~np.isin(expected, gone)]))
+    assert LSHIndex().query(needles).size == 0
+    assert idx.query(np.empty(0, np.uint64)).size == 0
+
+
+def test_max_bucket_is_the_same_in_both_backends(tmp_path: Path) -> None:
+    """The embedded index and the Redis layout leave out the same over-full buckets."""
+    if REDIS_SERVER is None:
+        pytest.skip(SKIP_REASON)
+    gen = NewsGen(seed=21)
+    records = [StoryRecord(f"s{i}", gen.article()) for i in range(60)]
+    settings = Settings()
+    fingerprint = settings.index.fingerprint()
+    srv = RedisServer(tmp_path / "redis").start()
+    red = Detector(settings, open_redis_backend(srv.url, fingerprint))
+    emb = Detector(settings, EmbeddedBackend(tmp_path / "emb", fingerprint))
+    try:
+        for det in (red, emb):
+            det.upsert(records)
+        keys = emb.pipeline.article(gen.article(), settings.match.query_step).topic_keys
+        sizes = {np.sort(emb.backend.lookup(keys[i : i + 1])).size for i in range(keys.size)}
+        assert len(sizes) > 2  # buckets of several sizes, so the caps below leave out different ones
+        full = emb.backend.lookup(keys)
+        for cap in (0, 1, 3, 10, 1000):
+            e = np.sort(emb.backend.lookup(keys, cap))
+            assert np.array_equal(np.sort(red.backend.lookup(keys, cap)), e)
+            assert e.size == full.size if cap in (0, 1000) else e.size < full.size
+    finally:
+        red.close()
+        emb.close()
+        srv.stop()
