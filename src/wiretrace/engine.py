@@ -224,13 +224,13 @@ class Detector:
             return 0.0, 0.0
         best = int(np.argmax(shares))
         mine = story_shingles[best]
-        n_mine = np.unique(mine).size
         rivals = shares.copy()
         rivals[best] = 0.0
-        if exacts[best] and n_mine and shares.size > 1:
+        if exacts[best] and mine.size and shares.size > 1:
             n_common, _ = shared_terms(mine, np.ones(mine.size), story_shingles)
-            sizes = np.array([np.unique(b).size for b in story_shingles])
-            same = n_common >= self.settings.match.edition_overlap * np.maximum(1, np.minimum(sizes, n_mine))
+            # Sizes with repeats: prose repeats few shingles, and distinct counts cost more than the alignment.
+            sizes = np.array([b.size for b in story_shingles])
+            same = n_common >= self.settings.match.edition_overlap * np.maximum(1, np.minimum(sizes, mine.size))
             rivals[same] = 0.0
         return float(shares[best]), float(rivals.max())
 
