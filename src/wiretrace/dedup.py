@@ -39,6 +39,7 @@ import logging
 import mmap
 import multiprocessing
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -722,6 +723,14 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _worker_start() -> None:
+    """A forked worker must die on the SIGTERM with which ``Pool`` ends it, even
+    when the parent installed a handler (a server's graceful drain, a test
+    runner's): an inherited handler would keep it alive and the pool's join
+    would wait forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_local(
     paths: Sequence[str],
     out_dir: Path,
@@ -743,7 +752,7 @@ def run_local(
     chunks: list[Printed] = []
     seen: set[str] = set()
     tasks = ((settings, params, c) for c in _chunks(read_records(paths, params), CHUNK))
-    with ctx.Pool(workers) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
+    with ctx.Pool(workers, _worker_start) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
         for printed, skipped in pool.imap(_print_chunk, tasks):
             for s in skipped:
                 writer.skip(s)
@@ -780,7 +789,7 @@ def run_local(
     slices = np.linspace(0, n_tok, 4 * workers + 1).astype(np.int64).tolist()
     edges: list[Edge] = []
     step = 2000
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, _worker_start) as pool:
         hashed = pool.map_async(_hash_slice, [(lo, hi, k) for lo, hi in itertools.pairwise(slices)])
         parts = pool.map(_pairs_part, [(lo, hi, params.max_bucket) for lo, hi in itertools.pairwise(bounds)])
         _BANDS, _DOCS = np.empty(0, np.uint64), np.empty(0, np.int64)
