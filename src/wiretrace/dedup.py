@@ -53,7 +53,7 @@ from tqdm import tqdm
 from wiretrace.config import MatchSettings, Settings
 from wiretrace.pipeline import TextPipeline
 from wiretrace.scoring import ScoringParams, align
-from wiretrace.shingling import I64, U32, U64, shingle_hashes
+from wiretrace.shingling import I64, U32, U64, shingle_hashes, sorted_unique
 
 log = logging.getLogger(__name__)
 
@@ -263,22 +263,6 @@ def verify_many(pairs: list[tuple[int, U32, int, U32]], sp: ScoringParams, dp: D
     corpus = Corpus.of(keys, np.concatenate(docs).astype(np.uint32, copy=False), toff, sp.shingle_size)
     both = np.arange(0, 2 * len(pairs), 2, dtype=np.int64)
     return align_pairs(corpus, both, both + 1, sp, dp)
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` of an integer array by sorting.
-
-    NumPy >= 2.3 answers a plain ``np.unique`` of integers from a C++ hash set,
-    which is tens of times slower than its SIMD sort on large arrays
-    (numpy/numpy#31969); the result is the same sorted array.
-    """
-    out = np.sort(values)
-    if out.size < 2:
-        return out
-    keep = np.empty(out.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(out[1:], out[:-1], out=keep[1:])
-    return out[keep]
 
 
 def _gather(starts: I64, sizes: I64) -> tuple[I64, I64]:

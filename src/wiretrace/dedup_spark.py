@@ -52,10 +52,9 @@ from wiretrace.dedup import (
     components,
     input_kind,
     scoring_params,
-    sorted_unique,
 )
 from wiretrace.scoring import ScoringParams
-from wiretrace.shingling import I64, U32
+from wiretrace.shingling import I64, U32, sorted_unique
 
 Pair = tuple[int, int]
 VERIFY_BATCH = 2000  # pairs per align_pairs call, as in the local engine

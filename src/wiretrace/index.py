@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wiretrace.shingling import U32, U64
+from wiretrace.shingling import U32, U64, sorted_unique
 
 # Entries per slot of a run's directory: few enough that a key is found in a
 # few vectorised steps, and the directory adds at most 4 bytes per 16 entries
@@ -90,15 +90,16 @@ def _lower_bound(keys: U64, needles: U64, lo: np.ndarray, hi: np.ndarray, right:
     return lo
 
 
-def _sorted_run(keys: U64, stories: U32) -> _Run:
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
+def _sorted_run(keys: U64, stories: U32, presorted: bool = False) -> _Run:
+    if not presorted:
+        order = np.argsort(keys, kind="stable")
+        keys, stories = keys[order], stories[order]
     bits = max(0, min(32, int(keys.size // _SLOT_ENTRIES).bit_length() - 1))
     # Where each top-bits prefix starts (sorted needles: one pass, no temporaries the size of the run).
     firsts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(64 - bits) if bits else np.zeros(1, np.uint64)
     slots = np.append(np.searchsorted(keys, firsts), keys.size)
     dtype = np.int32 if keys.size < 2**31 else np.int64
-    return _Run(keys, stories[order], slots.astype(dtype), bits)
+    return _Run(keys, stories, slots.astype(dtype), bits)
 
 
 class LSHIndex:
@@ -122,7 +123,7 @@ class LSHIndex:
                 grown = np.zeros(max(top + 1, 2 * self._alive.size), dtype=bool)
                 grown[: self._alive.size] = self._alive
                 self._alive = grown
-            self._alive[np.unique(stories)] = True
+            self._alive[stories] = True
             runs = [*self._runs, run]
             # Size-tiered merging: keep each run at least 4x its successor.
             while len(runs) >= 2 and runs[-1].size * 4 >= runs[-2].size:
@@ -138,10 +139,17 @@ class LSHIndex:
             self._alive[stories] = False
 
     def _merge(self, a: _Run, b: _Run) -> _Run:
-        keys = np.concatenate((a.keys, b.keys))
-        stories = np.concatenate((a.stories, b.stories))
+        """Both runs are sorted: place b's entries after a's equal keys in one
+        pass (what a stable sort of a then b gives) instead of sorting again."""
+        at = np.searchsorted(a.keys, b.keys, side="right") + np.arange(b.size)
+        from_b = np.zeros(a.size + b.size, dtype=bool)
+        from_b[at] = True
+        keys = np.empty(a.size + b.size, dtype=np.uint64)
+        stories = np.empty(a.size + b.size, dtype=np.uint32)
+        keys[at], stories[at] = b.keys, b.stories
+        keys[~from_b], stories[~from_b] = a.keys, a.stories
         live = self._alive[stories]
-        return _sorted_run(keys[live], stories[live])
+        return _sorted_run(keys[live], stories[live], presorted=True)
 
     # -- reads -----------------------------------------------------------
 
@@ -153,7 +161,7 @@ class LSHIndex:
         shared by a large part of the index says nothing about any one story,
         and reading it would make the cost of a query grow with the index.
         """
-        keys = np.unique(keys)  # sorted needles search faster, and repeats add nothing
+        keys = sorted_unique(keys)  # sorted needles search faster, and repeats add nothing
         runs = self._runs
         alive = self._alive  # read after runs: it always covers their stories
         spans = [run.bounds(keys) for run in runs]
@@ -204,7 +212,12 @@ class TermFrequencies:
 
     def _buckets(self, per_doc: list[U32]) -> np.ndarray:
         """Distinct buckets of each document, concatenated."""
-        return np.concatenate([np.unique(t & self._mask) for t in per_doc]) if per_doc else np.empty(0, np.uint32)
+        if not per_doc:
+            return np.empty(0, np.uint32)
+        # One sort for the batch: (document, bucket) codes, distinct.
+        owner = np.repeat(np.arange(len(per_doc), dtype=np.uint64), [t.size for t in per_doc])
+        codes = sorted_unique(owner << np.uint64(32) | (np.concatenate(per_doc) & self._mask).astype(np.uint64))
+        return (codes & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
     def add(self, per_doc: list[U32], sign: int = 1) -> None:
         buckets = self._buckets(per_doc)

@@ -31,6 +31,22 @@ _S33 = np.uint64(33)
 _S32 = np.uint64(32)
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an integer array by sorting.
+
+    NumPy >= 2.3 answers a plain ``np.unique`` of integers from a C++ hash set,
+    which is tens of times slower than its SIMD sort on large arrays
+    (numpy/numpy#31969); the result is the same sorted array.
+    """
+    out = np.sort(values)
+    if out.size < 2:
+        return out
+    keep = np.empty(out.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
+
+
 def fmix64(x: U64) -> U64:
     """MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit."""
     x = x ^ (x >> _S33)
