@@ -60,9 +60,10 @@ class WiretraceServer:
         if tokens:
             interceptors.append(BearerTokenInterceptor(tokens))
         max_rpcs = srv.max_concurrent_rpcs or None
+        self.servicer = SyndicationServicer(self.detector, settings, self.metrics)
         self.grpc_server = grpc.server(
             ThreadPoolExecutor(max_workers=srv.workers, thread_name_prefix="wiretrace-rpc"),
-            handlers=[generic_handler(SyndicationServicer(self.detector, settings, self.metrics))],
+            handlers=[generic_handler(self.servicer)],
             interceptors=interceptors,
             maximum_concurrent_rpcs=max_rpcs,
             options=[

@@ -218,3 +218,20 @@ def test_generated_stub_works(server: WiretraceServer) -> None:
     with grpc.insecure_channel(server.address) as channel:
         stub = syndication_pb2_grpc.SyndicationServiceStub(channel)
         assert stub.GetStats(pb.GetStatsRequest(), timeout=5).story_count == 0
+
+
+def test_match_waits_for_a_free_matcher_within_its_deadline(server: WiretraceServer, raw: SyndicationStub) -> None:
+    """Matches past match_threads wait; one that cannot start before its deadline says so."""
+    slots = server.servicer._match_slots
+    taken = 0
+    while slots.acquire(blocking=False):  # every matcher busy
+        taken += 1
+    try:
+        with pytest.raises(grpc.RpcError) as err:
+            raw.Match(pb.MatchRequest(request_id="late", text="some words to match " * 5), timeout=0.3)
+        assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        for _ in range(taken):
+            slots.release()
+    reply = raw.Match(pb.MatchRequest(request_id="on-time", text="some words to match " * 5), timeout=10)
+    assert reply == pb.MatchResponse(request_id="on-time", verdict=pb.UNRELATED, original_fraction=1.0)

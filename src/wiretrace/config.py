@@ -84,6 +84,9 @@ class ServerSettings:
     host: str = _opt("127.0.0.1", "Address to listen on.")
     port: int = _opt(50051, "Port to listen on (0 picks a free one).")
     workers: int = _opt(8, "Threads serving RPCs.")
+    match_threads: int = _opt(
+        0, "Matches computed at once (0: one per CPU core); others wait their turn, since extra threads slow the GIL."
+    )
     max_concurrent_rpcs: int = _opt(64, "RPCs in progress at once; more get RESOURCE_EXHAUSTED (0: none).")
     max_message_bytes: int = _opt(8 * 1024 * 1024, "Largest gRPC message accepted or sent.")
     max_text_bytes: int = _opt(1024 * 1024, "Largest article or story body, in UTF-8 bytes.")
