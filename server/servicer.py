@@ -37,6 +37,10 @@ SERVICE_NAME = "wiretrace.v1.SyndicationService"
 M = TypeVar("M", bound=Message)
 
 
+# Longer than any deadline a caller means; threading cannot wait for grpc's 'no deadline' value.
+MAX_WAIT_S = 86_400.0
+
+
 @dataclass(frozen=True)
 class Undecodable:
     """Stands in for a request the protobuf runtime could not parse (e.g. invalid UTF-8).
@@ -170,7 +174,8 @@ class SyndicationServicer:
             )
 
     def _match(self, req: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
-        if not self._match_slots.acquire(timeout=context.time_remaining()):
+        remaining = context.time_remaining()  # huge, not None, when the call has no deadline
+        if not self._match_slots.acquire(timeout=None if remaining is None or remaining > MAX_WAIT_S else remaining):
             raise RequestError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 "the deadline passed while the request waited for a free matcher; retry with a longer deadline "

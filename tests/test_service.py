@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import time
 
 import grpc
 import pytest
@@ -235,3 +237,19 @@ def test_match_waits_for_a_free_matcher_within_its_deadline(server: WiretraceSer
             slots.release()
     reply = raw.Match(pb.MatchRequest(request_id="on-time", text="some words to match " * 5), timeout=10)
     assert reply == pb.MatchResponse(request_id="on-time", verdict=pb.UNRELATED, original_fraction=1.0)
+
+
+def test_match_without_a_deadline_waits_for_a_free_matcher(server: WiretraceServer, raw: SyndicationStub) -> None:
+    slots = server.servicer._match_slots
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(raw.Match, pb.MatchRequest(request_id="patient", text="words to match " * 5))
+        time.sleep(0.3)
+        assert not reply.done()  # waiting for a matcher, not failed
+        for _ in range(taken):
+            slots.release()
+        assert reply.result(timeout=10) == pb.MatchResponse(
+            request_id="patient", verdict=pb.UNRELATED, original_fraction=1.0
+        )
