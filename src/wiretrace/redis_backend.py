@@ -59,7 +59,7 @@ import numpy as np
 import redis
 
 from wiretrace.backend import BackendStats
-from wiretrace.shingling import U32, U64, shingle_hashes
+from wiretrace.shingling import U32, U64, shingle_hashes, sorted_unique
 from wiretrace.store import SCHEMA_VERSION, Candidate, SettingsMismatchError, StoryPrint, StoryRecord
 
 log = logging.getLogger(__name__)
@@ -488,7 +488,7 @@ class RedisBackend:
         """
         if band_keys.size == 0:
             return np.empty(0, dtype=np.uint32)
-        keys, multiplicity = np.unique(band_keys.astype(np.uint64, copy=False), return_counts=True)
+        keys = sorted_unique(band_keys.astype(np.uint64, copy=False))
         raw = keys.astype("<u8").tobytes()
         names = [self.prefix + b"k:" + raw[i : i + 8] for i in range(0, len(raw), 8)]
         pipe = self.client.pipeline(transaction=True)
@@ -503,8 +503,8 @@ class RedisBackend:
             blobs = [b if n <= max_bucket else b"" for b, n in zip(blobs, per_key.tolist(), strict=True)]
             members = np.frombuffer(b"".join(blobs), dtype="<u4").astype(np.uint32)
             per_key = np.where(per_key > max_bucket, 0, per_key)
-        # A key asked for twice contributes its stories twice, as the embedded index does.
-        hits = np.repeat(members, np.repeat(multiplicity, per_key))
+        # A key asked for twice counts once, as in the embedded index: repeats add nothing.
+        hits = members
         if hits.size and (pending or dead):
             keep = np.ones(hits.size, dtype=bool)
             for span in pending:
