@@ -500,6 +500,29 @@ def _rotl(h: npt.NDArray[np.uint32], r: int) -> npt.NDArray[np.uint32]:
     return (h << np.uint32(r)) | (h >> np.uint32(32 - r))
 
 
+def _avalanche(h: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    """xxh32's final mix."""
+    h ^= h >> np.uint32(15)
+    h *= _P2
+    h ^= h >> np.uint32(13)
+    h *= _P3
+    h ^= h >> np.uint32(16)
+    return h
+
+
+def _xxh32_long(
+    data: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    which: npt.NDArray[np.intp],
+    out: npt.NDArray[np.uint32],
+) -> None:
+    """Tokens too long for the vectorised rounds: xxhash itself, lower-cased by ``| 0x20``."""
+    for k in which.tolist():
+        a = int(starts[k])
+        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
+
+
 def _xxh32_ascii_few(
     data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.uint32]:
@@ -524,15 +547,8 @@ def _xxh32_ascii_few(
         byte = grid[rows, np.minimum(tail + r, _SHORT - 1)].astype(np.uint32)
         step = _rotl(h + byte * _P5, 11) * _P1
         h = np.where(r < length - tail, step, h)
-    h ^= h >> np.uint32(15)
-    h *= _P2
-    h ^= h >> np.uint32(13)
-    h *= _P3
-    h ^= h >> np.uint32(16)
-    out[short] = h
-    for k in np.flatnonzero(~short).tolist():
-        a = int(starts[k])
-        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
+    out[short] = _avalanche(h)
+    _xxh32_long(data, starts, lengths, np.flatnonzero(~short), out)
     return out
 
 
@@ -569,15 +585,8 @@ def _xxh32_ascii_tokens(
         for r in range(4 * (length // 4), length):
             h += (data[s + r].astype(np.uint32) | _LOWER1) * _P5
             h = _rotl(h, 11) * _P1
-        h ^= h >> np.uint32(15)
-        h *= _P2
-        h ^= h >> np.uint32(13)
-        h *= _P3
-        h ^= h >> np.uint32(16)
-        out[idx] = h
-    for k in order[cuts[_SHORT - 1] :].tolist():
-        a = int(starts[k])
-        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
+        out[idx] = _avalanche(h)
+    _xxh32_long(data, starts, lengths, order[cuts[_SHORT - 1] :], out)
     return out
 
 
