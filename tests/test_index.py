@@ -78,6 +78,30 @@ def test_removed_stories_vanish_and_empty_index_answers_nothing() -> None:
     assert idx.query(np.empty(0, np.uint64)).size == 0
 
 
+def test_a_large_run_with_a_finer_slot_directory_answers_like_a_scan() -> None:
+    """Past a million entries a run's slots take more than 16 key bits; merging keeps every key."""
+    rng = np.random.default_rng(6)
+    keys = rng.integers(0, 2**64, 2**21, dtype=np.uint64)
+    keys[:5000] = rng.choice(keys[5000:], 5000)  # keys held more than once, in many slots
+    stories = rng.integers(0, 2**20, keys.size).astype(np.uint32)
+    idx = LSHIndex()
+    half = keys.size // 2
+    idx.insert(keys[:half], stories[:half])
+    idx.insert(keys[half:], stories[half:])  # merged with the first run
+    assert len(idx._runs) == 1 and idx._runs[0].bits > 16
+    assert idx.nbytes - idx._alive.nbytes < 8.5 * keys.size  # 8 bytes an entry, plus the directory
+    needles = np.concatenate([rng.choice(keys, 3000), rng.integers(0, 2**64, 1000, dtype=np.uint64), keys[:3]])
+    expected = np.sort(stories[np.isin(keys, needles)])
+    assert np.array_equal(np.sort(idx.query(needles)), expected)
+
+
+def test_keys_are_told_apart_by_their_top_48_bits() -> None:
+    idx = LSHIndex()
+    idx.insert(np.array([0xABCDEF0123450000, 0xABCDEF0123460000], np.uint64), np.array([1, 2], np.uint32))
+    assert idx.query(np.array([0xABCDEF012345FFFF], np.uint64)).tolist() == [1]
+    assert idx.query(np.array([0xABCDEF0123470000], np.uint64)).size == 0
+
+
 def test_max_bucket_is_the_same_in_both_backends(tmp_path: Path) -> None:
     """The embedded index and the Redis layout leave out the same over-full buckets."""
     if REDIS_SERVER is None:

@@ -1,10 +1,16 @@
 """The LSH index: band keys -> story numbers, held in sorted numpy runs.
 
 datasketch's ``MinHashLSH`` keeps a Python dict of sets per band, which costs
-kilobytes per story. Here every (band key, story) pair is 12 bytes in sorted
+kilobytes per story. Here every (band key, story) pair is 8 bytes in sorted
 arrays, organised like a small log-structured merge tree: each insert batch
 becomes a sorted run, and runs of similar size are merged, so there are only
 O(log n) runs to binary-search and inserts stay amortised O(log n).
+
+Keys are compared on their top 48 bits. Each run is cut into 2**bits slots by
+the top bits of the key (bits >= 16), and an entry stores only the low 32 bits
+of its 48-bit key: the slot it sits in holds the rest. At a billion entries a
+probe meets a foreign 48-bit key about once in 300,000 lookups, which adds one
+vote to one candidate that verification then rejects.
 
 Deletion marks a story dead; dead entries are filtered at query time and
 dropped at the next merge. Readers never take the lock: they read an immutable
@@ -20,61 +26,54 @@ import numpy as np
 
 from wiretrace.shingling import U32, U64, sorted_unique
 
-# Entries per slot of a run's directory: few enough that a key is found in a
-# few vectorised steps, and the directory adds at most 4 bytes per 16 entries
-# (an entry itself is 12 bytes).
+KEY_BITS = 48  # bits of a band key the index tells apart
+_STORED_BITS = 32  # of which an entry stores the low ones; its slot gives the rest
+_MIN_SLOT_BITS = KEY_BITS - _STORED_BITS
+_LOW = np.uint64(2**_STORED_BITS - 1)
+# Entries per slot of a large run's directory: few enough that a key is found
+# in a few vectorised steps, and the directory adds at most 4 bytes per 16
+# entries (an entry itself is 8 bytes).
 _SLOT_ENTRIES = 16
-_FEW = 64  # up to this many keys, plain binary searches cost less than the vectorised steps
 
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    keys: U64  # sorted
+    # Entries sorted by 48-bit key; the key of entry i is (t << 32 | low[i]) with
+    # t the top 16 bits of its slot number: slot s holds low[slots[s] : slots[s + 1]].
+    low: U32
     stories: U32
-    # Band keys are uniform 64-bit hashes, so their top `bits` bits locate
-    # them: entries with top bits t lie in keys[slots[t] : slots[t + 1]].
-    # Searching that short slice instead of the whole run turns ~25 cache
-    # misses per key (a binary search over tens of millions) into two or three.
     slots: np.ndarray
     bits: int
 
     @property
     def size(self) -> int:
-        return int(self.keys.shape[0])
+        return int(self.low.shape[0])
+
+    def keys(self) -> U64:
+        """The 48-bit key of every entry (for merging)."""
+        top = np.arange(1 << self.bits, dtype=np.uint64) >> np.uint64(self.bits - _MIN_SLOT_BITS)
+        return np.repeat(top, np.diff(self.slots)) << np.uint64(_STORED_BITS) | self.low.astype(np.uint64)
 
     def bounds(self, needles: U64) -> tuple[np.ndarray, np.ndarray]:
-        """[lo, hi) of each sorted, distinct needle in this run (= searchsorted left and right)."""
-        if needles.size <= _FEW or not self.bits:
-            return np.searchsorted(self.keys, needles), np.searchsorted(self.keys, needles, side="right")
-        slot = (needles >> np.uint64(64 - self.bits)).astype(np.intp)
-        start, end = self.slots[slot], self.slots[slot + 1]
-        # A slot holding one key's long posting list (a common whole-document
-        # bucket) would take many vectorised steps: search those few needles whole.
-        big = np.flatnonzero(end - start > 4 * _SLOT_ENTRIES)
-        stop = end
-        if big.size:
-            start = start.astype(np.intp)
-            start[big] = np.searchsorted(self.keys, needles[big])
-            stop = end.astype(np.intp)
-            stop[big] = start[big]  # already found
-        lo = _lower_bound(self.keys, needles, start, stop, right=False)
+        """[lo, hi) of the entries of each distinct 48-bit needle in this run."""
+        slot = (needles >> np.uint64(KEY_BITS - self.bits)).astype(np.intp)
+        want = (needles & _LOW).astype(np.uint32)
+        start, end = self.slots[slot].astype(np.intp), self.slots[slot + 1].astype(np.intp)
+        lo = _lower_bound(self.low, want, start, end, right=False)
         # Most keys are absent or held once: settle those with one comparison
         # each and search on only for keys held more than once.
-        held = (lo < end) & (self.keys[np.minimum(lo, self.keys.size - 1)] == needles)
+        held = (lo < end) & (self.low[np.minimum(lo, self.low.size - 1)] == want)
         hi = lo + held
         more = np.flatnonzero(held & (hi < end))
         if more.size:
-            more = more[self.keys[hi[more]] == needles[more]]
-            far = np.isin(more, big)
-            hi[more[far]] = np.searchsorted(self.keys, needles[more[far]], side="right")
-            near = more[~far]
-            hi[near] = _lower_bound(self.keys, needles[near], hi[near] + 1, end[near], right=True)
+            more = more[self.low[hi[more]] == want[more]]
+            hi[more] = _lower_bound(self.low, want[more], hi[more] + 1, end[more], right=True)
         return lo, hi
 
 
-def _lower_bound(keys: U64, needles: U64, lo: np.ndarray, hi: np.ndarray, right: bool) -> np.ndarray:
-    """Vectorised binary search of each needle within its own [lo, hi) of `keys`:
-    the first position whose key is >= the needle (> the needle when `right`)."""
+def _lower_bound(keys: U32, needles: U32, lo: np.ndarray, hi: np.ndarray, right: bool) -> np.ndarray:
+    """Vectorised binary search of each needle within its own sorted [lo, hi) of
+    `keys`: the first position whose key is >= the needle (> it when `right`)."""
     lo = lo.astype(np.intp, copy=True)
     hi = hi.astype(np.intp, copy=True)
     active = np.flatnonzero(lo < hi)
@@ -91,15 +90,16 @@ def _lower_bound(keys: U64, needles: U64, lo: np.ndarray, hi: np.ndarray, right:
 
 
 def _sorted_run(keys: U64, stories: U32, presorted: bool = False) -> _Run:
+    """A run of 48-bit `keys` (sorted already when `presorted`)."""
     if not presorted:
         order = np.argsort(keys, kind="stable")
         keys, stories = keys[order], stories[order]
-    bits = max(0, min(32, int(keys.size // _SLOT_ENTRIES).bit_length() - 1))
-    # Where each top-bits prefix starts (sorted needles: one pass, no temporaries the size of the run).
-    firsts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(64 - bits) if bits else np.zeros(1, np.uint64)
+    bits = max(_MIN_SLOT_BITS, min(32, int(keys.size // _SLOT_ENTRIES).bit_length() - 1))
+    # Where each slot starts (sorted needles: one pass, no temporaries the size of the run).
+    firsts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(KEY_BITS - bits)
     slots = np.append(np.searchsorted(keys, firsts), keys.size)
     dtype = np.int32 if keys.size < 2**31 else np.int64
-    return _Run(keys, stories, slots.astype(dtype), bits)
+    return _Run((keys & _LOW).astype(np.uint32), stories, slots.astype(dtype), bits)
 
 
 class LSHIndex:
@@ -116,7 +116,9 @@ class LSHIndex:
         """Add (key, story) pairs; `keys` and `stories` are parallel 1-d arrays."""
         if keys.size == 0:
             return
-        run = _sorted_run(keys.astype(np.uint64, copy=False), stories.astype(np.uint32, copy=False))
+        run = _sorted_run(
+            keys.astype(np.uint64, copy=False) >> np.uint64(64 - KEY_BITS), stories.astype(np.uint32, copy=False)
+        )
         with self._lock:
             top = int(stories.max())
             if top >= self._alive.size:
@@ -141,13 +143,14 @@ class LSHIndex:
     def _merge(self, a: _Run, b: _Run) -> _Run:
         """Both runs are sorted: place b's entries after a's equal keys in one
         pass (what a stable sort of a then b gives) instead of sorting again."""
-        at = np.searchsorted(a.keys, b.keys, side="right") + np.arange(b.size)
+        a_keys, b_keys = a.keys(), b.keys()
+        at = np.searchsorted(a_keys, b_keys, side="right") + np.arange(b.size)
         from_b = np.zeros(a.size + b.size, dtype=bool)
         from_b[at] = True
         keys = np.empty(a.size + b.size, dtype=np.uint64)
         stories = np.empty(a.size + b.size, dtype=np.uint32)
-        keys[at], stories[at] = b.keys, b.stories
-        keys[~from_b], stories[~from_b] = a.keys, a.stories
+        keys[at], stories[at] = b_keys, b.stories
+        keys[~from_b], stories[~from_b] = a_keys, a.stories
         live = self._alive[stories]
         return _sorted_run(keys[live], stories[live], presorted=True)
 
@@ -161,7 +164,8 @@ class LSHIndex:
         shared by a large part of the index says nothing about any one story,
         and reading it would make the cost of a query grow with the index.
         """
-        keys = sorted_unique(keys)  # sorted needles search faster, and repeats add nothing
+        # Sorted needles search faster, and repeats add nothing.
+        keys = sorted_unique(keys.astype(np.uint64, copy=False) >> np.uint64(64 - KEY_BITS))
         runs = self._runs
         alive = self._alive  # read after runs: it always covers their stories
         spans = [run.bounds(keys) for run in runs]
@@ -190,7 +194,8 @@ class LSHIndex:
 
     @property
     def nbytes(self) -> int:
-        return sum(r.keys.nbytes + r.stories.nbytes for r in self._runs) + self._alive.nbytes
+        runs = self._runs
+        return sum(r.low.nbytes + r.stories.nbytes + r.slots.nbytes for r in runs) + self._alive.nbytes
 
 
 class TermFrequencies:
