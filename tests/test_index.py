@@ -95,6 +95,20 @@ def test_a_large_run_with_a_finer_slot_directory_answers_like_a_scan() -> None:
     assert np.array_equal(np.sort(idx.query(needles)), expected)
 
 
+def test_keys_held_many_times_side_by_side_answer_like_a_scan() -> None:
+    """Common buckets (many stories under one key) next to each other and to rare keys."""
+    rng = np.random.default_rng(7)
+    common = np.sort(rng.integers(0, 2**64, 30, dtype=np.uint64))
+    keys = np.concatenate([np.repeat(common, rng.integers(1, 300, common.size)), common[:5] + np.uint64(2**20)])
+    stories = rng.integers(0, 10_000, keys.size).astype(np.uint32)
+    idx = LSHIndex()
+    for part in np.array_split(np.arange(keys.size), 4):
+        idx.insert(keys[part], stories[part])
+    for needles in (common, common[::3], keys[-5:], np.concatenate([common[:2], keys[-2:]])):
+        expected = np.sort(stories[np.isin(keys, needles)])
+        assert np.array_equal(np.sort(idx.query(needles)), expected)
+
+
 def test_keys_are_told_apart_by_their_top_48_bits() -> None:
     idx = LSHIndex()
     idx.insert(np.array([0xABCDEF0123450000, 0xABCDEF0123460000], np.uint64), np.array([1, 2], np.uint32))

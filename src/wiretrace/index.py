@@ -34,32 +34,48 @@ _LOW = np.uint64(2**_STORED_BITS - 1)
 # in a few vectorised steps, and the directory adds at most 4 bytes per 16
 # entries (an entry itself is 8 bytes).
 _SLOT_ENTRIES = 16
+# A key held more often than this in a run (a common whole-document bucket) is
+# kept aside with its story list: a slot holding it would take many vectorised
+# search steps, and its entries need no key at all (4 bytes each).
+_HEAVY = 4 * _SLOT_ENTRIES
 
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    # Entries sorted by 48-bit key; the key of entry i is (t << 32 | low[i]) with
-    # t the top 16 bits of its slot number: slot s holds low[slots[s] : slots[s + 1]].
+    # Ordinary entries, sorted by 48-bit key: the key of entry i is (t << 32 | low[i])
+    # with t the top 16 bits of its slot number; slot s holds low[slots[s] : slots[s + 1]].
     low: U32
     stories: U32
     slots: np.ndarray
     bits: int
+    # Heavy keys, sorted: key h holds heavy_stories[heavy_starts[h] : heavy_starts[h + 1]].
+    heavy: U64
+    heavy_starts: np.ndarray
+    heavy_stories: U32
 
     @property
     def size(self) -> int:
-        return int(self.low.shape[0])
+        return int(self.low.shape[0] + self.heavy_stories.shape[0])
 
-    def keys(self) -> U64:
-        """The 48-bit key of every entry (for merging)."""
+    @property
+    def nbytes(self) -> int:
+        parts = (self.low, self.stories, self.slots, self.heavy, self.heavy_starts, self.heavy_stories)
+        return sum(int(a.nbytes) for a in parts)
+
+    def entries(self) -> tuple[U64, U32]:
+        """Every (48-bit key, story) of the run in key order, for merging."""
         top = np.arange(1 << self.bits, dtype=np.uint64) >> np.uint64(self.bits - _MIN_SLOT_BITS)
-        return np.repeat(top, np.diff(self.slots)) << np.uint64(_STORED_BITS) | self.low.astype(np.uint64)
+        keys = np.repeat(top, np.diff(self.slots)) << np.uint64(_STORED_BITS) | self.low.astype(np.uint64)
+        heavy = np.repeat(self.heavy, np.diff(self.heavy_starts))
+        return _interleave(keys, self.stories, heavy, self.heavy_stories)
 
-    def bounds(self, needles: U64) -> tuple[np.ndarray, np.ndarray]:
-        """[lo, hi) of the entries of each distinct 48-bit needle in this run."""
+    def bounds(self, needles: U64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """[lo, hi) of each distinct 48-bit needle among the ordinary entries, then
+        among the heavy stories (a needle is found in one of the two at most)."""
         slot = (needles >> np.uint64(KEY_BITS - self.bits)).astype(np.intp)
         want = (needles & _LOW).astype(np.uint32)
-        start, end = self.slots[slot].astype(np.intp), self.slots[slot + 1].astype(np.intp)
-        lo = _lower_bound(self.low, want, start, end, right=False)
+        end = self.slots[slot + 1].astype(np.intp)
+        lo = _lower_bound(self.low, want, self.slots[slot], end, right=False)
         # Most keys are absent or held once: settle those with one comparison
         # each and search on only for keys held more than once.
         held = (lo < end) & (self.low[np.minimum(lo, self.low.size - 1)] == want)
@@ -68,7 +84,12 @@ class _Run:
         if more.size:
             more = more[self.low[hi[more]] == want[more]]
             hi[more] = _lower_bound(self.low, want[more], hi[more] + 1, end[more], right=True)
-        return lo, hi
+        at = np.searchsorted(self.heavy, needles)
+        found = at < self.heavy.size
+        found[found] = self.heavy[at[found]] == needles[found]
+        heavy_lo = np.where(found, self.heavy_starts[at], 0)
+        heavy_hi = np.where(found, self.heavy_starts[np.minimum(at + 1, self.heavy.size)], 0)
+        return lo, hi, heavy_lo, heavy_hi
 
 
 def _lower_bound(keys: U32, needles: U32, lo: np.ndarray, hi: np.ndarray, right: bool) -> np.ndarray:
@@ -89,17 +110,46 @@ def _lower_bound(keys: U32, needles: U32, lo: np.ndarray, hi: np.ndarray, right:
     return lo
 
 
+def _interleave(a_keys: U64, a_stories: U32, b_keys: U64, b_stories: U32) -> tuple[U64, U32]:
+    """Two key-sorted entry lists as one, b's entries after a's equal keys (what a
+    stable sort of a then b gives), in one pass instead of sorting again."""
+    at = np.searchsorted(a_keys, b_keys, side="right") + np.arange(b_keys.size)
+    from_b = np.zeros(a_keys.size + b_keys.size, dtype=bool)
+    from_b[at] = True
+    keys = np.empty(from_b.size, dtype=np.uint64)
+    stories = np.empty(from_b.size, dtype=np.uint32)
+    keys[at], stories[at] = b_keys, b_stories
+    keys[~from_b], stories[~from_b] = a_keys, a_stories
+    return keys, stories
+
+
 def _sorted_run(keys: U64, stories: U32, presorted: bool = False) -> _Run:
     """A run of 48-bit `keys` (sorted already when `presorted`)."""
     if not presorted:
         order = np.argsort(keys, kind="stable")
         keys, stories = keys[order], stories[order]
+    heavy = np.empty(0, np.uint64)
+    heavy_starts = np.zeros(1, np.int64)
+    heavy_stories = np.empty(0, np.uint32)
+    if keys.size > _HEAVY:
+        # A key held more than _HEAVY times equals the key _HEAVY places on.
+        heavy = keys[:-_HEAVY][keys[_HEAVY:] == keys[:-_HEAVY]]
+        if heavy.size:
+            heavy = heavy[np.append(True, heavy[1:] != heavy[:-1])]
+            lo, hi = np.searchsorted(keys, heavy), np.searchsorted(keys, heavy, side="right")
+            edge = np.zeros(keys.size + 1, dtype=np.int8)
+            edge[lo] += 1
+            edge[hi] -= 1  # where one heavy key ends another may start
+            aside = np.cumsum(edge[:-1], dtype=np.int8).view(bool)
+            heavy_stories = stories[aside]
+            heavy_starts = np.append(0, np.cumsum(hi - lo))
+            keys, stories = keys[~aside], stories[~aside]
     bits = max(_MIN_SLOT_BITS, min(32, int(keys.size // _SLOT_ENTRIES).bit_length() - 1))
     # Where each slot starts (sorted needles: one pass, no temporaries the size of the run).
     firsts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(KEY_BITS - bits)
     slots = np.append(np.searchsorted(keys, firsts), keys.size)
     dtype = np.int32 if keys.size < 2**31 else np.int64
-    return _Run((keys & _LOW).astype(np.uint32), stories, slots.astype(dtype), bits)
+    return _Run((keys & _LOW).astype(np.uint32), stories, slots.astype(dtype), bits, heavy, heavy_starts, heavy_stories)
 
 
 class LSHIndex:
@@ -141,16 +191,7 @@ class LSHIndex:
             self._alive[stories] = False
 
     def _merge(self, a: _Run, b: _Run) -> _Run:
-        """Both runs are sorted: place b's entries after a's equal keys in one
-        pass (what a stable sort of a then b gives) instead of sorting again."""
-        a_keys, b_keys = a.keys(), b.keys()
-        at = np.searchsorted(a_keys, b_keys, side="right") + np.arange(b.size)
-        from_b = np.zeros(a.size + b.size, dtype=bool)
-        from_b[at] = True
-        keys = np.empty(a.size + b.size, dtype=np.uint64)
-        stories = np.empty(a.size + b.size, dtype=np.uint32)
-        keys[at], stories[at] = b_keys, b.stories
-        keys[~from_b], stories[~from_b] = a_keys, a.stories
+        keys, stories = _interleave(*a.entries(), *b.entries())
         live = self._alive[stories]
         return _sorted_run(keys[live], stories[live], presorted=True)
 
@@ -168,13 +209,16 @@ class LSHIndex:
         keys = sorted_unique(keys.astype(np.uint64, copy=False) >> np.uint64(64 - KEY_BITS))
         runs = self._runs
         alive = self._alive  # read after runs: it always covers their stories
-        spans = [run.bounds(keys) for run in runs]
+        # Each run answers from two lists: its ordinary entries and its heavy keys' stories.
+        spans: list[tuple[U32, np.ndarray, np.ndarray]] = []
+        for run in runs:
+            lo, hi, heavy_lo, heavy_hi = run.bounds(keys)
+            spans += [(run.stories, lo, hi), (run.heavy_stories, heavy_lo, heavy_hi)]
         if max_bucket > 0 and spans:
-            total = np.sum([hi - lo for lo, hi in spans], axis=0)
-            keep = total <= max_bucket
-            spans = [(lo[keep], hi[keep]) for lo, hi in spans]
+            keep = np.sum([hi - lo for _, lo, hi in spans], axis=0) <= max_bucket
+            spans = [(stories, lo[keep], hi[keep]) for stories, lo, hi in spans]
         found: list[U32] = []
-        for run, (lo, hi) in zip(runs, spans, strict=True):
+        for stories, lo, hi in spans:
             counts = hi - lo
             nz = counts > 0
             counts = counts[nz]
@@ -182,7 +226,7 @@ class LSHIndex:
             if total_hits == 0:
                 continue
             starts = np.repeat(lo[nz] - (np.cumsum(counts) - counts), counts)
-            found.append(run.stories[starts + np.arange(total_hits)])
+            found.append(stories[starts + np.arange(total_hits)])
         if not found:
             return np.empty(0, dtype=np.uint32)
         hits = np.concatenate(found)
@@ -194,8 +238,7 @@ class LSHIndex:
 
     @property
     def nbytes(self) -> int:
-        runs = self._runs
-        return sum(r.low.nbytes + r.stories.nbytes + r.slots.nbytes for r in runs) + self._alive.nbytes
+        return sum(r.nbytes for r in self._runs) + self._alive.nbytes
 
 
 class TermFrequencies:
