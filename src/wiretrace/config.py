@@ -52,8 +52,8 @@ class MatchSettings:
     """How candidates are found and judged; may change between runs."""
 
     query_step: int = _opt(4, "Shingles between the starts of successive query windows.")
-    max_candidates: int = _opt(48, "Candidate stories verified per article (most window hits first).")
-    topic_candidates: int = _opt(32, "...plus this many with the most whole-document (rewrite) hits.")
+    max_candidates: int = _opt(24, "Candidate stories verified per article (most window hits first).")
+    topic_candidates: int = _opt(16, "...plus this many with the most whole-document (rewrite) hits.")
     topic_max_bucket: int = _opt(
         1000, "...counting only whole-document buckets of at most this many stories (0: all); larger ones say nothing."
     )

@@ -27,7 +27,7 @@ from wiretrace.scoring import (
     qualifies,
     shared_terms,
 )
-from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many
+from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many, sorted_unique
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
 from wiretrace.text import Tokens, tokenize
 
@@ -166,7 +166,7 @@ class Detector:
             if numbers.size > limit:
                 numbers = numbers[np.argsort(-counts, kind="stable")[:limit]]
             picked.append(numbers)
-        return np.unique(np.concatenate(picked)) if picked else np.empty(0, dtype=np.uint32)
+        return sorted_unique(np.concatenate(picked)) if picked else np.empty(0, dtype=np.uint32)
 
     def _verify_all(self, shingles: U32, bigrams: U32, weights: np.ndarray, cands: list[Candidate]) -> list[Found]:
         """Exact passages make a source; rewriting is credited only to the one

@@ -292,7 +292,7 @@ def _b(value: Any) -> bytes:
 
 def _df_buckets(tokens: U32) -> U32:
     """The distinct term-frequency buckets of a story's bigrams."""
-    return np.unique(shingle_hashes(tokens, 2) & _DF_MASK)
+    return sorted_unique(shingle_hashes(tokens, 2) & _DF_MASK)
 
 
 class RedisBackend:

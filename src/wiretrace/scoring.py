@@ -27,7 +27,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from wiretrace.shingling import I64, U32
+from wiretrace.shingling import I64, U32, sorted_unique
 
 
 class Verdict(IntEnum):
@@ -210,7 +210,7 @@ def align_many(
 
     # Weight of each chain's distinct bigrams (those inside its matched shingles).
     covered = (a_pos[:, None] + np.arange(k - 1)[None, :]).reshape(-1)
-    seg_bigram = np.unique(np.repeat(seg_of, k - 1) * b_uniq.size + b_inv[covered])
+    seg_bigram = sorted_unique(np.repeat(seg_of, k - 1) * b_uniq.size + b_inv[covered])
     weight = np.bincount(seg_bigram // b_uniq.size, weights=b_weight[seg_bigram % b_uniq.size], minlength=seg_lo.size)
     keep = weight >= p.min_passage_weight
     # Summed in another order than align's reference sum; settle near-ties with that sum.
@@ -251,7 +251,7 @@ def align_many(
         article_mask = _coverage_mask(n_article_tokens, np.array(a_lo), np.array(a_hi))
         story_mask = _coverage_mask(n_story, np.array(s_lo), np.array(s_hi))
         inter = int(shared[j])
-        union = a_uniq.size + np.unique(stories[i]).size - inter
+        union = a_uniq.size + sorted_unique(stories[i]).size - inter
         out[i] = Alignment(
             passages=tuple(passages),
             article_mask=article_mask,
@@ -288,7 +288,7 @@ def shared_terms(article_terms: U32, term_weights: np.ndarray, stories: list[U32
     owner = np.repeat(np.arange(n, dtype=np.int64), [t.size for t in stories])
     idx = _find(uniq, flat)
     hit = idx >= 0
-    pairs = np.unique(owner[hit] * uniq.size + idx[hit])
+    pairs = sorted_unique(owner[hit] * uniq.size + idx[hit])
     whose = pairs // uniq.size
     counts = np.bincount(whose, minlength=n)
     weights = np.bincount(whose, weights=term_weights[first][pairs % uniq.size], minlength=n)
