@@ -16,7 +16,7 @@ from synth import NewsGen
 from wiretrace.backend import EmbeddedBackend
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
-from wiretrace.index import LSHIndex
+from wiretrace.index import LSHIndex, _stable_order
 from wiretrace.redis_backend import open_redis_backend
 from wiretrace.store import StoryRecord
 
@@ -107,6 +107,16 @@ def test_keys_held_many_times_side_by_side_answer_like_a_scan() -> None:
     for needles in (common, common[::3], keys[-5:], np.concatenate([common[:2], keys[-2:]])):
         expected = np.sort(stories[np.isin(keys, needles)])
         assert np.array_equal(np.sort(idx.query(needles)), expected)
+
+
+@pytest.mark.parametrize("n", [1, 2, 1000, 70_000, 300_000])
+def test_stable_order_is_a_stable_argsort(n: int) -> None:
+    """Including keys that agree on every bit the packed sort keeps and differ below."""
+    rng = np.random.default_rng(n)
+    keys = rng.integers(0, 2**48, n, dtype=np.uint64)
+    keys[: n // 3] = rng.integers(0, 7, n // 3).astype(np.uint64) << np.uint64(40)  # repeated keys
+    keys[n // 3 : n // 2] = rng.integers(0, 64, n // 2 - n // 3).astype(np.uint64)  # low bits only
+    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
 
 
 def test_keys_are_told_apart_by_their_top_48_bits() -> None:
