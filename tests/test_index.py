@@ -119,6 +119,31 @@ def test_stable_order_is_a_stable_argsort(n: int) -> None:
     assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
 
 
+def test_background_merging_answers_like_a_scan_throughout() -> None:
+    """Queries between inserts see every entry while runs are merged on the index's thread."""
+    rng = np.random.default_rng(8)
+    idx = LSHIndex(background_merge=True)
+    seen_keys: list[np.ndarray] = []
+    seen_stories: list[np.ndarray] = []
+    try:
+        for i in range(40):
+            keys = rng.integers(0, 2**64, 20_000, dtype=np.uint64)
+            keys[:50] = np.uint64(12345) << np.uint64(40)  # one key in every batch: heavy once merged
+            stories = np.arange(i * 20_000, (i + 1) * 20_000, dtype=np.uint32)
+            idx.insert(keys, stories)
+            seen_keys.append(keys)
+            seen_stories.append(stories)
+            all_keys, all_stories = np.concatenate(seen_keys), np.concatenate(seen_stories)
+            needles = np.concatenate([rng.choice(all_keys, 200), keys[:1]])
+            assert np.array_equal(np.sort(idx.query(needles)), np.sort(all_stories[np.isin(all_keys, needles)]))
+        idx.settle()
+        sizes = [r.size for r in idx._runs]
+        assert sum(sizes) == 40 * 20_000 and all(b * 4 < a for a, b in zip(sizes, sizes[1:], strict=False))
+    finally:
+        idx.close()
+    assert idx._merger is not None and not idx._merger.is_alive()
+
+
 def test_keys_are_told_apart_by_their_top_48_bits() -> None:
     idx = LSHIndex()
     idx.insert(np.array([0xABCDEF0123450000, 0xABCDEF0123460000], np.uint64), np.array([1, 2], np.uint32))

@@ -62,7 +62,7 @@ class EmbeddedBackend:
 
     def __init__(self, data_dir: Path, index_fingerprint: str) -> None:
         self.store = SQLiteStore(data_dir, index_fingerprint)
-        self.index = LSHIndex()
+        self.index = LSHIndex(background_merge=True)
         self.terms = TermFrequencies()
         started = time.perf_counter()
         for numbers, prints in self.store.iter_prints():
@@ -120,4 +120,5 @@ class EmbeddedBackend:
         )
 
     def close(self) -> None:
+        self.index.close()
         self.store.close()

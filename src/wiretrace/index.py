@@ -172,12 +172,25 @@ def _sorted_run(keys: U64, stories: U32, presorted: bool = False) -> _Run:
 
 
 class LSHIndex:
-    """Maps band keys to the stories that have them."""
+    """Maps band keys to the stories that have them.
 
-    def __init__(self) -> None:
+    With `background_merge`, runs are merged on a thread of the index's own,
+    so an insert returns once its batch is searchable and the merging (a
+    third of a server's ingest CPU) overlaps the next batch's commit on
+    another core. Inserts wait only if merging falls `_MAX_RUNS` runs behind.
+    """
+
+    _MAX_RUNS = 16
+
+    def __init__(self, background_merge: bool = False) -> None:
         self._runs: tuple[_Run, ...] = ()
         self._alive = np.zeros(1024, dtype=bool)
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._background = background_merge
+        self._merger: threading.Thread | None = None
+        self._merging = False
+        self._closed = False
 
     # -- writes ----------------------------------------------------------
 
@@ -195,13 +208,63 @@ class LSHIndex:
                 grown[: self._alive.size] = self._alive
                 self._alive = grown
             self._alive[stories] = True
-            runs = [*self._runs, run]
-            # Size-tiered merging: keep each run at least 4x its successor.
-            while len(runs) >= 2 and runs[-1].size * 4 >= runs[-2].size:
-                b = runs.pop()
-                a = runs.pop()
-                runs.append(self._merge(a, b))
+            self._runs = (*self._runs, run)
+            if self._background and not self._closed:
+                if self._merger is None:
+                    self._merger = threading.Thread(target=self._merge_forever, name="lsh-merge", daemon=True)
+                    self._merger.start()
+                self._changed.notify_all()
+                while len(self._runs) > self._MAX_RUNS and not self._closed:
+                    self._changed.wait()
+                return
+        while (pair := self._pair_to_merge()) is not None:
+            self._merge_pair(*pair)
+
+    def _pair_to_merge(self) -> tuple[_Run, _Run] | None:
+        """Size-tiered merging: each run is kept at least 4x its successor."""
+        runs = self._runs
+        for i in range(len(runs) - 1, 0, -1):
+            if runs[i].size * 4 >= runs[i - 1].size:
+                return runs[i - 1], runs[i]
+        return None
+
+    def _merge_pair(self, a: _Run, b: _Run) -> None:
+        merged = self._merge(a, b)
+        with self._lock:
+            # Only appends happen meanwhile, so a and b are still side by side.
+            runs = list(self._runs)
+            at = next(i for i in range(len(runs) - 1) if runs[i] is a and runs[i + 1] is b)
+            runs[at : at + 2] = [merged]
             self._runs = tuple(runs)
+
+    def _merge_forever(self) -> None:
+        while True:
+            with self._lock:
+                while not self._closed and (pair := self._pair_to_merge()) is None:
+                    self._merging = False
+                    self._changed.notify_all()
+                    self._changed.wait()
+                if self._closed:
+                    return
+                self._merging = True
+            self._merge_pair(*pair)
+            with self._lock:
+                self._changed.notify_all()
+
+    def settle(self) -> None:
+        """Wait until background merging has nothing left to do."""
+        with self._lock:
+            while self._merger is not None and not self._closed and (self._merging or self._pair_to_merge()):
+                self._changed.wait()
+
+    def close(self) -> None:
+        """Stop the merging thread (the index stays readable)."""
+        with self._lock:
+            self._closed = True
+            self._changed.notify_all()
+            merger = self._merger
+        if merger is not None:
+            merger.join()
 
     def remove(self, stories: U32) -> None:
         """Forget stories; their entries vanish from results at once."""
