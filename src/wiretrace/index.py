@@ -240,11 +240,13 @@ class LSHIndex:
     def _merge_forever(self) -> None:
         while True:
             with self._lock:
-                while not self._closed and (pair := self._pair_to_merge()) is None:
+                pair = self._pair_to_merge()
+                while pair is None and not self._closed:
                     self._merging = False
                     self._changed.notify_all()
                     self._changed.wait()
-                if self._closed:
+                    pair = self._pair_to_merge()
+                if pair is None or self._closed:
                     return
                 self._merging = True
             self._merge_pair(*pair)
