@@ -16,7 +16,7 @@ from synth import NewsGen
 from wiretrace.backend import EmbeddedBackend
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
-from wiretrace.index import LSHIndex, _stable_order
+from wiretrace.index import LSHIndex, TermFrequencies, _stable_order
 from wiretrace.redis_backend import open_redis_backend
 from wiretrace.store import StoryRecord
 
@@ -177,3 +177,16 @@ def test_max_bucket_is_the_same_in_both_backends(tmp_path: Path) -> None:
         red.close()
         emb.close()
         srv.stop()
+
+
+def test_term_frequencies_count_each_document_once_and_forget_removed_ones() -> None:
+    rng = np.random.default_rng(9)
+    docs = [rng.integers(0, 50, int(rng.integers(1, 40))).astype(np.uint32) for _ in range(30)]
+    tf = TermFrequencies(bits=6)
+    tf.add(docs)
+    tf.remove(docs[:10])
+    terms = np.arange(64, dtype=np.uint32)
+    df = np.array([sum(int(t) in set(d.tolist()) for d in docs[10:]) for t in terms])
+    n = 20
+    assert tf.documents == n
+    np.testing.assert_allclose(tf.weights(terms), np.log1p(n / (df + 1.0)) / np.log1p(n))

@@ -363,10 +363,11 @@ class TermFrequencies:
         return (codes & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
     def add(self, per_doc: list[U32], sign: int = 1) -> None:
-        buckets = self._buckets(per_doc)
-        counts = np.bincount(buckets, minlength=self._counts.size).astype(np.int32)
+        buckets = self._buckets(per_doc).astype(np.intp)
         with self._lock:
-            self._counts += sign * counts
+            # ufunc.at's fast path (intp indices, a scalar of the table's type)
+            # touches only the batch's buckets: ~10x a bincount over the table.
+            np.add.at(self._counts, buckets, np.int32(sign))
             self.documents += sign * len(per_doc)
 
     def remove(self, per_doc: list[U32]) -> None:
