@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -138,10 +140,28 @@ def test_background_merging_answers_like_a_scan_throughout() -> None:
             assert np.array_equal(np.sort(idx.query(needles)), np.sort(all_stories[np.isin(all_keys, needles)]))
         idx.settle()
         sizes = [r.size for r in idx._runs]
-        assert sum(sizes) == 40 * 20_000 and all(b * 4 < a for a, b in zip(sizes, sizes[1:], strict=False))
+        assert sum(sizes) == 40 * 20_000 and all(b * 4 < a for a, b in itertools.pairwise(sizes))
     finally:
         idx.close()
     assert idx._merger is not None and not idx._merger.is_alive()
+
+
+def test_an_idle_index_folds_its_small_runs_into_one() -> None:
+    rng = np.random.default_rng(10)
+    idx = LSHIndex(background_merge=True)
+    idx._IDLE_S = 0.05
+    try:
+        for size in (400_000, 60_000, 12_000, 2_000):  # each too small to merge by size
+            idx.insert(rng.integers(0, 2**64, size, dtype=np.uint64), rng.integers(0, 9, size).astype(np.uint32))
+        keys = rng.integers(0, 2**64, 100, dtype=np.uint64)
+        idx.insert(keys, np.full(100, 7, np.uint32))
+        deadline = time.monotonic() + 30
+        while len(idx._runs) > 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [r.size for r in idx._runs] == [400_000, 74_100]
+        assert np.array_equal(idx.query(keys), np.full(100, 7, np.uint32))
+    finally:
+        idx.close()
 
 
 def test_keys_are_told_apart_by_their_top_48_bits() -> None:

@@ -178,9 +178,12 @@ class LSHIndex:
     so an insert returns once its batch is searchable and the merging (a
     third of a server's ingest CPU) overlaps the next batch's commit on
     another core. Inserts wait only if merging falls `_MAX_RUNS` runs behind.
+    When inserts pause, the thread also folds the small runs into one, so a
+    quiet index answers from two runs at most.
     """
 
     _MAX_RUNS = 16
+    _IDLE_S = 2.0  # seconds without inserts after which all runs but the largest are merged
 
     def __init__(self, background_merge: bool = False) -> None:
         self._runs: tuple[_Run, ...] = ()
@@ -244,8 +247,14 @@ class LSHIndex:
                 while pair is None and not self._closed:
                     self._merging = False
                     self._changed.notify_all()
-                    self._changed.wait()
+                    before = self._runs
+                    woken = self._changed.wait(timeout=self._IDLE_S if len(before) > 2 else None)
                     pair = self._pair_to_merge()
+                    if pair is None and not woken and self._runs is before:
+                        # Idle: fold the newest runs together. Each run costs a query
+                        # ~0.15 ms whatever its size; the largest is left alone, so
+                        # this rewrites at most the third of the index the tail holds.
+                        pair = before[-2], before[-1]
                 if pair is None or self._closed:
                     return
                 self._merging = True
@@ -281,14 +290,21 @@ class LSHIndex:
         finding four runs and merging them: linear, and faster than placing
         entries by binary search.
         """
+        # Temporaries are dropped as soon as they are used: at a billion
+        # entries each one is gigabytes.
         parts = (*a.parts(), *b.parts())
         keys = np.concatenate([k for k, _ in parts])
         stories = np.concatenate([s for _, s in parts])
+        del parts
         live = self._alive[stories]
         if not live.all():
             keys, stories = keys[live], stories[live]
+        del live
         order = np.argsort(keys, kind="stable")
-        return _sorted_run(keys[order], stories[order], presorted=True)
+        keys = keys[order]
+        stories = stories[order]
+        del order
+        return _sorted_run(keys, stories, presorted=True)
 
     # -- reads -----------------------------------------------------------
 
