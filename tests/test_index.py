@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 from synth import NewsGen
 
+import wiretrace.index
 from wiretrace.backend import EmbeddedBackend
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
@@ -162,6 +163,24 @@ def test_an_idle_index_folds_its_small_runs_into_one() -> None:
         assert np.array_equal(idx.query(keys), np.full(100, 7, np.uint32))
     finally:
         idx.close()
+
+
+def test_merging_a_key_range_at_a_time_keeps_every_live_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merges cut into many key ranges (as at a billion entries), with deletions and heavy keys."""
+    monkeypatch.setattr(wiretrace.index, "_MERGE_CHUNK", 500)
+    idx, keys, stories = _build(11)
+    gone = np.unique(stories)[::4]
+    idx.remove(gone)
+    for _ in range(3):  # merged again after the deletions
+        more = np.random.default_rng(12).integers(0, 2**64, 2000, dtype=np.uint64)
+        idx.insert(more, np.full(more.size, 4999, np.uint32))
+        keys, stories = np.concatenate([keys, more]), np.concatenate([stories, np.full(more.size, 4999, np.uint32)])
+    assert len(idx._runs) < 25  # merges did happen
+    keep = ~np.isin(stories, gone)
+    rng = np.random.default_rng(13)
+    needles = np.concatenate([rng.choice(keys, 500), np.array([TOP, 0], np.uint64)])
+    expected = np.sort(stories[keep & np.isin(keys, needles)])
+    assert np.array_equal(np.sort(idx.query(needles)), expected)
 
 
 def test_keys_are_told_apart_by_their_top_48_bits() -> None:

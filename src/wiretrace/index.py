@@ -30,6 +30,8 @@ from wiretrace.shingling import U32, U64, sorted_unique
 KEY_BITS = 48  # bits of a band key the index tells apart
 _STORED_BITS = 32  # of which an entry stores the low ones; its slot gives the rest
 _MIN_SLOT_BITS = KEY_BITS - _STORED_BITS
+_PREFIXES = 1 << _MIN_SLOT_BITS  # every run's directory splits at these key prefixes
+_MERGE_CHUNK = 1 << 22  # entries merged at a time: bounds a merge's temporaries
 _LOW = np.uint64(2**_STORED_BITS - 1)
 # Entries per slot of a large run's directory: few enough that a key is found
 # in a few vectorised steps, and the directory adds at most 4 bytes per 16
@@ -63,12 +65,19 @@ class _Run:
         parts = (self.low, self.stories, self.slots, self.heavy, self.heavy_starts, self.heavy_stories)
         return sum(int(a.nbytes) for a in parts)
 
-    def parts(self) -> tuple[tuple[U64, U32], tuple[U64, U32]]:
-        """(48-bit keys, stories) of the ordinary entries, then of the heavy ones:
-        each sorted by key, and no key in both."""
-        top = np.arange(1 << self.bits, dtype=np.uint64) >> np.uint64(self.bits - _MIN_SLOT_BITS)
-        keys = np.repeat(top, np.diff(self.slots)) << np.uint64(_STORED_BITS) | self.low.astype(np.uint64)
-        return (keys, self.stories), (np.repeat(self.heavy, np.diff(self.heavy_starts)), self.heavy_stories)
+    def parts(self, first: int = 0, stop: int = _PREFIXES) -> tuple[tuple[U64, U32], tuple[U64, U32]]:
+        """(48-bit keys, stories) of the ordinary entries whose keys' top 16 bits
+        lie in [first, stop), then of such heavy ones: each sorted by key, and
+        no key in both."""
+        shift = self.bits - _MIN_SLOT_BITS
+        s0, s1 = first << shift, stop << shift
+        lo, hi = int(self.slots[s0]), int(self.slots[s1])
+        top = np.arange(s0, s1, dtype=np.uint64) >> np.uint64(shift)
+        keys = np.repeat(top, np.diff(self.slots[s0 : s1 + 1])) << np.uint64(_STORED_BITS)
+        keys |= self.low[lo:hi]
+        h0, h1 = np.searchsorted(self.heavy >> np.uint64(_STORED_BITS), np.array([first, stop], np.uint64))
+        heavy = np.repeat(self.heavy[h0:h1], np.diff(self.heavy_starts[h0 : h1 + 1]))
+        return (keys, self.stories[lo:hi]), (heavy, self.heavy_stories[self.heavy_starts[h0] : self.heavy_starts[h1]])
 
     def bounds(self, needles: U64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """[lo, hi) of each distinct 48-bit needle among the ordinary entries, then
@@ -142,33 +151,94 @@ def _low_words(keys: U64) -> U32:
     return np.ascontiguousarray(words[:, 0 if sys.byteorder == "little" else 1])
 
 
-def _sorted_run(keys: U64, stories: U32, presorted: bool = False) -> _Run:
-    """A run of 48-bit `keys` (sorted already when `presorted`)."""
-    if not presorted:
-        order = _stable_order(keys)
-        keys, stories = keys[order], stories[order]
+def _split_heavy(keys: U64, stories: U32) -> tuple[U64, U32, U64, np.ndarray, U32]:
+    """Sorted entries -> (ordinary keys, their stories, heavy keys, how many
+    entries each holds, their stories)."""
     heavy = np.empty(0, np.uint64)
-    heavy_starts = np.zeros(1, np.int64)
-    heavy_stories = np.empty(0, np.uint32)
     if keys.size > _HEAVY:
         # A key held more than _HEAVY times equals the key _HEAVY places on.
         heavy = keys[:-_HEAVY][keys[_HEAVY:] == keys[:-_HEAVY]]
-        if heavy.size:
-            heavy = heavy[np.append(True, heavy[1:] != heavy[:-1])]
-            lo, hi = np.searchsorted(keys, heavy), np.searchsorted(keys, heavy, side="right")
-            edge = np.zeros(keys.size + 1, dtype=np.int8)
-            edge[lo] += 1
-            edge[hi] -= 1  # where one heavy key ends another may start
-            aside = np.cumsum(edge[:-1], dtype=np.int8).view(bool)
-            heavy_stories = stories[aside]
-            heavy_starts = np.append(0, np.cumsum(hi - lo))
-            keys, stories = keys[~aside], stories[~aside]
-    bits = max(_MIN_SLOT_BITS, min(32, int(keys.size // _SLOT_ENTRIES).bit_length() - 1))
+    if not heavy.size:
+        return keys, stories, heavy, np.zeros(0, np.int64), np.empty(0, np.uint32)
+    heavy = heavy[np.append(True, heavy[1:] != heavy[:-1])]
+    lo, hi = np.searchsorted(keys, heavy), np.searchsorted(keys, heavy, side="right")
+    edge = np.zeros(keys.size + 1, dtype=np.int8)
+    edge[lo] += 1
+    edge[hi] -= 1  # where one heavy key ends another may start
+    aside = np.cumsum(edge[:-1], dtype=np.int8).view(bool)
+    ordinary = ~aside
+    return keys[ordinary], stories[ordinary], heavy, hi - lo, stories[aside]
+
+
+def _slot_bits(entries: int) -> int:
+    return max(_MIN_SLOT_BITS, min(32, int(entries // _SLOT_ENTRIES).bit_length() - 1))
+
+
+def _sorted_run(keys: U64, stories: U32) -> _Run:
+    """A run of an insert batch's 48-bit `keys`."""
+    order = _stable_order(keys)
+    keys, stories, heavy, counts, heavy_stories = _split_heavy(keys[order], stories[order])
+    bits = _slot_bits(keys.size)
     # Where each slot starts (sorted needles: one pass, no temporaries the size of the run).
     firsts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(KEY_BITS - bits)
     slots = np.append(np.searchsorted(keys, firsts), keys.size)
     dtype = np.int32 if keys.size < 2**31 else np.int64
+    heavy_starts = np.append(0, np.cumsum(counts))
     return _Run(_low_words(keys), stories, slots.astype(dtype), bits, heavy, heavy_starts, heavy_stories)
+
+
+def _merge_runs(a: _Run, b: _Run, alive: np.ndarray) -> _Run:
+    """One run of a's and b's live entries, b's after a's equal keys.
+
+    Built a key range at a time straight into the new run's arrays, so a
+    merge needs little more than the new run's own memory (whole-array
+    temporaries of a billion-entry merge once took tens of gigabytes). In
+    each range a stable argsort of the four key-sorted lists end to end is
+    timsort merging four runs: linear.
+    """
+    total = a.size + b.size
+    bits = _slot_bits(total)
+    shift = bits - _MIN_SLOT_BITS
+    step = _PREFIXES >> min(_MIN_SLOT_BITS, ((total - 1) // _MERGE_CHUNK).bit_length())
+    low = np.empty(total, np.uint32)
+    stories = np.empty(total, np.uint32)
+    slots = np.empty((1 << bits) + 1, np.int64)
+    heavy: list[U64] = []
+    counts: list[np.ndarray] = []
+    heavy_stories: list[U32] = []
+    used = 0
+    for first in range(0, _PREFIXES, step):
+        parts = (*a.parts(first, first + step), *b.parts(first, first + step))
+        keys = np.concatenate([k for k, _ in parts])
+        owners = np.concatenate([s for _, s in parts])
+        del parts
+        live = alive[owners]
+        if not live.all():
+            keys, owners = keys[live], owners[live]
+        order = np.argsort(keys, kind="stable")
+        keys, owners, hk, hc, hs = _split_heavy(keys[order], owners[order])
+        firsts = np.arange(first << shift, (first + step) << shift, dtype=np.uint64) << np.uint64(KEY_BITS - bits)
+        slots[first << shift : (first + step) << shift] = used + np.searchsorted(keys, firsts)
+        low[used : used + keys.size] = _low_words(keys)
+        stories[used : used + keys.size] = owners
+        used += keys.size
+        heavy.append(hk)
+        counts.append(hc)
+        heavy_stories.append(hs)
+    slots[-1] = used
+    # Heavy and dead entries left the end unused: give it back without a copy.
+    low.resize(used, refcheck=False)
+    stories.resize(used, refcheck=False)
+    dtype = np.int32 if used < 2**31 else np.int64
+    return _Run(
+        low,
+        stories,
+        slots.astype(dtype),
+        bits,
+        np.concatenate(heavy),
+        np.append(0, np.cumsum(np.concatenate(counts))),
+        np.concatenate(heavy_stories),
+    )
 
 
 class LSHIndex:
@@ -284,27 +354,7 @@ class LSHIndex:
             self._alive[stories] = False
 
     def _merge(self, a: _Run, b: _Run) -> _Run:
-        """One run of a's and b's live entries, b's after a's equal keys.
-
-        A stable argsort of the four key-sorted lists end to end is timsort
-        finding four runs and merging them: linear, and faster than placing
-        entries by binary search.
-        """
-        # Temporaries are dropped as soon as they are used: at a billion
-        # entries each one is gigabytes.
-        parts = (*a.parts(), *b.parts())
-        keys = np.concatenate([k for k, _ in parts])
-        stories = np.concatenate([s for _, s in parts])
-        del parts
-        live = self._alive[stories]
-        if not live.all():
-            keys, stories = keys[live], stories[live]
-        del live
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        stories = stories[order]
-        del order
-        return _sorted_run(keys, stories, presorted=True)
+        return _merge_runs(a, b, self._alive)
 
     # -- reads -----------------------------------------------------------
 
