@@ -49,13 +49,13 @@ class TextPipeline:
 
     def _window_keys(self, shingles: U32, step: int) -> U64:
         starts, ends = window_bounds(shingles.size, self.settings.window, step)
-        return self.windows.band_keys(self.windows.signatures(shingles, starts, ends))
+        return self.windows.keys(shingles, starts, ends)
 
     def _topic_keys(self, tokens: U32) -> U64:
         if tokens.size == 0:
             return np.empty(0, dtype=np.uint64)
         words = np.unique(tokens)
-        return self.topic.band_keys(self.topic.signatures(words, _ONE, np.array([words.size]))).reshape(-1)
+        return self.topic.keys(words, _ONE, np.array([words.size])).reshape(-1)
 
     def story(self, body: str) -> StoryPrint:
         return self.stories([body])[0]
@@ -108,8 +108,7 @@ class TextPipeline:
         text_of = (words >> np.uint64(32)).astype(np.int64)
         bounds = np.searchsorted(text_of, np.flatnonzero(has))
         ends = np.append(bounds[1:], words.size)
-        sig = self.topic.signatures(words.astype(np.uint32), bounds, ends)
-        return self.topic.band_keys(sig).reshape(-1), has
+        return self.topic.keys(words.astype(np.uint32), bounds, ends).reshape(-1), has
 
     def window_keys_of(self, story: StoryPrint) -> U64:
         """A story print's window band keys without its whole-document ones (stored last)."""
@@ -150,6 +149,6 @@ class TextPipeline:
         starts = np.where(rank < full[owner], rank * size, n_sh[owner] - size)
         ends = starts + np.minimum(n_sh[owner], size)
         base = toff[:-1][owner]
-        keys = self.windows.band_keys(self.windows.signatures(flat, starts + base, ends + base))
+        keys = self.windows.keys(flat, starts + base, ends + base)
         koff = np.concatenate(([0], np.cumsum(n_win * self.settings.bands)))
         return tokens, toff, keys.reshape(-1), koff

@@ -29,7 +29,8 @@ SCHEME = "affine32"
 _BLOCK_CELLS = 1 << 17
 # Windows up to this many shingles (the default is 16) take the gathered path.
 _SHORT_WINDOW = 64
-_SHORT_BLOCK_CELLS = 1 << 19  # 2 MB: fewer, larger blocks pay off at 64-128 permutations
+_SHORT_BLOCK_CELLS = 1 << 21  # 8 MB: a thousand 16-shingle windows at 128 permutations
+_FNV = np.uint64(0x100000001B3)
 
 
 def fmix32(h: U32) -> U32:
@@ -67,11 +68,21 @@ class MinHasher:
         """Signature (num_perm values) of each window ``shingles[start:end]``.
 
         Windows may overlap and must be non-empty. Returns (windows, num_perm).
-        Work goes in cache-sized blocks (one big matrix was 4-6x slower).
+        """
+        return np.ascontiguousarray(self._signatures_t(shingles, starts, ends).T)
+
+    def keys(self, shingles: U32, starts: I64, ends: I64) -> U64:
+        """``band_keys(signatures(shingles, starts, ends))``, without transposing the signatures twice."""
+        return self._band_keys_t(self._signatures_t(shingles, starts, ends))
+
+    def _signatures_t(self, shingles: U32, starts: I64, ends: I64) -> U32:
+        """The signatures as (num_perm, windows): every numpy pass runs along windows, the long axis.
+
+        Work goes in blocks of a few MB (one big matrix was 4-6x slower).
         """
         n_windows = int(starts.shape[0])
         if n_windows == 0:
-            return np.empty((0, self.num_perm), dtype=np.uint32)
+            return np.empty((self.num_perm, 0), dtype=np.uint32)
         mixed = fmix32(shingles.astype(np.uint32, copy=False))
         lengths = ends - starts
         if int(lengths.max()) <= _SHORT_WINDOW:
@@ -79,33 +90,43 @@ class MinHasher:
         # Long windows: cut the shingles at every window start and end into pieces
         # that windows share, reduce each piece once, then take each window's
         # minimum over its pieces (a minimum does not care how its set is split).
-        cuts = np.unique(np.concatenate((starts, ends)))
+        if n_windows == 1 or bool((starts[1:] == ends[:-1]).all()):
+            cuts = np.append(starts, ends[-1])  # adjacent windows (whole documents): the pieces are the windows
+        else:
+            cuts = np.unique(np.concatenate((starts, ends)))
         mins = self._piece_mins(mixed, cuts)
         first = np.searchsorted(cuts, starts)
         count = np.searchsorted(cuts, ends) - first
         if bool((count == 1).all()):
-            return np.ascontiguousarray(mins[:, first].T)
+            return (
+                mins if mins.shape[1] == n_windows and bool((first == np.arange(n_windows)).all()) else mins[:, first]
+            )
         offsets = np.zeros(n_windows, dtype=np.int64)
         np.cumsum(count[:-1], out=offsets[1:])
         gather = np.repeat(first - offsets, count) + np.arange(int(count.sum()), dtype=np.int64)
-        return np.ascontiguousarray(np.minimum.reduceat(mins[:, gather], offsets, axis=1).T)
+        return np.minimum.reduceat(mins[:, gather], offsets, axis=1)
 
     def _short_windows(self, mixed: U32, starts: I64, lengths: I64) -> U32:
         """Windows of at most ``_SHORT_WINDOW`` shingles: each is gathered into one column of a
         (length, windows) block, shorter ones repeating their last shingle (a minimum does not
-        mind), and every permutation is reduced along the length axis with contiguous rows."""
+        mind), permuted into (num_perm, length, windows) and reduced along the length axis. Blocks
+        of about a thousand windows keep numpy's inner loops long (a few hundred cost twice as much
+        per value in loop overhead) while the block still fits a large cache."""
         a, b = self._permutations
         n_windows = int(starts.shape[0])
         width = int(lengths.max())
-        out = np.empty((n_windows, self.num_perm), dtype=np.uint32)
+        out = np.empty((self.num_perm, n_windows), dtype=np.uint32)
         slot = np.arange(width, dtype=np.int64)[:, None]
-        per_block = max(1, _SHORT_BLOCK_CELLS // (self.num_perm * width))
+        per_block = min(n_windows, max(1, _SHORT_BLOCK_CELLS // (self.num_perm * width)))
+        buf = np.empty(self.num_perm * width * per_block, dtype=np.uint32)
+        a3, b3 = a[:, :, None], b[:, :, None]
         for i in range(0, n_windows, per_block):
             s, n = starts[i : i + per_block], lengths[i : i + per_block]
             block = mixed[s[None, :] + np.minimum(slot, n[None, :] - 1)]  # (width, windows)
-            permuted = a[:, :, None] * block[None, :, :]  # (num_perm, width, windows)
-            permuted += b[:, :, None]
-            out[i : i + per_block] = permuted.min(axis=1).T
+            permuted = buf[: self.num_perm * width * s.size].reshape(self.num_perm, width, s.size)
+            np.multiply(a3, block[None, :, :], out=permuted)
+            np.add(permuted, b3, out=permuted)
+            np.minimum.reduce(permuted, axis=1, out=out[:, i : i + per_block])
         return out
 
     def _piece_mins(self, mixed: U32, cuts: I64) -> U32:
@@ -130,15 +151,23 @@ class MinHasher:
 
         Returns shape (windows, bands).
         """
-        n = signatures.shape[0]
-        rows = signatures[:, : self.bands * self.rows].reshape(n, self.bands, self.rows)
-        acc = np.zeros((n, self.bands), dtype=np.uint64)
+        return self._band_keys_t(signatures.T)
+
+    def _band_keys_t(self, sig_t: U32) -> U64:
+        """``band_keys`` of signatures laid out (num_perm, windows); returns (windows, bands)."""
+        n = sig_t.shape[1]
+        rows = sig_t[: self.bands * self.rows].reshape(self.bands, self.rows, n)
+        acc = np.zeros((self.bands, n), dtype=np.uint64)
         for r in range(self.rows):
-            acc = (acc ^ rows[:, :, r].astype(np.uint64)) * np.uint64(0x100000001B3)
-        acc ^= (np.arange(self.bands, dtype=np.uint64)[None, :] + (self.salt << np.uint64(32))) * np.uint64(
-            0x9E3779B97F4A7C15
-        )
-        return fmix64(acc)
+            acc ^= rows[:, r, :]
+            acc *= _FNV
+        acc ^= self._band_salt
+        return np.ascontiguousarray(fmix64(acc).T)
+
+    @cached_property
+    def _band_salt(self) -> U64:
+        bands = np.arange(self.bands, dtype=np.uint64)[:, None]
+        return (bands + (self.salt << np.uint64(32))) * np.uint64(0x9E3779B97F4A7C15)
 
     def lean_minhash(self, signature: U32) -> LeanMinHash:
         """A datasketch LeanMinHash carrying one window's signature."""
