@@ -54,8 +54,8 @@ class TextPipeline:
     def _topic_keys(self, tokens: U32) -> U64:
         if tokens.size == 0:
             return np.empty(0, dtype=np.uint64)
-        words = np.unique(tokens)
-        return self.topic.keys(words, _ONE, np.array([words.size])).reshape(-1)
+        # The whole-document sketch is of the set of words; a minimum ignores repeats.
+        return self.topic.keys(tokens, _ONE, np.array([tokens.size])).reshape(-1)
 
     def story(self, body: str) -> StoryPrint:
         return self.stories([body])[0]
@@ -92,23 +92,14 @@ class TextPipeline:
     def _topic_keys_batch(self, tokens: U32, toff: I64) -> tuple[U64, npt.NDArray[np.bool_]]:
         """``_topic_keys`` of every text with words, flat, and which texts have words.
 
-        The words of all texts are made unique per text with one sort of
-        (text, word) pairs instead of one ``np.unique`` per text.
+        A minimum over a text's tokens is the minimum over its set of words, so the tokens go
+        in as they are: no per-text ``np.unique`` and no sort of the whole batch.
         """
         n_tok = np.diff(toff)
         has = n_tok > 0
         if not bool(has.any()):
             return np.empty(0, dtype=np.uint64), has
-        owner = np.repeat(np.arange(n_tok.size, dtype=np.uint64), n_tok)
-        pairs = (owner << np.uint64(32)) | tokens.astype(np.uint64)
-        pairs.sort()
-        first = np.ones(pairs.size, dtype=bool)
-        first[1:] = pairs[1:] != pairs[:-1]
-        words = pairs[first]
-        text_of = (words >> np.uint64(32)).astype(np.int64)
-        bounds = np.searchsorted(text_of, np.flatnonzero(has))
-        ends = np.append(bounds[1:], words.size)
-        return self.topic.keys(words.astype(np.uint32), bounds, ends).reshape(-1), has
+        return self.topic.keys(tokens, toff[:-1][has], toff[1:][has]).reshape(-1), has
 
     def window_keys_of(self, story: StoryPrint) -> U64:
         """A story print's window band keys without its whole-document ones (stored last)."""

@@ -23,10 +23,8 @@ _F2 = np.uint32(0xC2B2AE35)
 _S16 = np.uint32(16)
 _S13 = np.uint32(13)
 SCHEME = "affine32"
-# Cells of the permutation matrix (num_perm x shingles) per block: 512 KB, which
-# stays in cache (4-6x faster than one 16 MB matrix) and halves the page faults
-# of fresh 2 MB blocks.
-_BLOCK_CELLS = 1 << 17
+# Long windows are reduced in chunks of this many shingles first.
+_CHUNK = 16
 # Windows up to this many shingles (the default is 16) take the gathered path.
 _SHORT_WINDOW = 64
 _SHORT_BLOCK_CELLS = 1 << 21  # 8 MB: a thousand 16-shingle windows at 128 permutations
@@ -130,21 +128,24 @@ class MinHasher:
         return out
 
     def _piece_mins(self, mixed: U32, cuts: I64) -> U32:
-        """(num_perm, pieces): the minimum permuted value over each ``mixed[cuts[i]:cuts[i+1]]``."""
-        a, b = self._permutations
-        n_pieces = int(cuts.shape[0]) - 1
-        out = np.empty((self.num_perm, n_pieces), dtype=np.uint32)
-        budget = max(1, _BLOCK_CELLS // self.num_perm)
-        i = 0
-        while i < n_pieces:
-            j = int(np.searchsorted(cuts, cuts[i] + budget, side="right")) - 1
-            j = min(max(j, i + 1), n_pieces)
-            lo, hi = int(cuts[i]), int(cuts[j])
-            permuted = a * mixed[None, lo:hi]
-            permuted += b
-            out[:, i:j] = np.minimum.reduceat(permuted, cuts[i:j] - lo, axis=1)
-            i = j
-        return out
+        """(num_perm, pieces): the minimum permuted value over each ``mixed[cuts[i]:cuts[i+1]]``.
+
+        Each piece is cut into chunks of ``_CHUNK`` shingles that take the short-window path, and
+        a piece's minimum is then the minimum of its chunks' (``np.minimum.reduceat`` straight over
+        the permuted shingles cost 0.24 ns per value, the chunks 0.18 and a far smaller reduceat).
+        """
+        lengths = np.diff(cuts)
+        n_chunks = (lengths + (_CHUNK - 1)) // _CHUNK
+        first = np.zeros(n_chunks.size, dtype=np.int64)
+        np.cumsum(n_chunks[:-1], out=first[1:])
+        total = int(first[-1] + n_chunks[-1])
+        rank = np.arange(total, dtype=np.int64) - np.repeat(first, n_chunks)
+        chunk_starts = np.repeat(cuts[:-1], n_chunks) + rank * _CHUNK
+        chunk_lengths = np.minimum(np.repeat(cuts[1:], n_chunks) - chunk_starts, _CHUNK)
+        mins = self._short_windows(mixed, chunk_starts, chunk_lengths)
+        if total == n_chunks.size:
+            return mins
+        return np.minimum.reduceat(mins, first, axis=1)
 
     def band_keys(self, signatures: U32) -> U64:
         """One 64-bit key per (window, band); the band number is mixed in.

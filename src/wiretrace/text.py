@@ -248,6 +248,19 @@ def _class_table(limit: int) -> npt.NDArray[np.uint8]:
 _WORD_RUN_RE = regex.compile(rf"(?V1)[[\p{{L}}\p{{M}}\p{{N}}\u200c\u200d]--[{_NO_SPACE_SCRIPTS}]]")
 _ASCII_CLASSES = _class_table(256)[:128]
 _ASCII_WORD = (_ASCII_CLASSES & _WORD) > 0
+
+
+def _ascii_word(cp: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """``_ASCII_WORD[cp]``, i.e. [0-9A-Za-z], by byte arithmetic: a table lookup converts the
+    indices to intp first and costs 8x as much (``tests/test_text_batch.py`` checks they agree)."""
+    low = cp | np.uint8(0x20)  # A-Z -> a-z
+    low -= np.uint8(ord("a"))
+    word: npt.NDArray[np.bool_] = low < np.uint8(26)
+    digit = cp - np.uint8(ord("0"))
+    word |= digit < np.uint8(10)
+    return word
+
+
 _ASCII_ODD = tuple(chr(c) for c in np.flatnonzero(_ASCII_CLASSES & _ODD).tolist())
 
 
@@ -293,6 +306,23 @@ def _opening_codes() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
 _OPENING_MASKS, _OPENING_VALUES = _opening_codes()
 
 
+def _opening_pairs() -> npt.NDArray[np.bool_]:
+    """Indexed by a line's first two (lower-cased) bytes as a little-endian 16-bit number: True
+    if some ASCII opening starts with them (any second byte for a one-character opening)."""
+    table = np.zeros(1 << 16, dtype=bool)
+    for o in _CHROME_OPENINGS:
+        if not o.isascii():
+            continue
+        if len(o) == 1:
+            table[ord(o) :: 256] = True
+        else:
+            table[ord(o[0]) | ord(o[1]) << 8] = True
+    return table
+
+
+_OPEN2 = _opening_pairs()
+
+
 @dataclass(frozen=True, slots=True)
 class _Joined:
     """A batch of texts joined with "\n", as code points and the classes tokenising needs."""
@@ -318,7 +348,7 @@ class _Joined:
         cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32]
         if joined.isascii():
             cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-            word = _ASCII_WORD[cp]
+            word = _ascii_word(cp)
             single = None
             has_odd = any(c in joined for c in _ASCII_ODD)  # a few memchr passes, faster than one regex
             odd = np.flatnonzero(_ASCII_CLASSES[cp] & _ODD) if has_odd else np.empty(0, dtype=np.int64)
@@ -337,7 +367,7 @@ class _Joined:
         return table[self.cp[at]]
 
 
-_PADDING = "\0" * 8  # after the last text (behind a "\n"): lets fixed-width reads run past the end
+_PADDING = "\0" * 16  # after the last text (behind a "\n"): lets fixed-width reads run past the end
 
 
 def _line_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -350,6 +380,36 @@ def _line_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
     doc_end = j.ends[doc]
     keep = start < doc_end  # drops the separators' own "lines"
     return start[keep], np.minimum(end, doc_end)[keep], doc[keep]
+
+
+def _line_heads(j: _Joined, start: I64) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """Per line: its first 8 characters as a little-endian integer of bytes with ASCII letters
+    lower-cased (``| 0x20``), non-ASCII ones as ``min(code point, 255)`` (such lines are checked
+    anyway), and its first two characters the same way but not lower-cased."""
+    if j.cp.dtype == np.uint8:
+        # One unaligned 8-byte read per line; no byte is >= 128, so the upper-case test is
+        # bytewise arithmetic without carries: b + 0x3F sets bit 7 from "A" up, b + 0x25 from "[".
+        raw = _eight_bytes(j.cp)[start]
+        upper = (raw + _SWAR_A) & ~(raw + _SWAR_Z1) & _SWAR_HIGH
+        pair = raw.astype(np.uint16)
+        return raw | (upper >> np.uint64(2)), pair.astype(np.uint8), (pair >> np.uint16(8)).astype(np.uint8)
+    head = np.stack([j.cp[start + k] for k in range(8)], axis=1).astype(np.uint32)
+    ascii_head = np.minimum(head, 255).astype(np.uint8)
+    letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
+    code = np.ascontiguousarray(ascii_head | letters).view("<u8").reshape(-1)
+    return code, ascii_head[:, 0], ascii_head[:, 1]
+
+
+def _eight_bytes(cp: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """``out[i]`` = the 8 bytes ``cp[i:i+8]`` as a little-endian integer, read in place."""
+    usable = cp.size - cp.size % 8
+    return np.lib.stride_tricks.as_strided(cp[:usable].view("<u8"), shape=(usable - 7,), strides=(1,), writeable=False)
+
+
+_SWAR_A = np.uint64(0x3F3F3F3F3F3F3F3F)
+_SWAR_Z1 = np.uint64(0x2525252525252525)
+_SWAR_HIGH = np.uint64(0x8080808080808080)
+_LOW16 = np.uint64(0xFFFF)
 
 
 def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -365,60 +425,53 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     blank = first == 10  # a line that is just "\n"
     # Leading spaces: the exact code finds the first character (and may find chrome after them).
     chrome = ((j.classes(start) & _SPACE) > 0) & ~blank
-    # The first 8 characters, lower case if ASCII letters (token bytes | 0x20 is their lower case).
-    head = np.stack([cp[start + k] for k in range(8)], axis=1).astype(np.uint32)
-    chrome |= (head >= 128).any(axis=1)
-    ascii_head = np.minimum(head, 255).astype(np.uint8)
-    letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
-    code = np.ascontiguousarray(ascii_head | letters).view("<u8").reshape(-1)
-    chrome |= ((code[:, None] & _OPENING_MASKS[None, :]) == _OPENING_VALUES[None, :]).any(axis=1)
-    # A dateline starts with a capital and one more capital or one of " .'/-".
-    check = chrome | (_UPPER_ASCII[ascii_head[:, 0]] & _DATELINE_SECOND[ascii_head[:, 1]])
-    # Sign-offs: "reuter" in any case (no other letter folds to r, e, u or t), then at most
-    # "s", spaces and an ellipsis before the end of its line.
-    signed = np.zeros(start.size, dtype=bool)
-    lowered = (cp[: j.size].astype(np.uint8) | np.uint8(0x20)).tobytes()
-    hits: list[int] = []
-    hit = lowered.find(b"reuter")
-    while hit >= 0:
-        hits.append(hit)
-        hit = lowered.find(b"reuter", hit + 1)
-    if hits and start.size:
-        lines = np.maximum(np.searchsorted(start, np.array(hits), side="right") - 1, 0).tolist()
-        line_end = end.tolist()
-        for h, li in zip(hits, lines, strict=True):
-            if _may_sign_off(j.joined[h + 6 : line_end[li]]):
-                signed[li] = True
+    # The first 8 characters, lower case if ASCII letters; a line can open like chrome only if its
+    # first two are those of an opening (a table lookup), and only those lines are compared in full.
+    code, head0, head1 = _line_heads(j, start)
+    chrome |= (code & _SWAR_HIGH) != 0  # not ASCII
+    maybe = np.flatnonzero(_OPEN2[(code & _LOW16).astype(np.intp)])
+    if maybe.size:
+        c = code[maybe, None]
+        chrome[maybe] |= ((c & _OPENING_MASKS[None, :]) == _OPENING_VALUES[None, :]).any(axis=1)
+    # A dateline starts with a capital and one more capital or one of " .'/-" (non-ASCII: maybe).
+    check = chrome | (_UPPER_ASCII[head0] & _DATELINE_SECOND[head1])
+    signed = _signed_lines(j, start, end)
     check |= signed
     # Photo credits need a "/" or ";" with the right neighbours; a text with one is checked line by line.
-    doc_check = np.zeros(len(texts), dtype=bool)
-    for i, text in enumerate(texts):
-        if not odd_docs[i] and ("/" in text or ";" in text) and _may_credit(text):
-            doc_check[i] = True
+    doc_check = _credit_docs(j, odd_docs)
     check |= doc_check[doc]
-    signed_l, chrome_l = signed.tolist(), chrome.tolist()
 
     kstart, kend = start.copy(), end.copy()
     drop = blank.copy()
     signoffs: dict[int, bool] = {}
     credits: dict[int, bool] = {}
-    for li in np.flatnonzero(check).tolist():
-        d = int(doc[li])
-        text, base = texts[d], int(j.starts[d])
-        s, e = int(start[li]) - base, int(end[li]) - base
+    checked = np.flatnonzero(check)
+    text_starts = j.starts.tolist()
+    spans: list[tuple[int, int] | None] = []
+    for d, s, e, chr_, sign in zip(
+        doc[checked].tolist(),
+        start[checked].tolist(),
+        end[checked].tolist(),
+        chrome[checked].tolist(),
+        signed[checked].tolist(),
+        strict=True,
+    ):
+        text, base = texts[d], text_starts[d]
         if d not in credits:
-            # _may_credit said no: the exact search cannot match either.
+            # _credit_docs said no: the exact search cannot match either.
             credits[d] = bool(doc_check[d]) and _CHROME_ANYWHERE_RE.search(text) is not None
-        sign = signed_l[li]
         if sign:
             if d not in signoffs:
                 signoffs[d] = "reuter" in text.lower()
             sign = signoffs[d]
-        span = _line_span(text, s, e, credits[d], sign, chrome_l[li])
-        if span is None:
-            drop[li] = True
-        else:
-            kstart[li], kend[li] = span[0] + base, span[1] + base
+        span = _line_span(text, s - base, e - base, credits[d], sign, chr_)
+        spans.append(None if span is None else (span[0] + base, span[1] + base))
+    if spans:
+        kept = np.array([x is not None for x in spans], dtype=bool)
+        drop[checked[~kept]] = True
+        at = checked[kept]
+        kstart[at] = [x[0] for x in spans if x is not None]
+        kend[at] = [x[1] for x in spans if x is not None]
     keep = ~drop
     kstart, kend = kstart[keep], kend[keep]
     if odd_docs.any():
@@ -432,6 +485,101 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
         order = np.argsort(kstart, kind="stable")
         kstart, kend = kstart[order], kend[order]
     return kstart, kend
+
+
+def _signed_lines(j: _Joined, start: I64, end: I64) -> npt.NDArray[np.bool_]:
+    """Lines that may end in an agency sign-off (a superset of those ``_SIGNOFF_RE`` matches in).
+
+    The regex needs "reuter" (in any case: no other letter folds to r, e, u or t), an optional
+    "s", spaces, an optional ellipsis and spaces, then the end of the line. So a line whose last
+    character (before its "\n") is not a space, "..." or "\u2026" must end in "reuter" or
+    "reuters"; lines ending in a space or an ellipsis are passed on unexamined.
+    """
+    cp = j.cp
+    if not start.size:
+        return np.zeros(0, dtype=bool)
+    stop = end - (cp[end - 1] == 10)  # the line without its "\n"
+    last_at = np.maximum(stop - 1, start)
+    last = cp[last_at].astype(np.int64)
+    ellipsis = (last == ord(".")) & (stop - 3 >= start) & (cp[last_at - 1] == ord(".")) & (cp[last_at - 2] == ord("."))
+    signed = ((j.classes(last_at) & _SPACE) > 0) | ellipsis | (last == 0x2026)
+    plural = (last == ord("s")) | (last == ord("S")) | (last == 0x17F)
+    word_end = stop - plural
+    word = word_end - 6
+    fits = (plural | (last == ord("r")) | (last == ord("R"))) & (word >= start)
+    at = np.flatnonzero(fits)
+    if at.size:
+        letters = np.stack([cp[word[at] + k] for k in range(6)], axis=1).astype(np.int64)
+        lowered = letters | ((letters >= ord("A")) & (letters <= ord("Z"))) * 0x20
+        signed[at[(lowered == _REUTER[None, :]).all(axis=1)]] = True
+    signed &= stop > start
+    return signed
+
+
+_REUTER = np.frombuffer(b"reuter", dtype=np.uint8).astype(np.int64)
+
+
+_AGENCY_SUFFIXES = tuple(
+    np.frombuffer(a.encode("ascii"), dtype=np.uint8) for a in ("reuters", "afp", "ap", "getty images", "anadolu")
+)
+_VERB_CODES = tuple(int.from_bytes(v.encode("ascii"), "little") for v in ("editing", "writing"))
+_LOW56 = np.uint64((1 << 56) - 1)
+
+
+def _credit_docs(j: _Joined, odd_docs: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Per text: ``not odd and ("/" in text or ";" in text) and _may_credit(text)``.
+
+    In an ASCII batch each "/" and ";" is judged where it is, vectorised, in the usual case
+    (a word right before the "/"; a word right after the ";" or after one space): only texts
+    with a mark in an unusual place take ``_may_credit`` itself.
+    """
+    texts = j.texts
+    out = np.zeros(len(texts), dtype=bool)
+    if j.cp.dtype != np.uint8:
+        for i, text in enumerate(texts):
+            if not odd_docs[i] and ("/" in text or ";" in text) and _may_credit(text):
+                out[i] = True
+        return out
+    cp = j.cp
+    body = cp[: j.size]
+    slash = np.flatnonzero(body == ord("/"))
+    semi = np.flatnonzero(body == ord(";"))
+    if slash.size + semi.size == 0:
+        return out
+    space = _ASCII_CLASSES & _SPACE
+    unsure = np.zeros(len(texts), dtype=bool)
+    if slash.size:
+        d = np.searchsorted(j.starts, slash, side="right") - 1
+        rel = slash - j.starts[d]
+        # Sure when a non-space precedes the "/": then the tail is the (up to) 12 characters before it.
+        sure = (rel > 0) & (space[cp[slash - 1]] == 0)
+        unsure[d[~sure]] = True
+        tail = cp[np.maximum(slash[:, None] - 12 + np.arange(12), 0)]
+        tail = tail | (_IS_AZ[tail].astype(np.uint8) << np.uint8(5))  # str.lower of ASCII
+        hit = np.zeros(slash.size, dtype=bool)
+        for agency in _AGENCY_SUFFIXES:
+            n = agency.size
+            hit |= (rel >= n) & (tail[:, 12 - n :] == agency).all(axis=1)
+        out[d[sure & hit]] = True
+    if semi.size:
+        d = np.searchsorted(j.starts, semi, side="right") - 1
+        # Sure when the text after the ";" starts at most one space later (and within the text:
+        # the "\n" after a text is a space).
+        first_space = space[cp[semi + 1]] > 0
+        head = semi + 1 + first_space
+        sure = space[cp[head]] == 0
+        unsure[d[~sure]] = True
+        code = _eight_bytes(cp)[head]
+        upper = (code + _SWAR_A) & ~(code + _SWAR_Z1) & _SWAR_HIGH
+        code = (code | (upper >> np.uint64(2))) & _LOW56
+        hit = np.zeros(semi.size, dtype=bool)
+        for verb in _VERB_CODES:
+            hit |= code == np.uint64(verb)
+        out[d[sure & hit]] = True
+    for i in np.flatnonzero(unsure & ~out).tolist():
+        out[i] = _may_credit(texts[i])
+    out &= ~odd_docs
+    return out
 
 
 def _may_sign_off(rest: str) -> bool:
@@ -631,12 +779,14 @@ def _scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = Non
             kend = np.array([b for _, b in spans], dtype=np.int64)
         else:
             kstart, kend = _content_ranges(j)
-        depth = np.zeros(j.size + 1, dtype=np.int8)
-        depth[kstart] = 1
-        depth[kend] -= 1
-        inside = np.cumsum(depth, dtype=np.int8).view(np.bool_)
-        keep = inside[starts]
-        starts, ends = starts[keep], ends[keep]
+        # The ranges are sorted and disjoint, so the tokens kept are index runs of the sorted
+        # token starts: [lo, hi) for each range (a pass over the tokens, not over the characters).
+        lo = np.searchsorted(starts, kstart)
+        hi = np.searchsorted(starts, kend)
+        count = hi - lo
+        if int(count.sum()) < starts.size:
+            keep = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()), dtype=np.int64)
+            starts, ends = starts[keep], ends[keep]
     if j.cp.dtype == np.uint8:
         hashes = _xxh32_ascii_tokens(j.cp, starts, ends - starts)  # type: ignore[arg-type]
     else:
