@@ -370,10 +370,24 @@ class _Joined:
 _PADDING = "\0" * 16  # after the last text (behind a "\n"): lets fixed-width reads run past the end
 
 
-def _line_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _marks(j: _Joined) -> tuple[I64, I64, I64]:
+    """Positions of every "\\n", "/" and ";" of the batch, from one pass over it."""
+    body = j.cp[: j.size]
+    found = body == 10
+    found |= body == ord("/")
+    found |= body == ord(";")
+    at = np.flatnonzero(found)
+    c = body[at]
+    return at[c == 10], at[c == ord("/")], at[c == ord(";")]
+
+
+def _line_bounds(
+    j: _Joined, nl: I64 | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Start, end (after its "\\n") and text of every line, as ``str.splitlines(keepends=True)`` cuts them
-    in texts whose only line break is "\\n"."""
-    nl = np.flatnonzero(j.cp[: j.size] == 10)
+    in texts whose only line break is "\\n" (``nl``: where the "\\n" are, if known)."""
+    if nl is None:
+        nl = np.flatnonzero(j.cp[: j.size] == 10)
     start = np.concatenate((np.zeros(1, dtype=np.int64), nl + 1))
     end = np.concatenate((nl + 1, np.array([j.size], dtype=np.int64)))
     doc = np.searchsorted(j.starts, start, side="right") - 1
@@ -389,7 +403,7 @@ def _line_heads(j: _Joined, start: I64) -> tuple[npt.NDArray[np.uint64], npt.NDA
     if j.cp.dtype == np.uint8:
         # One unaligned 8-byte read per line; no byte is >= 128, so the upper-case test is
         # bytewise arithmetic without carries: b + 0x3F sets bit 7 from "A" up, b + 0x25 from "[".
-        raw = _eight_bytes(j.cp)[start]
+        raw = _eight_bytes_at(j.cp, start)
         upper = (raw + _SWAR_A) & ~(raw + _SWAR_Z1) & _SWAR_HIGH
         pair = raw.astype(np.uint16)
         return raw | (upper >> np.uint64(2)), pair.astype(np.uint8), (pair >> np.uint16(8)).astype(np.uint8)
@@ -400,12 +414,13 @@ def _line_heads(j: _Joined, start: I64) -> tuple[npt.NDArray[np.uint64], npt.NDA
     return code, ascii_head[:, 0], ascii_head[:, 1]
 
 
-def _eight_bytes(cp: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
-    """``out[i]`` = the 8 bytes ``cp[i:i+8]`` as a little-endian integer, read in place."""
-    usable = cp.size - cp.size % 8
-    return np.lib.stride_tricks.as_strided(cp[:usable].view("<u8"), shape=(usable - 7,), strides=(1,), writeable=False)
+def _eight_bytes_at(cp: npt.NDArray[np.uint8], at: I64) -> npt.NDArray[np.uint64]:
+    """The 8 bytes ``cp[i:i+8]`` of each ``i`` in `at`, as little-endian integers (gathered byte by
+    byte: numpy gathers from an unaligned 8-byte view element by element, several times slower)."""
+    return np.ascontiguousarray(cp[at[:, None] + _EIGHT[None, :]]).view("<u8").reshape(-1)
 
 
+_EIGHT = np.arange(8, dtype=np.int64)
 _SWAR_A = np.uint64(0x3F3F3F3F3F3F3F3F)
 _SWAR_Z1 = np.uint64(0x2525252525252525)
 _SWAR_HIGH = np.uint64(0x8080808080808080)
@@ -418,7 +433,8 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     odd_docs = np.zeros(len(texts), dtype=bool)
     if j.odd.size:
         odd_docs[np.searchsorted(j.starts, j.odd, side="right") - 1] = True
-    start, end, doc = _line_bounds(j)
+    nl, slash, semi = _marks(j)
+    start, end, doc = _line_bounds(j, nl)
     regular = ~odd_docs[doc]
     start, end, doc = start[regular], end[regular], doc[regular]
     first = cp[start]
@@ -438,7 +454,7 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     signed = _signed_lines(j, start, end)
     check |= signed
     # Photo credits need a "/" or ";" with the right neighbours; a text with one is checked line by line.
-    doc_check = _credit_docs(j, odd_docs)
+    doc_check = _credit_docs(j, odd_docs, slash, semi)
     check |= doc_check[doc]
 
     kstart, kend = start.copy(), end.copy()
@@ -526,7 +542,9 @@ _VERB_CODES = tuple(int.from_bytes(v.encode("ascii"), "little") for v in ("editi
 _LOW56 = np.uint64((1 << 56) - 1)
 
 
-def _credit_docs(j: _Joined, odd_docs: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+def _credit_docs(
+    j: _Joined, odd_docs: npt.NDArray[np.bool_], slash: I64 | None = None, semi: I64 | None = None
+) -> npt.NDArray[np.bool_]:
     """Per text: ``not odd and ("/" in text or ";" in text) and _may_credit(text)``.
 
     In an ASCII batch each "/" and ";" is judged where it is, vectorised, in the usual case
@@ -541,9 +559,8 @@ def _credit_docs(j: _Joined, odd_docs: npt.NDArray[np.bool_]) -> npt.NDArray[np.
                 out[i] = True
         return out
     cp = j.cp
-    body = cp[: j.size]
-    slash = np.flatnonzero(body == ord("/"))
-    semi = np.flatnonzero(body == ord(";"))
+    if slash is None or semi is None:
+        _, slash, semi = _marks(j)
     if slash.size + semi.size == 0:
         return out
     space = _ASCII_CLASSES & _SPACE
@@ -569,7 +586,7 @@ def _credit_docs(j: _Joined, odd_docs: npt.NDArray[np.bool_]) -> npt.NDArray[np.
         head = semi + 1 + first_space
         sure = space[cp[head]] == 0
         unsure[d[~sure]] = True
-        code = _eight_bytes(cp)[head]
+        code = _eight_bytes_at(cp, head)
         upper = (code + _SWAR_A) & ~(code + _SWAR_Z1) & _SWAR_HIGH
         code = (code | (upper >> np.uint64(2))) & _LOW56
         hit = np.zeros(semi.size, dtype=bool)
