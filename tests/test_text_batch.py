@@ -284,6 +284,15 @@ _ASCII_PIECES = [
     "said Reuters",
     "Reuter.",
     "...",
+    "AB - the",
+    "A-B said",
+    "NEW YORK, May 2 - x",
+    "AB:C d",
+    "A spokesman - said",
+    "ABCDEFGH - late dash",
+    "AB\t- tab",
+    "U.S. (AP) - x",
+    "X.Y'Z/W-V: q",
 ]
 
 

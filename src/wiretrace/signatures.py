@@ -118,9 +118,11 @@ class MinHasher:
         per_block = min(n_windows, max(1, _SHORT_BLOCK_CELLS // (self.num_perm * width)))
         buf = np.empty(self.num_perm * width * per_block, dtype=np.uint32)
         a3, b3 = a[:, :, None], b[:, :, None]
+        full = bool((lengths == width).all())  # story windows are, unless a story is shorter than one
         for i in range(0, n_windows, per_block):
             s, n = starts[i : i + per_block], lengths[i : i + per_block]
-            block = mixed[s[None, :] + np.minimum(slot, n[None, :] - 1)]  # (width, windows)
+            at = s[None, :] + (slot if full else np.minimum(slot, n[None, :] - 1))
+            block = mixed[at]  # (width, windows)
             permuted = buf[: self.num_perm * width * s.size].reshape(self.num_perm, width, s.size)
             np.multiply(a3, block[None, :, :], out=permuted)
             np.add(permuted, b3, out=permuted)

@@ -396,22 +396,54 @@ def _line_bounds(
     return start[keep], np.minimum(end, doc_end)[keep], doc[keep]
 
 
-def _line_heads(j: _Joined, start: I64) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+def _line_heads(j: _Joined, start: I64) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]]:
     """Per line: its first 8 characters as a little-endian integer of bytes with ASCII letters
     lower-cased (``| 0x20``), non-ASCII ones as ``min(code point, 255)`` (such lines are checked
-    anyway), and its first two characters the same way but not lower-cased."""
+    anyway), and the same 8 characters as they are, one byte each, (lines, 8)."""
     if j.cp.dtype == np.uint8:
-        # One unaligned 8-byte read per line; no byte is >= 128, so the upper-case test is
-        # bytewise arithmetic without carries: b + 0x3F sets bit 7 from "A" up, b + 0x25 from "[".
+        # One 8-byte read per line; no byte is >= 128, so the upper-case test is bytewise
+        # arithmetic without carries: b + 0x3F sets bit 7 from "A" up, b + 0x25 from "[".
         raw = _eight_bytes_at(j.cp, start)
         upper = (raw + _SWAR_A) & ~(raw + _SWAR_Z1) & _SWAR_HIGH
-        pair = raw.astype(np.uint16)
-        return raw | (upper >> np.uint64(2)), pair.astype(np.uint8), (pair >> np.uint16(8)).astype(np.uint8)
+        return raw | (upper >> np.uint64(2)), raw.view(np.uint8).reshape(-1, 8)
     head = np.stack([j.cp[start + k] for k in range(8)], axis=1).astype(np.uint32)
     ascii_head = np.minimum(head, 255).astype(np.uint8)
     letters = _IS_AZ[ascii_head].astype(np.uint8) * np.uint8(0x20)
     code = np.ascontiguousarray(ascii_head | letters).view("<u8").reshape(-1)
-    return code, ascii_head[:, 0], ascii_head[:, 1]
+    return code, ascii_head
+
+
+def _may_open_dateline(head: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """False only for lines ``_DATELINE_RE`` cannot match, from their first 8 characters (`head`,
+    non-ASCII as 128 and up, which always passes).
+
+    After its capital the regex needs a run of [capitals, marks, space . ' / -], then a ",", "(",
+    dash, colon or space (before any "-" of the run, it is all in that run). So a line whose first
+    character outside the run is none of those, with no "-" before it, cannot open a dateline:
+    "A spokesman", "U.S. officials", "CSR was".
+    """
+    rest = head[:, 1:]
+    outside = ~_DATELINE_RUN[rest]
+    first_out = np.argmax(outside, axis=1)
+    after = _DATELINE_AFTER[rest[np.arange(rest.shape[0]), first_out]]
+    dash = ((rest == ord("-")) & (np.arange(7)[None, :] < first_out[:, None])).any(axis=1)
+    return ~outside.any(axis=1) | after | dash
+
+
+def _dateline_tables() -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    run = np.ones(256, dtype=bool)  # non-ASCII: maybe
+    run[:128] = False
+    run[ord("A") : ord("Z") + 1] = True
+    for c in " .'/-":
+        run[ord(c)] = True
+    after = np.ones(256, dtype=bool)
+    after[:128] = (_ASCII_CLASSES & _ANY_SPACE) > 0  # the regex's \s
+    for c in ",(:":
+        after[ord(c)] = True
+    return run, after
+
+
+_DATELINE_RUN, _DATELINE_AFTER = _dateline_tables()
 
 
 def _eight_bytes_at(cp: npt.NDArray[np.uint8], at: I64) -> npt.NDArray[np.uint64]:
@@ -443,14 +475,18 @@ def _content_ranges(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     chrome = ((j.classes(start) & _SPACE) > 0) & ~blank
     # The first 8 characters, lower case if ASCII letters; a line can open like chrome only if its
     # first two are those of an opening (a table lookup), and only those lines are compared in full.
-    code, head0, head1 = _line_heads(j, start)
+    code, head = _line_heads(j, start)
     chrome |= (code & _SWAR_HIGH) != 0  # not ASCII
     maybe = np.flatnonzero(_OPEN2[(code & _LOW16).astype(np.intp)])
     if maybe.size:
         c = code[maybe, None]
         chrome[maybe] |= ((c & _OPENING_MASKS[None, :]) == _OPENING_VALUES[None, :]).any(axis=1)
     # A dateline starts with a capital and one more capital or one of " .'/-" (non-ASCII: maybe).
-    check = chrome | (_UPPER_ASCII[head0] & _DATELINE_SECOND[head1])
+    check = _UPPER_ASCII[head[:, 0]] & _DATELINE_SECOND[head[:, 1]]
+    if check.any():
+        at = np.flatnonzero(check)
+        check[at] = _may_open_dateline(head[at])
+    check |= chrome
     signed = _signed_lines(j, start, end)
     check |= signed
     # Photo credits need a "/" or ";" with the right neighbours; a text with one is checked line by line.
