@@ -427,7 +427,8 @@ def _may_open_dateline(head: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     first_out = np.argmax(outside, axis=1)
     after = _DATELINE_AFTER[rest[np.arange(rest.shape[0]), first_out]]
     dash = ((rest == ord("-")) & (np.arange(7)[None, :] < first_out[:, None])).any(axis=1)
-    return ~outside.any(axis=1) | after | dash
+    maybe: npt.NDArray[np.bool_] = ~outside.any(axis=1) | after | dash
+    return maybe
 
 
 def _dateline_tables() -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -446,9 +447,11 @@ def _dateline_tables() -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
 _DATELINE_RUN, _DATELINE_AFTER = _dateline_tables()
 
 
-def _eight_bytes_at(cp: npt.NDArray[np.uint8], at: I64) -> npt.NDArray[np.uint64]:
-    """The 8 bytes ``cp[i:i+8]`` of each ``i`` in `at`, as little-endian integers (gathered byte by
-    byte: numpy gathers from an unaligned 8-byte view element by element, several times slower)."""
+def _eight_bytes_at(cp: npt.NDArray[np.uint8] | npt.NDArray[np.uint32], at: I64) -> npt.NDArray[np.uint64]:
+    """The 8 bytes ``cp[i:i+8]`` of each ``i`` in `at`, as little-endian integers, for the bytes of an
+    ASCII batch (gathered byte by byte: numpy gathers from an unaligned 8-byte view element by
+    element, several times slower)."""
+    assert cp.dtype == np.uint8
     return np.ascontiguousarray(cp[at[:, None] + _EIGHT[None, :]]).view("<u8").reshape(-1)
 
 
@@ -554,7 +557,7 @@ def _signed_lines(j: _Joined, start: I64, end: I64) -> npt.NDArray[np.bool_]:
     last_at = np.maximum(stop - 1, start)
     last = cp[last_at].astype(np.int64)
     ellipsis = (last == ord(".")) & (stop - 3 >= start) & (cp[last_at - 1] == ord(".")) & (cp[last_at - 2] == ord("."))
-    signed = ((j.classes(last_at) & _SPACE) > 0) | ellipsis | (last == 0x2026)
+    signed: npt.NDArray[np.bool_] = ((j.classes(last_at) & _SPACE) > 0) | ellipsis | (last == 0x2026)
     plural = (last == ord("s")) | (last == ord("S")) | (last == 0x17F)
     word_end = stop - plural
     word = word_end - 6
