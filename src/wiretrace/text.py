@@ -676,21 +676,36 @@ def _may_credit(text: str) -> bool:
     return False
 
 
-def _token_bounds(j: _Joined) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Start and end of every token of the joined texts: maximal word runs and single no-space characters."""
-    word = j.word  # ends in padding, which is no word
+def _token_bounds(
+    j: _Joined, prose: npt.NDArray[np.bool_] | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start and end of every token of the joined texts: maximal word runs and single no-space
+    characters (only those inside `prose`, a mask of the characters, if given)."""
+    word = j.word if prose is None else j.word & prose  # ends in padding, which is no word
     if j.single is None:
         edges = np.flatnonzero(word[1:] != word[:-1]) + 1
         if word[0]:
             edges = np.concatenate((np.zeros(1, dtype=np.int64), edges))
-        return edges[0::2], edges[1::2]
+        bounds = edges.reshape(-1, 2).T  # (2, tokens): starts, ends
+        return bounds[0].copy(), bounds[1].copy()  # contiguous: gathers by them are faster
+    single = j.single if prose is None else j.single & prose
     opens = np.empty(word.size, dtype=bool)
     opens[0] = word[0]
     np.greater(word[1:], word[:-1], out=opens[1:])
     closes = np.empty(word.size, dtype=bool)
     closes[-1] = word[-1]
     np.greater(word[:-1], word[1:], out=closes[:-1])
-    return np.flatnonzero(opens | j.single), np.flatnonzero(closes | j.single) + 1
+    return np.flatnonzero(opens | single), np.flatnonzero(closes | single) + 1
+
+
+def _prose_mask(size: int, kstart: I64, kend: I64) -> npt.NDArray[np.bool_]:
+    """True on the characters inside the sorted, disjoint ranges ``[kstart, kend)``, of `size` in all."""
+    cuts = np.empty(2 * kstart.size + 2, dtype=np.int64)
+    cuts[0], cuts[-1] = 0, size
+    cuts[1:-1:2], cuts[2:-1:2] = kstart, kend
+    inside = np.zeros(cuts.size - 1, dtype=bool)
+    inside[1::2] = True
+    return np.repeat(inside, np.diff(cuts))
 
 
 _P1, _P2, _P3, _P4, _P5 = (np.uint32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
@@ -821,10 +836,10 @@ def _scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = Non
     j = _Joined.of(texts)
     if small is None:
         small = j.size < _SMALL_BATCH_CHARS
-    starts, ends = _token_bounds(j)
     if strip_boilerplate:
-        # Keep the tokens inside the prose ranges (no token crosses a range's edge: ranges
-        # start after a line break or a space and end at one).
+        # Tokens of the prose ranges only (no token crosses a range's edge: ranges start after a
+        # line break or a space and end at one), so masking the characters outside them first
+        # gives the same tokens as keeping the tokens that start inside them.
         if small:
             spans = [
                 (a + base, b + base)
@@ -835,14 +850,9 @@ def _scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = Non
             kend = np.array([b for _, b in spans], dtype=np.int64)
         else:
             kstart, kend = _content_ranges(j)
-        # The ranges are sorted and disjoint, so the tokens kept are index runs of the sorted
-        # token starts: [lo, hi) for each range (a pass over the tokens, not over the characters).
-        lo = np.searchsorted(starts, kstart)
-        hi = np.searchsorted(starts, kend)
-        count = hi - lo
-        if int(count.sum()) < starts.size:
-            keep = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()), dtype=np.int64)
-            starts, ends = starts[keep], ends[keep]
+        starts, ends = _token_bounds(j, _prose_mask(j.word.size, kstart, kend))
+    else:
+        starts, ends = _token_bounds(j)
     if j.cp.dtype == np.uint8:
         hashes = _xxh32_ascii_tokens(j.cp, starts, ends - starts)  # type: ignore[arg-type]
     else:
