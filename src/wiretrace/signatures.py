@@ -27,7 +27,10 @@ SCHEME = "affine32"
 _CHUNK = 16
 # Windows up to this many shingles (the default is 16) take the gathered path.
 _SHORT_WINDOW = 64
-_SHORT_BLOCK_CELLS = 1 << 21  # 8 MB: a thousand 16-shingle windows at 128 permutations
+# Windows per block of the short path: about a thousand keep numpy's inner loops long (a few
+# hundred cost twice as much per value), and at most 8 MB of permuted values.
+_BLOCK_WINDOWS = 1024
+_SHORT_BLOCK_CELLS = 1 << 21
 _FNV = np.uint64(0x100000001B3)
 
 
@@ -115,7 +118,7 @@ class MinHasher:
         width = int(lengths.max())
         out = np.empty((self.num_perm, n_windows), dtype=np.uint32)
         slot = np.arange(width, dtype=np.int64)[:, None]
-        per_block = min(n_windows, max(1, _SHORT_BLOCK_CELLS // (self.num_perm * width)))
+        per_block = min(n_windows, _BLOCK_WINDOWS, max(1, _SHORT_BLOCK_CELLS // (self.num_perm * width)))
         buf = np.empty(self.num_perm * width * per_block, dtype=np.uint32)
         a3, b3 = a[:, :, None], b[:, :, None]
         full = bool((lengths == width).all())  # story windows are, unless a story is shorter than one
