@@ -258,7 +258,7 @@ def test_ascii_token_hashes_equal_xxhash(count: int) -> None:
 
 def test_a_large_batch_equals_reference() -> None:
     # Enough text for the bulk paths everywhere (thousands of tokens, every kind of line).
-    batch = ["\n".join(_LINES[i:] + _LINES[:i]) for i in range(0, len(_LINES), 3)] * 3
+    batch = ["\n".join(_LINES[i:] + _LINES[:i]) for i in range(0, len(_LINES), 3)] * 6
     flat, offsets = token_hashes_batch(batch)
     assert flat.size > 2 * _FEW_TOKENS
     for i, text in enumerate(batch):
