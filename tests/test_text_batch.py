@@ -22,11 +22,18 @@ from wiretrace.pipeline import TextPipeline
 from wiretrace.shingling import shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher, fmix32
 from wiretrace.text import (
+    _ASCII_WORD,
     _FEW_TOKENS,
+    _SIGNOFF_RE,
     _TOKEN_RE,
+    _ascii_word,
     _content_ranges,
+    _credit_docs,
     _Joined,
+    _line_bounds,
+    _may_credit,
     _scan,
+    _signed_lines,
     _xxh32_ascii_tokens,
     content_spans,
     normalize_token,
@@ -251,8 +258,93 @@ def test_ascii_token_hashes_equal_xxhash(count: int) -> None:
 
 def test_a_large_batch_equals_reference() -> None:
     # Enough text for the bulk paths everywhere (thousands of tokens, every kind of line).
-    batch = ["\n".join(_LINES[i:] + _LINES[:i]) for i in range(0, len(_LINES), 3)] * 3
+    batch = ["\n".join(_LINES[i:] + _LINES[:i]) for i in range(0, len(_LINES), 3)] * 6
     flat, offsets = token_hashes_batch(batch)
     assert flat.size > 2 * _FEW_TOKENS
     for i, text in enumerate(batch):
         assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0]
+
+
+# --- ASCII batches: the paths that read bytes in place --------------------------------------
+
+_ASCII_LINES = [line for line in _LINES if line.isascii()]
+_ASCII_ALPHABET = st.sampled_from(list("abAZ09 \n\t-:;/().,ReutrsPhoyingdw"))
+_ASCII_PIECES = [
+    "REUTERS/Kim Lee",
+    "AFP / Getty",
+    "cap/Rate",
+    "; editing by ",
+    ";Writing by",
+    "; \tediting",
+    ";  writing",
+    "dlrs/bbl",
+    "  /x",
+    "Reuters ...",
+    "REUTERS  ",
+    "said Reuters",
+    "Reuter.",
+    "...",
+    "AB - the",
+    "A-B said",
+    "NEW YORK, May 2 - x",
+    "AB:C d",
+    "A spokesman - said",
+    "ABCDEFGH - late dash",
+    "AB\t- tab",
+    "U.S. (AP) - x",
+    "X.Y'Z/W-V: q",
+]
+
+
+@st.composite
+def ascii_texts(draw: st.DrawFn) -> str:
+    parts = draw(
+        st.lists(
+            st.one_of(
+                st.sampled_from(_ASCII_LINES),
+                st.sampled_from(_ASCII_PIECES),
+                st.text(alphabet=_ASCII_ALPHABET, max_size=40),
+            ),
+            max_size=10,
+        )
+    )
+    seps = draw(
+        st.lists(st.sampled_from(["\n", "\n\n", " ", "", "  \n", " ... "]), min_size=len(parts), max_size=len(parts))
+    )
+    return "".join(p + s for p, s in zip(parts, seps, strict=True))[: draw(st.integers(0, 600))]
+
+
+def test_ascii_word_arithmetic_equals_the_class_table() -> None:
+    every = np.arange(128, dtype=np.uint8)
+    assert _ascii_word(every).tolist() == _ASCII_WORD.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ascii_texts(), min_size=1, max_size=6))
+def test_ascii_batches_equal_reference(batch: list[str]) -> None:
+    j = _Joined.of(batch)
+    assert j.cp.dtype == np.uint8
+    kstart, kend = _content_ranges(j)
+    want = [(a + int(j.starts[i]), b + int(j.starts[i])) for i, t in enumerate(batch) for a, b in content_spans(t)]
+    assert list(zip(kstart.tolist(), kend.tolist(), strict=True)) == want
+    flat, offsets = token_hashes_batch(batch)
+    for i, text in enumerate(batch):
+        assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0], text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(ascii_texts(), texts()), min_size=1, max_size=6))
+def test_line_pretests_are_necessary_conditions(batch: list[str]) -> None:
+    # Which texts need the credit search, exactly; and every line the sign-off regex matches in is flagged.
+    j = _Joined.of(batch)
+    odd = np.zeros(len(batch), dtype=bool)
+    if j.odd.size:
+        odd[np.searchsorted(j.starts, j.odd, side="right") - 1] = True
+    want = [not odd[i] and ("/" in t or ";" in t) and _may_credit(t) for i, t in enumerate(batch)]
+    assert _credit_docs(j, odd).tolist() == want
+    start, end, doc = _line_bounds(j)
+    signed = _signed_lines(j, start, end)
+    for li, (s, e, d) in enumerate(zip(start.tolist(), end.tolist(), doc.tolist(), strict=True)):
+        base = int(j.starts[d])
+        if not odd[d] and _SIGNOFF_RE.search(batch[d], s - base, e - base):
+            assert signed[li], (batch[d], j.joined[s:e])

@@ -49,13 +49,13 @@ class TextPipeline:
 
     def _window_keys(self, shingles: U32, step: int) -> U64:
         starts, ends = window_bounds(shingles.size, self.settings.window, step)
-        return self.windows.band_keys(self.windows.signatures(shingles, starts, ends))
+        return self.windows.keys(shingles, starts, ends)
 
     def _topic_keys(self, tokens: U32) -> U64:
         if tokens.size == 0:
             return np.empty(0, dtype=np.uint64)
-        words = np.unique(tokens)
-        return self.topic.band_keys(self.topic.signatures(words, _ONE, np.array([words.size]))).reshape(-1)
+        # The whole-document sketch is of the set of words; a minimum ignores repeats.
+        return self.topic.keys(tokens, _ONE, np.array([tokens.size])).reshape(-1)
 
     def story(self, body: str) -> StoryPrint:
         return self.stories([body])[0]
@@ -92,24 +92,14 @@ class TextPipeline:
     def _topic_keys_batch(self, tokens: U32, toff: I64) -> tuple[U64, npt.NDArray[np.bool_]]:
         """``_topic_keys`` of every text with words, flat, and which texts have words.
 
-        The words of all texts are made unique per text with one sort of
-        (text, word) pairs instead of one ``np.unique`` per text.
+        A minimum over a text's tokens is the minimum over its set of words, so the tokens go
+        in as they are: no per-text ``np.unique`` and no sort of the whole batch.
         """
         n_tok = np.diff(toff)
         has = n_tok > 0
         if not bool(has.any()):
             return np.empty(0, dtype=np.uint64), has
-        owner = np.repeat(np.arange(n_tok.size, dtype=np.uint64), n_tok)
-        pairs = (owner << np.uint64(32)) | tokens.astype(np.uint64)
-        pairs.sort()
-        first = np.ones(pairs.size, dtype=bool)
-        first[1:] = pairs[1:] != pairs[:-1]
-        words = pairs[first]
-        text_of = (words >> np.uint64(32)).astype(np.int64)
-        bounds = np.searchsorted(text_of, np.flatnonzero(has))
-        ends = np.append(bounds[1:], words.size)
-        sig = self.topic.signatures(words.astype(np.uint32), bounds, ends)
-        return self.topic.band_keys(sig).reshape(-1), has
+        return self.topic.keys(tokens, toff[:-1][has], toff[1:][has]).reshape(-1), has
 
     def window_keys_of(self, story: StoryPrint) -> U64:
         """A story print's window band keys without its whole-document ones (stored last)."""
@@ -150,6 +140,6 @@ class TextPipeline:
         starts = np.where(rank < full[owner], rank * size, n_sh[owner] - size)
         ends = starts + np.minimum(n_sh[owner], size)
         base = toff[:-1][owner]
-        keys = self.windows.band_keys(self.windows.signatures(flat, starts + base, ends + base))
+        keys = self.windows.keys(flat, starts + base, ends + base)
         koff = np.concatenate(([0], np.cumsum(n_win * self.settings.bands)))
         return tokens, toff, keys.reshape(-1), koff
