@@ -40,6 +40,7 @@ from wiretrace.text import (
     token_hashes,
     token_hashes_batch,
     tokenize,
+    tokenize_many,
 )
 
 # --- the reference -------------------------------------------------------------
@@ -180,6 +181,18 @@ def test_every_listed_line_alone_and_together() -> None:
 @given(texts())
 def test_tokenize_equals_reference(text: str) -> None:
     _assert_same_tokens(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(texts(), max_size=6))
+def test_tokenize_many_equals_tokenize_of_each(batch: list[str]) -> None:
+    """Offsets are each text's own, whatever precedes it in the batch (any script)."""
+    many = tokenize_many(batch)
+    assert len(many) == len(batch)
+    for text, got in zip(batch, many, strict=True):
+        want = tokenize(text)
+        assert got.hashes.tolist() == want.hashes.tolist(), text
+        assert got.starts.tolist() == want.starts.tolist() and got.ends.tolist() == want.ends.tolist(), text
 
 
 @settings(max_examples=150, deadline=None)

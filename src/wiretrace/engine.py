@@ -29,7 +29,7 @@ from wiretrace.scoring import (
 )
 from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many, sorted_unique
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
-from wiretrace.text import Tokens, tokenize
+from wiretrace.text import Tokens, tokenize_many
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,9 @@ class Detector:
         for f in found:
             covered |= f.mask
         wire_fraction = float(covered.sum()) / n_tokens
-        matches = tuple(self._source_match(art.tokens, f) for f in ranked[:top_k])
+        shown = ranked[:top_k]
+        story_tokens = tokenize_many([f.candidate.body for f in shown])
+        matches = tuple(self._source_match(art.tokens, f, t) for f, t in zip(shown, story_tokens, strict=True))
         return MatchResult(
             verdict=overall_verdict([f.verdict for f in found], wire_fraction, self.params),
             matches=matches,
@@ -234,9 +236,8 @@ class Detector:
             rivals[same] = 0.0
         return float(shares[best]), float(rivals.max())
 
-    def _source_match(self, art_tokens: Tokens, f: Found) -> SourceMatch:
+    def _source_match(self, art_tokens: Tokens, f: Found, story_tokens: Tokens) -> SourceMatch:
         cand, al = f.candidate, f.alignment
-        story_tokens = tokenize(cand.body)
         passages = tuple(
             PassageMatch(
                 article_start=int(art_tokens.starts[p.article_start]),
