@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 from tqdm import tqdm
 
 from wiretrace.config import MatchSettings, Settings
@@ -324,7 +325,65 @@ def blocked_shingle_hashes(tokens: U32, k: int, out: U32 | None = None) -> U32:
     return out
 
 
+@dataclass(frozen=True)
+class EdgeArrays:
+    """Verified edges as parallel arrays (what workers send back: no object per edge to pickle).
+
+    Scores are already rounded as `Edge` rounds them (Python's ``round``), so
+    ``edges()`` gives exactly the `Edge` objects ``verify`` would.
+    """
+
+    a: I64
+    b: I64
+    containment: npt.NDArray[np.float64]
+    coverage: npt.NDArray[np.float64]
+    jaccard: npt.NDArray[np.float64]
+
+    @staticmethod
+    def empty() -> EdgeArrays:
+        f = np.empty(0, np.float64)
+        return EdgeArrays(np.empty(0, np.int64), np.empty(0, np.int64), f, f, f)
+
+    @staticmethod
+    def concat(parts: Sequence[EdgeArrays]) -> EdgeArrays:
+        parts = [EdgeArrays.empty(), *parts]
+        return EdgeArrays(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(EdgeArrays))
+        )
+
+    def __len__(self) -> int:
+        return int(self.a.size)
+
+    def take(self, index: np.ndarray) -> EdgeArrays:
+        return EdgeArrays(
+            self.a[index], self.b[index], self.containment[index], self.coverage[index], self.jaccard[index]
+        )
+
+    def edges(self) -> list[Edge]:
+        return [
+            Edge(*row)
+            for row in zip(
+                self.a.tolist(),
+                self.b.tolist(),
+                self.containment.tolist(),
+                self.coverage.tolist(),
+                self.jaccard.tolist(),
+                strict=True,
+            )
+        ]
+
+
+def _round4(values: np.ndarray) -> npt.NDArray[np.float64]:
+    """Python's ``round(x, 4)`` of each value (correctly rounded, unlike ``np.round``)."""
+    return np.array([round(x, 4) for x in values.tolist()], dtype=np.float64)
+
+
 def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> list[Edge]:
+    """`align_pairs_arrays` as `Edge` objects."""
+    return align_pairs_arrays(corpus, left, right, sp, dp).edges()
+
+
+def align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> EdgeArrays:
     """`verify` of the pairs (left[i], right[i]) of `corpus` documents, many pairs per numpy pass.
 
     The same steps and numbers as ``scoring.align`` with unit bigram weights,
@@ -358,16 +417,18 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     live = ~(ns < dp.min_coverage * nl) & (m_s > 0) & (m_l > 0)
     order = np.flatnonzero(live)
     if order.size == 0:
-        return []
+        return EdgeArrays.empty()
     short, long_, ns, nl, m_s, m_l = short[order], long_[order], ns[order], nl[order], m_s[order], m_l[order]
     pos_bits = max(1, int(m_l.max()).bit_length())
     pair_bits = max(1, (order.size - 1).bit_length())
     if pair_bits + max(33 + pos_bits, 2 * pos_bits) > 64:  # huge documents in a big batch: halve it
         half = order.size // 2
-        return [
-            *align_pairs(corpus, left[order[:half]], right[order[:half]], sp, dp),
-            *align_pairs(corpus, left[order[half:]], right[order[half:]], sp, dp),
-        ]
+        return EdgeArrays.concat(
+            [
+                align_pairs_arrays(corpus, left[order[:half]], right[order[:half]], sp, dp),
+                align_pairs_arrays(corpus, left[order[half:]], right[order[half:]], sp, dp),
+            ]
+        )
     n = order.size
     pb = np.uint64(pos_bits)
     pos_mask = np.uint64((1 << pos_bits) - 1)
@@ -411,7 +472,7 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     group_no = np.cumsum(begins) - 1
     hit = side & in_story[group_no]
     if not hit.any():
-        return []
+        return EdgeArrays.empty()
     h = merged[hit]
     # Matches in (pair, article position) order, each with its story position.
     matches = np.sort(
@@ -439,7 +500,7 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     passage = distinct.astype(np.float64) >= sp.min_passage_weight
     p_lo, p_hi = seg_lo[passage], seg_hi[passage]
     if p_lo.size == 0:
-        return []
+        return EdgeArrays.empty()
     p_pair = h_pair[p_lo]
     a0, a1 = a_pos[p_lo], a_pos[p_hi - 1] + k
     s0 = np.minimum.reduceat(s_pos, seg_lo)[passage]
@@ -452,23 +513,19 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     has_passage = np.bincount(p_pair, minlength=n) > 0
     ok = np.flatnonzero(has_passage & (containment >= dp.threshold) & (coverage >= dp.min_coverage))
     if ok.size == 0:
-        return []
-    edges: list[Edge] = []
-    keys = corpus.keys
-    for i in ok.tolist():
-        x, y = int(keys[short[i]]), int(keys[long_[i]])
-        both = int(inter[i])
-        union = int(distinct_article[i]) + int(distinct_story[i]) - both
-        edges.append(
-            Edge(
-                min(x, y),
-                max(x, y),
-                round(float(covered_a[i]) / max(1, int(ns[i])), 4),
-                round(float(covered_s[i]) / max(1, int(nl[i])), 4),
-                round(both / union if union else 0.0, 4),
-            )
-        )
-    return edges
+        return EdgeArrays.empty()
+    x, y = corpus.keys[short[ok]], corpus.keys[long_[ok]]
+    both = inter[ok]
+    union = distinct_article[ok] + distinct_story[ok] - both
+    # The same float divisions as `verify` (int64 counts are exact in float64), then Python's rounding.
+    jaccard = np.where(union > 0, both.astype(np.float64) / np.maximum(union, 1), 0.0)
+    return EdgeArrays(
+        np.minimum(x, y),
+        np.maximum(x, y),
+        _round4(covered_a[ok].astype(np.float64) / np.maximum(1, ns[ok])),
+        _round4(covered_s[ok].astype(np.float64) / np.maximum(1, nl[ok])),
+        _round4(jaccard),
+    )
 
 
 def cluster_record(
@@ -485,6 +542,59 @@ def cluster_record(
             for e in sorted(edges, key=lambda e: (e.a, e.b))
         ],
     }
+
+
+def _pair_json(a: str, b: str, containment: float, coverage: float, jaccard: float) -> str:
+    """One entry of a cluster's "pairs", as json.dumps writes it (floats by repr, as json does)."""
+    return f'{{"a": {a}, "b": {b}, "containment": {containment!r}, "coverage": {coverage!r}, "jaccard": {jaccard!r}}}'
+
+
+def write_clusters(
+    writer: OutputWriter, keys: I64, ids: list[str], n_tokens: I64, edges: EdgeArrays, include_singletons: bool
+) -> None:
+    """The clusters of documents `keys` (ascending) joined by `edges`, in root order, as `cluster_record`s.
+
+    Whole-array steps (components, grouping) and lines rendered straight to
+    text, identical to ``json.dumps(cluster_record(...))``: the per-edge and
+    per-document Python objects were most of this step on a million articles.
+    """
+    n = int(keys.size)
+    pa, pb = np.searchsorted(keys, edges.a), np.searchsorted(keys, edges.b)
+    root = label_components(n, pa, pb)
+    if include_singletons:
+        nodes = np.arange(n, dtype=np.int64)
+    else:  # only documents with an edge can be in a cluster of two or more
+        nodes = sorted_unique(np.concatenate((pa, pb)))
+    by_root = nodes[np.argsort(root[nodes], kind="stable")]  # members ascending within each root
+    r_sorted = root[by_root]
+    starts = np.flatnonzero(np.concatenate(([True], r_sorted[1:] != r_sorted[:-1]))) if nodes.size else nodes
+    m_cut = [*starts.tolist(), int(nodes.size)]
+    e_order = np.lexsort((pb, pa, root[pa]))  # edges by root, then (a, b)
+    e_root = root[pa][e_order].tolist()
+    e_a, e_b = pa[e_order].tolist(), pb[e_order].tolist()
+    e_c = edges.containment[e_order].tolist()
+    e_v = edges.coverage[e_order].tolist()
+    e_j = edges.jaccard[e_order].tolist()
+    sizes = n_tokens.tolist()
+    quoted: dict[int, str] = {}
+
+    def q(i: int) -> str:
+        text = quoted.get(i)
+        if text is None:
+            text = quoted[i] = json.dumps(ids[i], ensure_ascii=False)
+        return text
+
+    members_all = by_root.tolist()
+    e = 0
+    for lo, hi in itertools.pairwise(m_cut):
+        members = members_all[lo:hi]
+        r = members[0]
+        pairs: list[str] = []
+        while e < len(e_root) and e_root[e] == r:
+            pairs.append(_pair_json(q(e_a[e]), q(e_b[e]), e_c[e], e_v[e], e_j[e]))
+            e += 1
+        rep = min(members, key=lambda m: (-sizes[m], m))
+        writer.cluster_line(len(members), [q(m) for m in members], q(rep), pairs)
 
 
 class OutputWriter:
@@ -508,6 +618,15 @@ class OutputWriter:
     def cluster(self, record: dict[str, Any]) -> None:
         self.sizes[len(record["members"])] += 1
         self._clusters.write(json.dumps({"cluster_id": self.n_clusters, **record}, ensure_ascii=False) + "\n")
+        self.n_clusters += 1
+
+    def cluster_line(self, size: int, members: list[str], representative: str, pairs: list[str]) -> None:
+        """`cluster` of a record already rendered: JSON-quoted member ids and representative, pair objects."""
+        self.sizes[size] += 1
+        self._clusters.write(
+            f'{{"cluster_id": {self.n_clusters}, "members": [{", ".join(members)}], '
+            f'"representative": {representative}, "pairs": [{", ".join(pairs)}]}}\n'
+        )
         self.n_clusters += 1
 
     def finish(self, documents: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -573,8 +692,7 @@ def read_records(paths: Sequence[str], params: DedupParams) -> Iterator[tuple[in
 
 _PIPELINE: TextPipeline | None = None
 _CORPUS: Corpus | None = None
-_BANDS: U64 = np.empty(0, np.uint64)
-_DOCS: I64 = np.empty(0, np.int64)
+_CHUNKS: list[Printed] = []  # the print chunks, inherited by the forked pair workers
 
 
 def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]]) -> tuple[Printed, list[Skipped]]:
@@ -613,11 +731,11 @@ def _raw_id(payload: Any, params: DedupParams) -> str | None:
     return None if value is None else str(value)
 
 
-def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> list[Edge]:
-    """Worker: verify candidate pairs (dense indices into the inherited _CORPUS)."""
+def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> EdgeArrays:
+    """Worker: verify candidate pairs (dense indices into the inherited _CORPUS); edges as arrays."""
     sp, dp, left, right = args
     assert _CORPUS is not None
-    return align_pairs(_CORPUS, left, right, sp, dp)
+    return align_pairs_arrays(_CORPUS, left, right, sp, dp)
 
 
 def _hash_slice(args: tuple[int, int, int]) -> None:
@@ -636,10 +754,20 @@ def _shared_array(size: int, dtype: type[np.generic]) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=size)
 
 
-def _pairs_part(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Worker: candidate pairs of the buckets in _BANDS[lo:hi] (one part of the key space)."""
-    lo, hi, max_bucket = args
-    return candidate_pairs(_DOCS[lo:hi], _BANDS[lo:hi], max_bucket)
+def _pairs_part(args: tuple[int, int]) -> I64:
+    """Worker: candidate pairs (i << 32 | j) of the buckets of one part of the key space, gathered from the
+    inherited print chunks here rather than concatenated in the parent (which would do it alone)."""
+    part, max_bucket = args
+    bands: list[U64] = [np.empty(0, np.uint64)]
+    docs: list[I64] = [np.empty(0, np.int64)]
+    base = 0
+    for p in _CHUNKS:
+        lo, hi = int(p.poff[part]), int(p.poff[part + 1])
+        bands.append(p.bands[lo:hi])
+        docs.append(p.owner[lo:hi] + base)
+        base += len(p.ids)
+    left, right = candidate_pairs(np.concatenate(docs), np.concatenate(bands), max_bucket)
+    return np.asarray(left << 32 | right, dtype=np.int64)
 
 
 def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
@@ -696,6 +824,27 @@ def components(n: int, edges: Iterable[tuple[int, int]]) -> np.ndarray:
     return np.array([find(x) for x in range(n)], dtype=np.int64)
 
 
+def label_components(n: int, a: I64, b: I64) -> I64:
+    """`components` of the edges (a[i], b[i]) with whole-array steps: hook each edge's larger root under
+    its smaller one, then jump pointers until every node points at a root; repeat until no edge joins two
+    roots. A component's smallest node is never hooked (nothing smaller is in it), so it is the root."""
+    label = np.arange(n, dtype=np.int64)
+    while a.size:
+        la, lb = label[a], label[b]
+        apart = la != lb
+        if not apart.any():
+            break
+        lo, hi = np.minimum(la[apart], lb[apart]), np.maximum(la[apart], lb[apart])
+        np.minimum.at(label, hi, lo)
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+        a, b = a[apart], b[apart]
+    return label
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for item in items:
@@ -726,7 +875,7 @@ def run_local(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Cluster the records of `paths` on this machine, one process per core."""
-    global _CORPUS, _BANDS, _DOCS
+    global _CORPUS, _CHUNKS
     settings = settings or Settings.load()
     sp = scoring_params(settings)
     workers = workers or os.cpu_count() or 1
@@ -751,56 +900,47 @@ def run_local(
             chunks.append(printed if fresh.all() else printed.select(fresh))
             bar.update(len(printed.ids) + len(skipped))
     phases = {"print": time.perf_counter() - started}
-    all_docs = Printed.concat(chunks)
-    del chunks
-    keys_arr = all_docs.keys
-    keys = keys_arr.tolist()
-    ids = all_docs.ids
-    n = len(keys)
-    # Buckets are formed part by part of the key space, in parallel by the forked workers; they
-    # also hash the shingles and bigrams of all documents into shared memory, once for all pairs.
-    _BANDS, _DOCS = all_docs.bands, all_docs.owner
-    bounds = all_docs.poff.tolist()
+    keys_arr = np.concatenate([p.keys for p in chunks] or [np.empty(0, np.int64)])
+    ids = [i for p in chunks for i in p.ids]
+    toff = _offsets(np.concatenate([np.diff(p.toff) for p in chunks] or [np.empty(0, np.int64)]))
+    tokens = np.concatenate([p.tokens for p in chunks] or [np.empty(0, np.uint32)])
+    n = len(ids)
+    # Buckets are formed part by part of the key space, in parallel by the forked workers, from the
+    # chunks they inherit; they also hash the shingles and bigrams of all documents into shared memory,
+    # once for all pairs.
+    _CHUNKS = chunks
     k = sp.shingle_size
-    n_tok = int(all_docs.tokens.size)
+    n_tok = int(tokens.size)
     _CORPUS = Corpus(
         keys_arr,
-        all_docs.tokens,
-        all_docs.toff,
+        tokens,
+        toff,
         _shared_array(max(n_tok - k + 1, 0), np.uint32),
         _shared_array(max(n_tok - 1, 0), np.uint32),
     )
     slices = np.linspace(0, n_tok, 4 * workers + 1).astype(np.int64).tolist()
-    edges: list[Edge] = []
+    found: list[EdgeArrays] = []
     step = 2000
     with ctx.Pool(workers, _worker_start) as pool:
         hashed = pool.map_async(_hash_slice, [(lo, hi, k) for lo, hi in itertools.pairwise(slices)])
-        parts = pool.map(_pairs_part, [(lo, hi, params.max_bucket) for lo, hi in itertools.pairwise(bounds)])
-        _BANDS, _DOCS = np.empty(0, np.uint64), np.empty(0, np.int64)
-        code = sorted_unique(np.concatenate([lr[0] << 32 | lr[1] for lr in parts] or [np.empty(0, np.int64)]))
+        parts = pool.map(_pairs_part, [(q, params.max_bucket) for q in range(1 << PART_BITS)])
+        _CHUNKS = []
+        del chunks
+        code = sorted_unique(np.concatenate([np.empty(0, np.int64), *parts]))
+        del parts
         left, right = code >> 32, code & 0xFFFFFFFF
         hashed.get()
         phases["pairs"] = time.perf_counter() - started
         jobs = ((sp, params, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
         with tqdm(total=int(left.size), desc="verify", unit="pair", disable=not progress) as bar:
             for chunk_edges, size in zip(pool.imap(_verify_chunk, jobs), range(0, left.size, step), strict=False):
-                edges.extend(chunk_edges)
+                found.append(chunk_edges)
                 bar.update(min(step, int(left.size) - size))
     _CORPUS = None
     phases["verify"] = time.perf_counter() - started
-    position = {k: i for i, k in enumerate(keys)}
-    root = components(n, ((position[e.a], position[e.b]) for e in edges))
-    by_root: dict[int, list[Edge]] = {}
-    for e in edges:
-        by_root.setdefault(int(root[position[e.a]]), []).append(e)
-    members: dict[int, list[int]] = {}
-    for i, r in enumerate(root.tolist()):
-        members.setdefault(r, []).append(keys[i])
-    id_of = dict(zip(keys, ids, strict=True))
-    n_tokens = dict(zip(keys, np.diff(all_docs.toff).tolist(), strict=True))
-    for r in sorted(members):  # roots are the smallest index: clusters in input order
-        if len(members[r]) > 1 or include_singletons:
-            writer.cluster(cluster_record(members[r], id_of, n_tokens, by_root.get(r, [])))
+    edges = EdgeArrays.concat(found)
+    del found
+    write_clusters(writer, keys_arr, ids, np.diff(toff), edges, include_singletons)
     seconds = time.perf_counter() - started
     return writer.finish(
         n,
