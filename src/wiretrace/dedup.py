@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import itertools
 import json
 import logging
@@ -669,23 +670,57 @@ def _open(path: str) -> IO[str]:
 def read_records(paths: Sequence[str], params: DedupParams) -> Iterator[tuple[int, str, Any]]:
     """(doc key, file, payload) of every record: a JSON line, or a {id, text} mapping from Parquet."""
     for file_no, path in enumerate(paths):
-        base = file_no << FILE_SHIFT
-        if input_kind(path) == "jsonl":
-            with _open(path) as fh:
-                for line_no, line in enumerate(fh):
-                    if line.strip():
-                        yield base | line_no, path, line
-        else:
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        yield from _file_records(file_no, path, params)
 
-            pf = pq.ParquetFile(path)
-            names = set(pf.schema_arrow.names)
-            cols = [c for c in (params.id_field, params.text_field) if c in names]
-            row = 0
-            for batch in pf.iter_batches(columns=cols, batch_size=4096):
-                for rec in batch.to_pylist():
-                    yield base | row, path, rec
-                    row += 1
+
+def _file_records(file_no: int, path: str, params: DedupParams) -> Iterator[tuple[int, str, Any]]:
+    base = file_no << FILE_SHIFT
+    if input_kind(path) == "jsonl":
+        with _open(path) as fh:
+            yield from _lines(base, path, fh)
+    else:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        pf = pq.ParquetFile(path)
+        names = set(pf.schema_arrow.names)
+        cols = [c for c in (params.id_field, params.text_field) if c in names]
+        row = 0
+        for batch in pf.iter_batches(columns=cols, batch_size=4096):
+            for rec in batch.to_pylist():
+                yield base | row, path, rec
+                row += 1
+
+
+def _lines(base: int, path: str, lines: Iterable[str]) -> Iterator[tuple[int, str, Any]]:
+    for line_no, line in enumerate(lines):
+        if line.strip():
+            yield base | line_no, path, line
+
+
+RANGE_BYTES = 4 << 20  # bytes of plain JSONL per print task (~1,600 news articles)
+
+# A print task: ("records", records) read by the parent (gzip, Parquet), or ("range", file_no, path, lo, hi),
+# bytes of a plain JSONL file that the worker reads itself, so the parent never handles the text.
+Task = tuple[Any, ...]
+
+
+def _tasks(paths: Sequence[str], params: DedupParams) -> Iterator[Task]:
+    """Print tasks in input order; plain JSONL is cut into byte ranges that end on a line break."""
+    for file_no, path in enumerate(paths):
+        if input_kind(path) == "jsonl" and not path.lower().endswith(".gz"):
+            size = os.path.getsize(path)
+            if size == 0:
+                continue
+            with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                lo = 0
+                while lo < size:
+                    cut = data.find(b"\n", lo + RANGE_BYTES) if lo + RANGE_BYTES < size else -1
+                    hi = size if cut < 0 else cut + 1
+                    yield ("range", file_no, path, lo, hi)
+                    lo = hi
+        else:
+            for chunk in _chunks(_file_records(file_no, path, params), CHUNK):
+                yield ("records", chunk)
 
 
 # -- the local engine --------------------------------------------------------
@@ -719,6 +754,27 @@ def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]])
     for i in short:  # fewer words than one shingle: nothing to compare
         skipped.append(Skipped(paths[i], keys[i] & RECORD_MASK, ids[i], "too short"))
     return printed, skipped
+
+
+def _print_task(args: tuple[Settings, DedupParams, Task]) -> tuple[Printed, list[Skipped], int, int]:
+    """Worker: `_print_chunk` of one task, and (file number, lines read) when it read a byte range itself.
+
+    Keys and skipped record numbers of a range count lines from its start; the
+    parent, which sees the ranges in order, adds the lines of the ones before.
+    The bytes are decoded and split into lines as ``_open`` reads the whole file
+    (UTF-8 with replacement, universal newlines): a range ends on "\\n", which is
+    never inside a UTF-8 sequence or between "\\r" and "\\n".
+    """
+    settings, params, task = args
+    if task[0] == "records":
+        return (*_print_chunk((settings, params, task[1])), -1, 0)
+    _, file_no, path, lo, hi = task
+    with open(path, "rb") as fh:
+        fh.seek(lo)
+        text = fh.read(hi - lo).decode("utf-8", errors="replace")
+    lines = io.StringIO(text, newline=None).readlines()
+    printed, skipped = _print_chunk((settings, params, list(_lines(file_no << FILE_SHIFT, path, lines))))
+    return printed, skipped, file_no, len(lines)
 
 
 def _raw_id(payload: Any, params: DedupParams) -> str | None:
@@ -884,9 +940,15 @@ def run_local(
     ctx = multiprocessing.get_context("fork")
     chunks: list[Printed] = []
     seen: set[str] = set()
-    tasks = ((settings, params, c) for c in _chunks(read_records(paths, params), CHUNK))
+    tasks = ((settings, params, t) for t in _tasks(paths, params))
+    lines_before = [0] * len(paths)  # lines of the byte ranges already printed, per file
     with ctx.Pool(workers, _worker_start) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
-        for printed, skipped in pool.imap(_print_chunk, tasks):
+        for printed, skipped, file_no, n_lines in pool.imap(_print_task, tasks):
+            if file_no >= 0:  # a byte range: its keys count lines from its start
+                shift = lines_before[file_no]
+                printed.keys += shift
+                skipped = [dataclasses.replace(s, record=s.record + shift) for s in skipped]
+                lines_before[file_no] += n_lines
             for s in skipped:
                 writer.skip(s)
             fresh = np.ones(len(printed.ids), dtype=bool)
