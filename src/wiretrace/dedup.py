@@ -406,30 +406,47 @@ def align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams,
     come out in the order of the pairs.
     """
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
-    k, g = sp.shingle_size, sp.max_gap
+    short, long_ = orient(corpus, left, right)
+    ok, containment, coverage, jaccard = align_oriented(corpus, short, long_, sp, dp)
+    x, y = corpus.keys[short[ok]], corpus.keys[long_[ok]]
+    return EdgeArrays(np.minimum(x, y), np.maximum(x, y), containment, coverage, jaccard)
+
+
+def orient(corpus: Corpus, left: I64, right: I64) -> tuple[I64, I64]:
+    """(shorter, longer) document of each pair, as `verify` orders them: fewer tokens, ties to the smaller key."""
     sizes = np.diff(corpus.toff)
     na, nb = sizes[left], sizes[right]
-    ka, kb = corpus.keys[left], corpus.keys[right]
-    a_short = (na < nb) | ((na == nb) & (ka <= kb))
-    short, long_ = np.where(a_short, left, right), np.where(a_short, right, left)
+    a_short = (na < nb) | ((na == nb) & (corpus.keys[left] <= corpus.keys[right]))
+    return np.where(a_short, left, right), np.where(a_short, right, left)
+
+
+Scores = tuple[I64, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def align_oriented(corpus: Corpus, short: I64, long_: I64, sp: ScoringParams, dp: DedupParams) -> Scores:
+    """The core of `align_pairs_arrays` for pairs already oriented: (indices of the pairs that are
+    duplicates, their containment, coverage, Jaccard). It reads nothing but the two documents' hashes,
+    so pairs with the same (short, long) contents get the same answer."""
+    k, g = sp.shingle_size, sp.max_gap
+    sizes = np.diff(corpus.toff)
     ns, nl = sizes[short], sizes[long_]
     m_s, m_l = np.maximum(ns - k + 1, 0), np.maximum(nl - k + 1, 0)
     # `verify`'s size test, then `align`'s: no shingles on one side, no alignment.
     live = ~(ns < dp.min_coverage * nl) & (m_s > 0) & (m_l > 0)
     order = np.flatnonzero(live)
     if order.size == 0:
-        return EdgeArrays.empty()
+        return _NO_SCORES
     short, long_, ns, nl, m_s, m_l = short[order], long_[order], ns[order], nl[order], m_s[order], m_l[order]
     pos_bits = max(1, int(m_l.max()).bit_length())
     pair_bits = max(1, (order.size - 1).bit_length())
     if pair_bits + max(33 + pos_bits, 2 * pos_bits) > 64:  # huge documents in a big batch: halve it
         half = order.size // 2
-        return EdgeArrays.concat(
-            [
-                align_pairs_arrays(corpus, left[order[:half]], right[order[:half]], sp, dp),
-                align_pairs_arrays(corpus, left[order[half:]], right[order[half:]], sp, dp),
-            ]
-        )
+        first = align_oriented(corpus, short[:half], long_[:half], sp, dp)
+        second = align_oriented(corpus, short[half:], long_[half:], sp, dp)
+        return (
+            np.concatenate((order[first[0]], order[half + second[0]])),
+            *(np.concatenate((x, y)) for x, y in zip(first[1:], second[1:], strict=True)),
+        )  # type: ignore[return-value]
     n = order.size
     pb = np.uint64(pos_bits)
     pos_mask = np.uint64((1 << pos_bits) - 1)
@@ -473,7 +490,7 @@ def align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams,
     group_no = np.cumsum(begins) - 1
     hit = side & in_story[group_no]
     if not hit.any():
-        return EdgeArrays.empty()
+        return _NO_SCORES
     h = merged[hit]
     # Matches in (pair, article position) order, each with its story position.
     matches = np.sort(
@@ -501,7 +518,7 @@ def align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams,
     passage = distinct.astype(np.float64) >= sp.min_passage_weight
     p_lo, p_hi = seg_lo[passage], seg_hi[passage]
     if p_lo.size == 0:
-        return EdgeArrays.empty()
+        return _NO_SCORES
     p_pair = h_pair[p_lo]
     a0, a1 = a_pos[p_lo], a_pos[p_hi - 1] + k
     s0 = np.minimum.reduceat(s_pos, seg_lo)[passage]
@@ -513,20 +530,82 @@ def align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams,
     coverage = covered_s / np.maximum(1, nl)
     has_passage = np.bincount(p_pair, minlength=n) > 0
     ok = np.flatnonzero(has_passage & (containment >= dp.threshold) & (coverage >= dp.min_coverage))
-    if ok.size == 0:
-        return EdgeArrays.empty()
-    x, y = corpus.keys[short[ok]], corpus.keys[long_[ok]]
     both = inter[ok]
     union = distinct_article[ok] + distinct_story[ok] - both
     # The same float divisions as `verify` (int64 counts are exact in float64), then Python's rounding.
     jaccard = np.where(union > 0, both.astype(np.float64) / np.maximum(union, 1), 0.0)
-    return EdgeArrays(
-        np.minimum(x, y),
-        np.maximum(x, y),
+    return (
+        order[ok],
         _round4(covered_a[ok].astype(np.float64) / np.maximum(1, ns[ok])),
         _round4(covered_s[ok].astype(np.float64) / np.maximum(1, nl[ok])),
         _round4(jaccard),
     )
+
+
+_NO_SCORES: Scores = (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0))
+
+
+def content_classes(corpus: Corpus, docs: I64) -> I64:
+    """For each document, the first of `docs` (ascending) with exactly the same token hashes (itself if none).
+
+    Archives reprint stories verbatim; the alignment of two documents depends
+    only on their tokens, so each (short, long) pair of contents is aligned once
+    (`align_distinct`). Grouped by a 128-bit digest, then compared token by token.
+    """
+    import xxhash
+
+    cls = np.arange(corpus.toff.size - 1, dtype=np.int64)
+    if docs.size == 0:
+        return cls
+    toff, tokens = corpus.toff.tolist(), corpus.tokens
+    digest = [xxhash.xxh3_128_intdigest(tokens[toff[d] : toff[d + 1]]) for d in docs.tolist()]
+    hi = np.array([x >> 64 for x in digest], dtype=np.uint64)
+    lo = np.array([x & 0xFFFFFFFFFFFFFFFF for x in digest], dtype=np.uint64)
+    order = np.lexsort((docs, lo, hi))
+    same = np.zeros(docs.size, dtype=bool)
+    same[1:] = (hi[order][1:] == hi[order][:-1]) & (lo[order][1:] == lo[order][:-1])
+    first = docs[order][np.maximum.accumulate(np.where(same, 0, np.arange(docs.size)))]
+    for i in np.flatnonzero(same).tolist():  # a digest match: confirm it token by token
+        d, f = int(docs[order[i]]), int(first[i])
+        if np.array_equal(tokens[toff[d] : toff[d + 1]], tokens[toff[f] : toff[f + 1]]):
+            cls[d] = f
+    return cls
+
+
+def distinct_pairs(cls: I64, short: I64, long_: I64) -> tuple[I64, I64, I64]:
+    """The distinct (class of short, class of long) of oriented pairs, as (short, long) representatives,
+    and the index of each pair's distinct pair."""
+    code = sorted_unique(cls[short] << 32 | cls[long_])
+    inverse = np.searchsorted(code, cls[short] << 32 | cls[long_])
+    return code >> 32, code & 0xFFFFFFFF, inverse
+
+
+def expand_scores(corpus: Corpus, short: I64, long_: I64, inverse: I64, n_distinct: int, scores: Scores) -> EdgeArrays:
+    """The edges of the oriented pairs from the scores of their distinct pairs (`distinct_pairs`)."""
+    ok, containment, coverage, jaccard = scores
+    row = np.full(n_distinct, -1, dtype=np.int64)
+    row[ok] = np.arange(ok.size)
+    at = row[inverse]
+    keep = np.flatnonzero(at >= 0)
+    at = at[keep]
+    x, y = corpus.keys[short[keep]], corpus.keys[long_[keep]]
+    return EdgeArrays(np.minimum(x, y), np.maximum(x, y), containment[at], coverage[at], jaccard[at])
+
+
+def align_pairs_distinct(
+    corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams, batch: int = 2000
+) -> EdgeArrays:
+    """`align_pairs_arrays` of many pairs, each distinct pair of contents aligned once, `batch` at a time."""
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    short, long_ = orient(corpus, left, right)
+    cls = content_classes(corpus, sorted_unique(np.concatenate((short, long_))))
+    ds, dl, inverse = distinct_pairs(cls, short, long_)
+    parts = [align_oriented(corpus, ds[i : i + batch], dl[i : i + batch], sp, dp) for i in range(0, ds.size, batch)]
+    scores = (
+        np.concatenate([_NO_SCORES[0], *(p[0] + i for p, i in zip(parts, range(0, ds.size, batch), strict=True))]),
+        *(np.concatenate([_NO_SCORES[f], *(p[f] for p in parts)]) for f in (1, 2, 3)),
+    )
+    return expand_scores(corpus, short, long_, inverse, int(ds.size), scores)  # type: ignore[arg-type]
 
 
 def cluster_record(
@@ -787,11 +866,11 @@ def _raw_id(payload: Any, params: DedupParams) -> str | None:
     return None if value is None else str(value)
 
 
-def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> EdgeArrays:
-    """Worker: verify candidate pairs (dense indices into the inherited _CORPUS); edges as arrays."""
-    sp, dp, left, right = args
+def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> Scores:
+    """Worker: align oriented pairs (dense indices into the inherited _CORPUS); scores as arrays."""
+    sp, dp, short, long_ = args
     assert _CORPUS is not None
-    return align_pairs_arrays(_CORPUS, left, right, sp, dp)
+    return align_oriented(_CORPUS, short, long_, sp, dp)
 
 
 def _hash_slice(args: tuple[int, int, int]) -> None:
@@ -981,7 +1060,7 @@ def run_local(
         _shared_array(max(n_tok - 1, 0), np.uint32),
     )
     slices = np.linspace(0, n_tok, 4 * workers + 1).astype(np.int64).tolist()
-    found: list[EdgeArrays] = []
+    found: list[Scores] = []
     step = 2000
     with ctx.Pool(workers, _worker_start) as pool:
         hashed = pool.map_async(_hash_slice, [(lo, hi, k) for lo, hi in itertools.pairwise(slices)])
@@ -993,15 +1072,21 @@ def run_local(
         left, right = code >> 32, code & 0xFFFFFFFF
         hashed.get()
         phases["pairs"] = time.perf_counter() - started
-        jobs = ((sp, params, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
-        with tqdm(total=int(left.size), desc="verify", unit="pair", disable=not progress) as bar:
-            for chunk_edges, size in zip(pool.imap(_verify_chunk, jobs), range(0, left.size, step), strict=False):
-                found.append(chunk_edges)
-                bar.update(min(step, int(left.size) - size))
+        # Verbatim reprints are common: each distinct (short, long) pair of contents is aligned once.
+        short, long_ = orient(_CORPUS, left, right)
+        cls = content_classes(_CORPUS, sorted_unique(np.concatenate((short, long_))))
+        ds, dl, inverse = distinct_pairs(cls, short, long_)
+        del cls
+        jobs = ((sp, params, ds[i : i + step], dl[i : i + step]) for i in range(0, ds.size, step))
+        with tqdm(total=int(ds.size), desc="verify", unit="pair", disable=not progress) as bar:
+            for scores, lo in zip(pool.imap(_verify_chunk, jobs), range(0, ds.size, step), strict=True):
+                found.append((scores[0] + lo, *scores[1:]))
+                bar.update(min(step, int(ds.size) - lo))
+    scores = tuple(np.concatenate([_NO_SCORES[f], *(x[f] for x in found)]) for f in range(4))
+    edges = expand_scores(_CORPUS, short, long_, inverse, int(ds.size), scores)  # type: ignore[arg-type]
+    del found, scores
     _CORPUS = None
     phases["verify"] = time.perf_counter() - started
-    edges = EdgeArrays.concat(found)
-    del found
     write_clusters(writer, keys_arr, ids, np.diff(toff), edges, include_singletons)
     seconds = time.perf_counter() - started
     return writer.finish(
@@ -1011,6 +1096,7 @@ def run_local(
             "workers": workers,
             "candidate_pairs": int(left.size),
             "verified_pairs": len(edges),
+            "aligned_pairs": int(ds.size),  # distinct pairs of contents among the candidates
             "params": dataclasses.asdict(params),
             "seconds": round(seconds, 3),
             # Seconds since the start at the end of each step (why a run is slow).

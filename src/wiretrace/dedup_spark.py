@@ -433,6 +433,7 @@ def run_spark(
             sizes.append(value)
         else:
             skipped += value
+    phases = {"print": time.perf_counter() - started}
     firsts = sc.broadcast(np.array(sorted(f for f, _ in sizes), dtype=np.int64))
     # Blocks are partitioned by key once and kept; both joins send their items to them.
     n_block_parts = max(n, (len(sizes) + BLOCKS_PER_PARTITION - 1) // BLOCKS_PER_PARTITION)
@@ -453,6 +454,7 @@ def run_spark(
     shipments: RDD[tuple[int, Shipment]] = sent.filter(lambda r: r[0] == "ship").map(lambda r: r[1])
     edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params)).persist()
     n_edges = edges.count()
+    phases["verify"] = time.perf_counter() - started
     printed.unpersist()
     n_pairs = int(sent.filter(lambda r: r[0] == "count").map(lambda r: r[1]).sum())
     if n_edges <= driver_edges:
@@ -465,6 +467,7 @@ def run_spark(
     seconds = time.perf_counter() - started
     for rdd in (block_parts, sent, edges):
         rdd.unpersist()
+    phases["write"] = time.perf_counter() - started
     for b in (firsts, losers):
         b.unpersist()
     return writer.finish(
@@ -476,6 +479,8 @@ def run_spark(
             "verified_pairs": n_edges,
             "params": dataclasses.asdict(params),
             "seconds": round(seconds, 3),
+            # Seconds since the start at the end of each step (why a run is slow).
+            "phase_ends": {name: round(t, 3) for name, t in phases.items()},
             "documents_per_second": round((n_docs + sum(writer.skips.values())) / seconds, 1) if seconds else None,
         },
     )
