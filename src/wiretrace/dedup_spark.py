@@ -40,18 +40,20 @@ from wiretrace.dedup import (
     Corpus,
     DedupParams,
     Edge,
+    EdgeArrays,
     OutputWriter,
     Skipped,
     _chunks,
     _gather,
     _offsets,
     _print_chunk,
-    align_pairs,
+    align_pairs_distinct,
     candidate_pairs,
     cluster_record,
     components,
     input_kind,
     scoring_params,
+    write_clusters,
 )
 from wiretrace.scoring import ScoringParams
 from wiretrace.shingling import I64, U32, sorted_unique
@@ -218,29 +220,29 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
         yield "ship", (int(dest[lo]), ship)
 
 
-def _verify_block(ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams) -> list[Edge]:
-    """Join 2, at the block of the pairs' second documents: align_pairs over the block and its shipments."""
+def _verify_block(ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams) -> list[EdgeArrays]:
+    """Join 2, at the block of the pairs' second documents: `align_pairs_distinct` over the documents of the
+    block that have pairs and the shipped ones (only those are hashed); the block's edges as one item."""
     keys, toff, tokens = _unpack(block)
-    all_keys, all_tokens, all_sizes = [keys], [tokens], [np.diff(toff)]
+    right = np.concatenate([np.searchsorted(keys, np.frombuffer(bb, np.int64)) for *_, bb in ships])
+    here = sorted_unique(right)  # the block's documents with pairs
+    sizes = np.diff(toff)[here]
+    idx, _ = _gather(toff[here], sizes)
+    all_keys, all_tokens, all_sizes = [keys[here]], [tokens[idx]], [sizes]
     left: list[I64] = []
-    right: list[I64] = []
-    base = keys.size
-    for kb, ob, tb, local, bb in ships:
+    base = here.size
+    for kb, ob, tb, local, _ in ships:
         shipped = np.frombuffer(kb, np.int64)
         all_keys.append(shipped)
         all_tokens.append(np.frombuffer(tb, np.uint32))
         all_sizes.append(np.diff(np.frombuffer(ob, np.int64)))
         left.append(base + np.frombuffer(local, np.int64))
-        right.append(np.searchsorted(keys, np.frombuffer(bb, np.int64)))
         base += shipped.size
     corpus = Corpus.of(
         np.concatenate(all_keys), np.concatenate(all_tokens), _offsets(np.concatenate(all_sizes)), sp.shingle_size
     )
-    li, ri = np.concatenate(left), np.concatenate(right)
-    edges: list[Edge] = []
-    for i in range(0, li.size, VERIFY_BATCH):
-        edges += align_pairs(corpus, li[i : i + VERIFY_BATCH], ri[i : i + VERIFY_BATCH], sp, dp)
-    return edges
+    edges = align_pairs_distinct(corpus, np.concatenate(left), np.searchsorted(here, right), sp, dp, VERIFY_BATCH)
+    return [edges] if len(edges) else []
 
 
 Tagged = tuple[int, tuple[str, Any]]  # (block, ("block", Block) or ("item", something sent to that block))
@@ -335,16 +337,28 @@ def _doc_info(losers: Any, wanted: Any = None) -> Any:
 
 
 def _clusters_on_driver(
-    spark: SparkSession, blocks: RDD[tuple[int, Block]], edges: list[Edge], losers: Any, include_singletons: bool
-) -> Iterator[dict[str, Any]]:
-    """Cluster records in root order from collected edges: union-find as in the local engine."""
+    spark: SparkSession,
+    blocks: RDD[tuple[int, Block]],
+    found: EdgeArrays,
+    losers: Any,
+    include_singletons: bool,
+    writer: OutputWriter,
+) -> None:
+    """Write the clusters of collected edges in root order: without singletons exactly as the local engine
+    does (`write_clusters`), else union-find and a pass over every block in key order."""
     sc = spark.sparkContext
-    nodes = sorted_unique(np.array([k for e in edges for k in (e.a, e.b)], dtype=np.int64))
-    position = {k: i for i, k in enumerate(nodes.tolist())}
-    root = components(nodes.size, ((position[e.a], position[e.b]) for e in edges))
+    nodes = sorted_unique(np.concatenate((found.a, found.b)))
     wanted = sc.broadcast(nodes)
     info = {k: (i, t) for k, i, t in blocks.flatMap(_doc_info(losers, wanted)).collect()}
     wanted.unpersist()
+    if not include_singletons:
+        order = nodes.tolist()
+        n_tokens_of = np.array([info[k][1] for k in order], dtype=np.int64)
+        write_clusters(writer, nodes, [info[k][0] for k in order], n_tokens_of, found, False)
+        return
+    edges = found.edges()
+    position = {k: i for i, k in enumerate(nodes.tolist())}
+    root = components(nodes.size, ((position[e.a], position[e.b]) for e in edges))
     members: dict[int, list[int]] = {}
     for i, r in enumerate(root.tolist()):
         members.setdefault(int(nodes[r]), []).append(int(nodes[i]))
@@ -358,20 +372,17 @@ def _clusters_on_driver(
         return cluster_record(members[r], ids, n_tokens, by_root.get(r, []))
 
     roots = sorted(members)
-    if not include_singletons:
-        yield from (cluster(r) for r in roots)
-        return
     pending = iter(roots)
     next_root = next(pending, None)
     for _, block in blocks.sortByKey().toLocalIterator():  # every document, in key order
         for key, doc_id, size in _doc_info(losers)((0, block)):
             while next_root is not None and next_root <= key:
-                yield cluster(next_root)
+                writer.cluster(cluster(next_root))
                 next_root = next(pending, None)
             if key not in position:
-                yield cluster_record([key], {key: doc_id}, {key: size}, [])
+                writer.cluster(cluster_record([key], {key: doc_id}, {key: size}, []))
     while next_root is not None:
-        yield cluster(next_root)
+        writer.cluster(cluster(next_root))
         next_root = next(pending, None)
 
 
@@ -453,16 +464,16 @@ def run_spark(
     sent = _join_blocks(block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value)).persist()
     shipments: RDD[tuple[int, Shipment]] = sent.filter(lambda r: r[0] == "ship").map(lambda r: r[1])
     edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params)).persist()
-    n_edges = edges.count()
+    n_edges = int(edges.map(len).sum())
     phases["verify"] = time.perf_counter() - started
     printed.unpersist()
     n_pairs = int(sent.filter(lambda r: r[0] == "count").map(lambda r: r[1]).sum())
     if n_edges <= driver_edges:
-        records = _clusters_on_driver(spark, blocks, edges.collect(), losers, include_singletons)
+        _clusters_on_driver(spark, blocks, EdgeArrays.concat(edges.collect()), losers, include_singletons, writer)
     else:
-        records = _clusters_distributed(blocks, edges, losers, n, include_singletons)
-    for rec in records:
-        writer.cluster(rec)
+        one_by_one: RDD[Edge] = edges.flatMap(lambda found: found.edges())
+        for rec in _clusters_distributed(blocks, one_by_one, losers, n, include_singletons):
+            writer.cluster(rec)
     n_docs = sum(size for _, size in sizes) - int(losers.value.size)
     seconds = time.perf_counter() - started
     for rdd in (block_parts, sent, edges):
