@@ -558,7 +558,7 @@ def content_classes(corpus: Corpus, docs: I64) -> I64:
     if docs.size == 0:
         return cls
     toff, tokens = corpus.toff.tolist(), corpus.tokens
-    digest = [xxhash.xxh3_128_intdigest(tokens[toff[d] : toff[d + 1]]) for d in docs.tolist()]
+    digest = [xxhash.xxh3_128_intdigest(tokens[toff[d] : toff[d + 1]].data) for d in docs.tolist()]
     hi = np.array([x >> 64 for x in digest], dtype=np.uint64)
     lo = np.array([x & 0xFFFFFFFFFFFFFFFF for x in digest], dtype=np.uint64)
     order = np.lexsort((docs, lo, hi))
@@ -600,12 +600,21 @@ def align_pairs_distinct(
     short, long_ = orient(corpus, left, right)
     cls = content_classes(corpus, sorted_unique(np.concatenate((short, long_))))
     ds, dl, inverse = distinct_pairs(cls, short, long_)
-    parts = [align_oriented(corpus, ds[i : i + batch], dl[i : i + batch], sp, dp) for i in range(0, ds.size, batch)]
-    scores = (
-        np.concatenate([_NO_SCORES[0], *(p[0] + i for p, i in zip(parts, range(0, ds.size, batch), strict=True))]),
-        *(np.concatenate([_NO_SCORES[f], *(p[f] for p in parts)]) for f in (1, 2, 3)),
+    parts: list[Scores] = []
+    for i in range(0, ds.size, batch):
+        ok, containment, coverage, jaccard = align_oriented(corpus, ds[i : i + batch], dl[i : i + batch], sp, dp)
+        parts.append((ok + i, containment, coverage, jaccard))
+    return expand_scores(corpus, short, long_, inverse, int(ds.size), concat_scores(parts))
+
+
+def concat_scores(parts: Sequence[Scores]) -> Scores:
+    """`Scores` of consecutive batches, one after the other (their indices already made global)."""
+    return (
+        np.concatenate([_NO_SCORES[0], *(p[0] for p in parts)]),
+        np.concatenate([_NO_SCORES[1], *(p[1] for p in parts)]),
+        np.concatenate([_NO_SCORES[2], *(p[2] for p in parts)]),
+        np.concatenate([_NO_SCORES[3], *(p[3] for p in parts)]),
     )
-    return expand_scores(corpus, short, long_, inverse, int(ds.size), scores)  # type: ignore[arg-type]
 
 
 def cluster_record(
@@ -783,7 +792,7 @@ RANGE_BYTES = 4 << 20  # bytes of plain JSONL per print task (~1,600 news articl
 Task = tuple[Any, ...]
 
 
-def _tasks(paths: Sequence[str], params: DedupParams) -> Iterator[Task]:
+def _tasks(paths: Sequence[str], params: DedupParams, range_bytes: int = RANGE_BYTES) -> Iterator[Task]:
     """Print tasks in input order; plain JSONL is cut into byte ranges that end on a line break."""
     for file_no, path in enumerate(paths):
         if input_kind(path) == "jsonl" and not path.lower().endswith(".gz"):
@@ -793,7 +802,7 @@ def _tasks(paths: Sequence[str], params: DedupParams) -> Iterator[Task]:
             with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 lo = 0
                 while lo < size:
-                    cut = data.find(b"\n", lo + RANGE_BYTES) if lo + RANGE_BYTES < size else -1
+                    cut = data.find(b"\n", lo + range_bytes) if lo + range_bytes < size else -1
                     hi = size if cut < 0 else cut + 1
                     yield ("range", file_no, path, lo, hi)
                     lo = hi
@@ -1008,8 +1017,10 @@ def run_local(
     workers: int | None = None,
     include_singletons: bool = False,
     progress: bool = True,
+    range_bytes: int = RANGE_BYTES,
 ) -> dict[str, Any]:
-    """Cluster the records of `paths` on this machine, one process per core."""
+    """Cluster the records of `paths` on this machine, one process per core (plain JSONL is read by the
+    workers, `range_bytes` at a time)."""
     global _CORPUS, _CHUNKS
     settings = settings or Settings.load()
     sp = scoring_params(settings)
@@ -1019,7 +1030,7 @@ def run_local(
     ctx = multiprocessing.get_context("fork")
     chunks: list[Printed] = []
     seen: set[str] = set()
-    tasks = ((settings, params, t) for t in _tasks(paths, params))
+    tasks = ((settings, params, t) for t in _tasks(paths, params, range_bytes))
     lines_before = [0] * len(paths)  # lines of the byte ranges already printed, per file
     with ctx.Pool(workers, _worker_start) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
         for printed, skipped, file_no, n_lines in pool.imap(_print_task, tasks):
@@ -1028,18 +1039,20 @@ def run_local(
                 printed.keys += shift
                 skipped = [dataclasses.replace(s, record=s.record + shift) for s in skipped]
                 lines_before[file_no] += n_lines
-            for s in skipped:
-                writer.skip(s)
+            n_skipped = len(skipped)
             fresh = np.ones(len(printed.ids), dtype=bool)
             for i, doc_id in enumerate(printed.ids):
                 if doc_id in seen:
                     key = int(printed.keys[i])
-                    writer.skip(Skipped(paths[key >> FILE_SHIFT], key & RECORD_MASK, doc_id, "duplicate id"))
+                    skipped.append(Skipped(paths[key >> FILE_SHIFT], key & RECORD_MASK, doc_id, "duplicate id"))
                     fresh[i] = False
                 else:
                     seen.add(doc_id)
+            # In record order (as the Spark engine writes them), whatever the task boundaries.
+            for s in sorted(skipped, key=lambda s: s.record):
+                writer.skip(s)
             chunks.append(printed if fresh.all() else printed.select(fresh))
-            bar.update(len(printed.ids) + len(skipped))
+            bar.update(len(printed.ids) + n_skipped)
     phases = {"print": time.perf_counter() - started}
     keys_arr = np.concatenate([p.keys for p in chunks] or [np.empty(0, np.int64)])
     ids = [i for p in chunks for i in p.ids]
@@ -1082,9 +1095,8 @@ def run_local(
             for scores, lo in zip(pool.imap(_verify_chunk, jobs), range(0, ds.size, step), strict=True):
                 found.append((scores[0] + lo, *scores[1:]))
                 bar.update(min(step, int(ds.size) - lo))
-    scores = tuple(np.concatenate([_NO_SCORES[f], *(x[f] for x in found)]) for f in range(4))
-    edges = expand_scores(_CORPUS, short, long_, inverse, int(ds.size), scores)  # type: ignore[arg-type]
-    del found, scores
+    edges = expand_scores(_CORPUS, short, long_, inverse, int(ds.size), concat_scores(found))
+    del found
     _CORPUS = None
     phases["verify"] = time.perf_counter() - started
     write_clusters(writer, keys_arr, ids, np.diff(toff), edges, include_singletons)

@@ -189,7 +189,7 @@ Shipment = tuple[
 ]  # keys, token offsets, tokens of docs a; their index per pair; keys b
 
 
-def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64) -> Iterator[tuple[str, Any]]:
+def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64) -> Iterator[tuple[int, Shipment]]:
     """Join 1, at the block of the pairs' first documents: distinct pairs, and for each block of second
     documents one shipment with the first documents its pairs need (each document once)."""
     keys, toff, tokens = _unpack(block)
@@ -200,7 +200,6 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
     fresh = np.ones(a.size, dtype=bool)
     fresh[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])  # a pair found in several parts counts once
     a, b = a[fresh], b[fresh]
-    yield "count", int(a.size)
     doc = np.searchsorted(keys, a)
     dest = _block_of(firsts, b)
     order = np.argsort(dest, kind="stable")
@@ -217,12 +216,15 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
             np.searchsorted(need, doc[lo:hi]).tobytes(),
             b[lo:hi].tobytes(),
         )
-        yield "ship", (int(dest[lo]), ship)
+        yield int(dest[lo]), ship
 
 
-def _verify_block(ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams) -> list[EdgeArrays]:
+def _verify_block(
+    ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams
+) -> list[tuple[int, EdgeArrays]]:
     """Join 2, at the block of the pairs' second documents: `align_pairs_distinct` over the documents of the
-    block that have pairs and the shipped ones (only those are hashed); the block's edges as one item."""
+    block that have pairs and the shipped ones (only those are hashed). One item: (pairs, edges). Every
+    distinct pair is in exactly one shipment, so the pairs add up to the candidate pairs."""
     keys, toff, tokens = _unpack(block)
     right = np.concatenate([np.searchsorted(keys, np.frombuffer(bb, np.int64)) for *_, bb in ships])
     here = sorted_unique(right)  # the block's documents with pairs
@@ -242,7 +244,7 @@ def _verify_block(ships: list[Shipment], block: Block, sp: ScoringParams, dp: De
         np.concatenate(all_keys), np.concatenate(all_tokens), _offsets(np.concatenate(all_sizes)), sp.shingle_size
     )
     edges = align_pairs_distinct(corpus, np.concatenate(left), np.searchsorted(here, right), sp, dp, VERIFY_BATCH)
-    return [edges] if len(edges) else []
+    return [(int(right.size), edges)]
 
 
 Tagged = tuple[int, tuple[str, Any]]  # (block, ("block", Block) or ("item", something sent to that block))
@@ -461,22 +463,21 @@ def run_spark(
 
     bands = printed.filter(lambda r: r[0] == "bands").map(lambda r: r[1])
     pairs = bands.groupByKey(n).flatMap(_part_pairs(losers, firsts, params.max_bucket))
-    sent = _join_blocks(block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value)).persist()
-    shipments: RDD[tuple[int, Shipment]] = sent.filter(lambda r: r[0] == "ship").map(lambda r: r[1])
+    shipments: RDD[tuple[int, Shipment]] = _join_blocks(block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value))
     edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params)).persist()
-    n_edges = int(edges.map(len).sum())
+    n_pairs, n_edges = edges.map(lambda pe: (pe[0], len(pe[1]))).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
     phases["verify"] = time.perf_counter() - started
     printed.unpersist()
-    n_pairs = int(sent.filter(lambda r: r[0] == "count").map(lambda r: r[1]).sum())
     if n_edges <= driver_edges:
-        _clusters_on_driver(spark, blocks, EdgeArrays.concat(edges.collect()), losers, include_singletons, writer)
+        found = EdgeArrays.concat(edges.filter(lambda pe: len(pe[1]) > 0).values().collect())
+        _clusters_on_driver(spark, blocks, found, losers, include_singletons, writer)
     else:
-        one_by_one: RDD[Edge] = edges.flatMap(lambda found: found.edges())
+        one_by_one: RDD[Edge] = edges.flatMap(lambda pe: pe[1].edges())
         for rec in _clusters_distributed(blocks, one_by_one, losers, n, include_singletons):
             writer.cluster(rec)
     n_docs = sum(size for _, size in sizes) - int(losers.value.size)
     seconds = time.perf_counter() - started
-    for rdd in (block_parts, sent, edges):
+    for rdd in (block_parts, edges):
         rdd.unpersist()
     phases["write"] = time.perf_counter() - started
     for b in (firsts, losers):
