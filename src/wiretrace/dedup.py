@@ -914,9 +914,31 @@ def _pairs_part(args: tuple[int, int]) -> I64:
     return np.asarray(left << 32 | right, dtype=np.int64)
 
 
+def _shared_keys_only(doc_index: np.ndarray, keys: U64) -> tuple[np.ndarray, U64]:
+    """The entries whose key occurs more than once, and a few others: a key met once pairs nothing.
+
+    Sorting the keys alone is SIMD-fast (~8x an argsort); the keys seen twice
+    mark a bitmap by their low bits (band keys are hashes), and an entry is
+    kept if its bit is set, so every entry of a repeated key is kept (exact)
+    plus the singletons that share a bit (~1 in 8). The argsort that follows
+    then sorts a fraction of the entries.
+    """
+    if keys.size < 1 << 16:
+        return doc_index, keys
+    ordered = np.sort(keys)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    bits = max(16, int(twice.size).bit_length() + 3)
+    mask = np.uint64((1 << bits) - 1)
+    marked = np.zeros(1 << bits, dtype=bool)
+    marked[(twice & mask).astype(np.int64)] = True
+    keep = marked[(keys & mask).astype(np.int64)]
+    return doc_index[keep], keys[keep]
+
+
 def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (i, j), i < j, of dense document indices (< 2**32) sharing a band key (as `bucket_pairs`
     per bucket, members ascending)."""
+    doc_index, keys = _shared_keys_only(doc_index, keys)
     # Members must stay ascending within a bucket, as a stable sort would keep them; an unstable
     # argsort and then one sort of (bucket number, member) is ~2x faster than a stable argsort.
     order = np.argsort(keys)
