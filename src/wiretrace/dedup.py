@@ -882,14 +882,24 @@ def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> Scores:
     return align_oriented(_CORPUS, short, long_, sp, dp)
 
 
-def _hash_slice(args: tuple[int, int, int]) -> None:
-    """Worker: shingle and bigram hashes of tokens [lo, hi), written into the shared _CORPUS arrays."""
-    lo, hi, k = args
+def _hash_docs(args: tuple[I64, int]) -> None:
+    """Worker: shingle and bigram hashes of documents `docs` (dense indices), written into the shared
+    _CORPUS arrays at their own positions; only documents with candidate pairs are ever read.
+
+    The documents' tokens are gathered end to end and hashed in one go: a hash
+    that runs into the next gathered document lands on a position past the
+    document's last shingle (or bigram), which nothing reads.
+    """
+    docs, k = args
     assert _CORPUS is not None
+    toff = _CORPUS.toff
+    idx, _ = _gather(toff[docs], toff[docs + 1] - toff[docs])
+    tokens = _CORPUS.tokens[idx]
     for out, width in ((_CORPUS.shingles, k), (_CORPUS.bigrams, 2)):
-        end = min(hi, out.size)
-        if end > lo:
-            blocked_shingle_hashes(_CORPUS.tokens[lo : end + width - 1], width, out[lo:end])
+        hashed = blocked_shingle_hashes(tokens, width)
+        at = idx[: hashed.size]
+        inside = at < out.size
+        out[at[inside]] = hashed[inside]
 
 
 def _shared_array(size: int, dtype: type[np.generic]) -> np.ndarray:
@@ -1082,8 +1092,8 @@ def run_local(
     tokens = np.concatenate([p.tokens for p in chunks] or [np.empty(0, np.uint32)])
     n = len(ids)
     # Buckets are formed part by part of the key space, in parallel by the forked workers, from the
-    # chunks they inherit; they also hash the shingles and bigrams of all documents into shared memory,
-    # once for all pairs.
+    # chunks they inherit; then they hash the shingles and bigrams of the documents with pairs (a
+    # third of them at 1M) into shared memory, once for all pairs.
     _CHUNKS = chunks
     k = sp.shingle_size
     n_tok = int(tokens.size)
@@ -1094,22 +1104,21 @@ def run_local(
         _shared_array(max(n_tok - k + 1, 0), np.uint32),
         _shared_array(max(n_tok - 1, 0), np.uint32),
     )
-    slices = np.linspace(0, n_tok, 4 * workers + 1).astype(np.int64).tolist()
     found: list[Scores] = []
     step = 2000
     with ctx.Pool(workers, _worker_start) as pool:
-        hashed = pool.map_async(_hash_slice, [(lo, hi, k) for lo, hi in itertools.pairwise(slices)])
         parts = pool.map(_pairs_part, [(q, params.max_bucket) for q in range(1 << PART_BITS)])
         _CHUNKS = []
         del chunks
         code = sorted_unique(np.concatenate([np.empty(0, np.int64), *parts]))
         del parts
         left, right = code >> 32, code & 0xFFFFFFFF
-        hashed.get()
+        paired = sorted_unique(np.concatenate((left, right)))
+        pool.map(_hash_docs, [(docs, k) for docs in np.array_split(paired, 4 * workers)])
         phases["pairs"] = time.perf_counter() - started
         # Verbatim reprints are common: each distinct (short, long) pair of contents is aligned once.
         short, long_ = orient(_CORPUS, left, right)
-        cls = content_classes(_CORPUS, sorted_unique(np.concatenate((short, long_))))
+        cls = content_classes(_CORPUS, paired)
         ds, dl, inverse = distinct_pairs(cls, short, long_)
         del cls
         jobs = ((sp, params, ds[i : i + step], dl[i : i + step]) for i in range(0, ds.size, step))
