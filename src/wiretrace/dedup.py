@@ -20,9 +20,15 @@ The method, shared step for step by the local engine here and the Spark engine
    (so a short brief quoted inside several roundups cannot chain them).
    ``align_pairs`` computes exactly that for thousands of pairs per numpy
    pass; ``verify`` (one pair through ``scoring.align``) is its reference.
-5. Connected components of the verified pairs are the clusters (union-find
-   here; on Spark too up to ``DRIVER_EDGES`` edges, else large-star/small-star). The representative is the longest
-   member (most tokens), ties to the earliest.
+   The answer depends only on the two documents' tokens, so documents with
+   identical tokens (verbatim reprints) share a content class and each
+   distinct (short, long) pair of contents is aligned once
+   (``align_pairs_distinct``); every candidate pair still gets its edge.
+5. Connected components of the verified pairs are the clusters
+   (``label_components``, whole-array hooking and pointer jumping, here and on
+   the Spark driver up to ``DRIVER_EDGES`` edges, else large-star/small-star).
+   The representative is the longest member (most tokens), ties to the
+   earliest.
 
 Documents are numbered by position: ``file_no << 40 | record_no``, so the
 output order and duplicate-id resolution (first occurrence wins) are the same

@@ -1,17 +1,19 @@
 """Archive de-duplication on Spark: the method of ``dedup`` at cluster scale.
 
 Every step calls the same functions as the local engine (record parsing,
-printing through ``TextPipeline``, ``candidate_pairs``, ``align_pairs``,
-cluster records), so the clusters are the same; only the plumbing differs.
+printing through ``TextPipeline``, ``candidate_pairs``, ``align_pairs_distinct``,
+``write_clusters``), so the clusters are the same; only the plumbing differs.
 Python-to-JVM traffic is arrays, not rows: a print chunk (up to ``CHUNK``
 documents) travels as one record, its *block*, with its keys, ids and token
 hashes; band keys as one array per chunk and part of the key space (a
 ``groupByKey`` on 16 parts, not on millions of keys); candidate pairs as arrays
 per block. Verification is two block joins: pairs meet the block of their
 first document, which sends the distinct documents they need to the block of
-the second, where ``align_pairs`` runs on the batch. Connected components of
-the verified edges are found on the driver when there are at most
-``driver_edges`` of them (union-find, as locally), otherwise with the
+the second, where ``align_pairs_distinct`` runs on the batch (hashing only the
+block's documents with pairs) and returns the block's edges as arrays with its
+pair count. Connected components of the verified edges are found on the
+driver when there are at most ``driver_edges`` of them (as locally),
+otherwise with the
 large-star / small-star iterations of Kiveris et al. (2014), which need
 O(log n) rounds of shuffles and no node with all of a component's edges.
 """
