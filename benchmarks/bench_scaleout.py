@@ -212,8 +212,10 @@ def cached_corpus(texts: list[str], source: str, n: int, seed: int) -> tuple[Pat
 
 
 def _spark_row(name: str, s: dict[str, Any]) -> str:
+    phases = s.get("phase_ends")
+    steps = " / ".join(f"{v:.1f}" for v in phases.values()) if phases else "n/a"
     return (
-        f"| {name} | {s['documents_per_second']:,.0f} | {s['seconds']} | n/a "
+        f"| {name} | {s['documents_per_second']:,.0f} | {s['seconds']} | {steps} "
         f"| {s['clusters']} | {s['candidate_pairs']} | {s['verified_pairs']} |"
     )
 
@@ -236,16 +238,20 @@ def bench_dedup(
     rows = [
         f"Archive: {n} articles ({copies} generated copies), JSONL (`{path.relative_to(ROOT)}`).",
         "",
-        "| engine | articles/s | seconds | print / pairs / verify done at s | clusters | candidate pairs | verified |",
+        "| engine | articles/s | seconds | steps done at s (local: print / pairs / verify; spark: print / verify / "
+        "write) | clusters | candidate pairs | verified |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     outputs: dict[str, Path] = {}
+    seconds: dict[str, float] = {}
     if baseline:
         s = dedup_baseline(baseline, path, tmp / "baseline", 2)
+        seconds["old local 2"] = s["seconds"]
         rows.append(_local_row(f"local, 2 processes, as of `{baseline}`", s))
         outputs[f"local as of `{baseline}`"] = tmp / "baseline"
     for w in workers:
         s = run_local([str(path)], tmp / f"local{w}", DedupParams(), workers=w, progress=False)
+        seconds[f"local {w}"] = s["seconds"]
         rows.append(_local_row(f"local, {w} process(es)", s))
         outputs[f"local, {w} process(es)"] = tmp / f"local{w}"
     if not skip_spark:
@@ -253,18 +259,38 @@ def bench_dedup(
 
         if baseline:
             s = dedup_baseline(baseline, path, tmp / "baseline-spark", 2, warm)
+            seconds["old spark"] = s["seconds"]
             rows.append(_spark_row(f"spark local[2] (warm session), as of `{baseline}`", s))
             outputs[f"spark as of `{baseline}`"] = tmp / "baseline-spark"
         spark = spark_session("local[2]", progress=False)
         run_spark([str(warm)], tmp / "warm", DedupParams(), spark=spark, progress=False)
         s = run_spark([str(path)], tmp / "spark", DedupParams(), spark=spark, progress=False)
         spark.stop()
+        seconds["spark"] = s["seconds"]
         rows.append(_spark_row("spark local[2] (warm session)", s))
         outputs["spark"] = tmp / "spark"
     names = list(outputs)
     reference = (outputs[names[-1]] / "clusters.jsonl").read_bytes()
     same = all((outputs[k] / "clusters.jsonl").read_bytes() == reference for k in names)
-    return [*rows, "", f"clusters.jsonl byte-identical across {', '.join(names)}: {same}."]
+    ratios = []  # same-run ratios: what the shared machine's load cannot skew much
+    if "old local 2" in seconds and "local 2" in seconds:
+        ratios.append(
+            f"local 2 processes {seconds['old local 2'] / seconds['local 2']:.2f}x faster than as of `{baseline}`"
+        )
+    if "old spark" in seconds and "spark" in seconds:
+        ratios.append(f"Spark {seconds['old spark'] / seconds['spark']:.2f}x faster than as of `{baseline}`")
+    if "spark" in seconds and "local 2" in seconds:
+        ratios.append(
+            f"Spark local[2] takes {seconds['spark'] / seconds['local 2']:.2f}x the time of local, 2 processes"
+        )
+    load = os.getloadavg()[0]
+    return [
+        *rows,
+        "",
+        f"clusters.jsonl byte-identical across {', '.join(names)}: {same}.",
+        "",
+        f"Same-run ratios: {'; '.join(ratios) or 'n/a'}. Load average at the end: {load:.1f}.",
+    ]
 
 
 def main() -> None:

@@ -21,9 +21,14 @@ from synth import NewsGen
 
 from wiretrace.config import Settings
 from wiretrace.dedup import (
+    Corpus,
     DedupParams,
+    _offsets,
+    align_pairs_distinct,
     bucket_pairs,
     candidate_pairs,
+    components,
+    label_components,
     print_flat,
     run_local,
     scoring_params,
@@ -293,3 +298,74 @@ def test_batched_verification_equals_align_pair_by_pair(
     pairs = [(i, arrays[i], j, arrays[j]) for i in range(len(docs)) for j in range(len(docs)) if i != j]
     one_by_one = [e for e in (verify(*p, sp, dp) for p in pairs) if e is not None]
     assert verify_many(pairs, sp, dp) == one_by_one
+
+
+@given(_related_docs(), st.integers(1, 5), st.integers(0, 10), st.sampled_from([0.0, 0.3, 0.8]), st.integers(1, 7))
+@settings(max_examples=200, deadline=None)
+def test_distinct_content_alignment_equals_pair_by_pair(
+    docs: list[list[int]], k: int, gap: int, threshold: float, batch: int
+) -> None:
+    """Aligning each distinct (short, long) content pair once gives every pair verify's edge, in pair order."""
+    import dataclasses
+
+    sp = dataclasses.replace(scoring_params(Settings()), shingle_size=k, max_gap=gap, min_passage_weight=1.0)
+    dp = DedupParams(threshold=threshold, min_coverage=0.3)
+    docs = [*docs, docs[0], *docs[:2], docs[-1]]  # verbatim reprints, some with equal sizes
+    arrays = [np.array(d, dtype=np.uint32) for d in docs]
+    n = len(arrays)
+    keys = np.arange(n, dtype=np.int64) * 7 + 3
+    corpus = Corpus.of(keys, np.concatenate(arrays), _offsets(np.array([a.size for a in arrays])), k)
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    left, right = (np.array(x, dtype=np.int64) for x in zip(*pairs, strict=True))
+    expected = [e for e in (verify(keys[i], arrays[i], keys[j], arrays[j], sp, dp) for i, j in pairs) if e]
+    assert align_pairs_distinct(corpus, left, right, sp, dp, batch).edges() == expected
+
+
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60))
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_label_components_equal_union_find(graph: tuple[int, list[tuple[int, int]]]) -> None:
+    n, edges = graph
+    a = np.array([x for x, _ in edges], dtype=np.int64)
+    b = np.array([y for _, y in edges], dtype=np.int64)
+    assert np.array_equal(label_components(n, a, b), components(n, edges))
+
+
+def test_plain_jsonl_read_by_workers_equals_gzip(tmp_path: Path) -> None:
+    """Byte ranges read by the workers number lines as the parent's reader does: blank lines, CRLF and
+    bare CR breaks, broken JSON, invalid UTF-8, a last line without a break; many tiny ranges."""
+    gen = NewsGen(seed=3)
+    sources = [gen.article() for _ in range(12)]
+    lines: list[bytes] = []
+    for i, text in enumerate(sources):
+        lines.append(json.dumps({"id": f"s{i}", "text": text}).encode() + b"\n")
+        if i % 3 == 0:
+            lines.append(b"\n")
+            lines.append(json.dumps({"id": f"c{i}", "text": gen.edited(text)}).encode() + b"\r\n")
+        if i % 4 == 1:
+            lines.append(b'{"id": "bad\xff\xfe", "text": "x"}\r')
+            lines.append(
+                json.dumps({"id": f"v{i}", "text": "Caf\u00e9 " + gen.verbatim(text)}, ensure_ascii=False).encode()
+            )
+            lines.append(b"\n{not json\n")
+    lines.append(json.dumps({"id": "last", "text": gen.ocr(sources[0])}).encode())
+    data = b"".join(lines)
+    more = b"".join(
+        json.dumps({"id": f"m{i}", "text": gen.verbatim(t)}).encode() + b"\n" for i, t in enumerate(sources)
+    )
+    for name, content in (("a", data), ("b", more)):
+        (tmp_path / f"{name}.jsonl").write_bytes(content)
+        (tmp_path / f"{name}.jsonl.gz").write_bytes(gzip.compress(content))
+    outs = []
+    for name, suffix, range_bytes in (("gz", ".jsonl.gz", 1 << 20), ("tiny", ".jsonl", 1), ("small", ".jsonl", 3000)):
+        out = tmp_path / name
+        paths = [str(tmp_path / f"a{suffix}"), str(tmp_path / f"b{suffix}")]
+        run_local(paths, out, DedupParams(), workers=2, progress=False, range_bytes=range_bytes)
+        outs.append(
+            tuple((out / f).read_text().replace(".jsonl.gz", ".jsonl") for f in ("clusters.jsonl", "skipped.jsonl"))
+        )
+    assert outs[0] == outs[1] == outs[2]
+    assert '"record": ' in outs[0][1] and _clusters(tmp_path / "gz")

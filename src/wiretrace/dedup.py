@@ -20,9 +20,15 @@ The method, shared step for step by the local engine here and the Spark engine
    (so a short brief quoted inside several roundups cannot chain them).
    ``align_pairs`` computes exactly that for thousands of pairs per numpy
    pass; ``verify`` (one pair through ``scoring.align``) is its reference.
-5. Connected components of the verified pairs are the clusters (union-find
-   here; on Spark too up to ``DRIVER_EDGES`` edges, else large-star/small-star). The representative is the longest
-   member (most tokens), ties to the earliest.
+   The answer depends only on the two documents' tokens, so documents with
+   identical tokens (verbatim reprints) share a content class and each
+   distinct (short, long) pair of contents is aligned once
+   (``align_pairs_distinct``); every candidate pair still gets its edge.
+5. Connected components of the verified pairs are the clusters
+   (``label_components``, whole-array hooking and pointer jumping, here and on
+   the Spark driver up to ``DRIVER_EDGES`` edges, else large-star/small-star).
+   The representative is the longest member (most tokens), ties to the
+   earliest.
 
 Documents are numbered by position: ``file_no << 40 | record_no``, so the
 output order and duplicate-id resolution (first occurrence wins) are the same
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import itertools
 import json
 import logging
@@ -48,6 +55,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 from tqdm import tqdm
 
 from wiretrace.config import MatchSettings, Settings
@@ -324,7 +332,65 @@ def blocked_shingle_hashes(tokens: U32, k: int, out: U32 | None = None) -> U32:
     return out
 
 
+@dataclass(frozen=True)
+class EdgeArrays:
+    """Verified edges as parallel arrays (what workers send back: no object per edge to pickle).
+
+    Scores are already rounded as `Edge` rounds them (Python's ``round``), so
+    ``edges()`` gives exactly the `Edge` objects ``verify`` would.
+    """
+
+    a: I64
+    b: I64
+    containment: npt.NDArray[np.float64]
+    coverage: npt.NDArray[np.float64]
+    jaccard: npt.NDArray[np.float64]
+
+    @staticmethod
+    def empty() -> EdgeArrays:
+        f = np.empty(0, np.float64)
+        return EdgeArrays(np.empty(0, np.int64), np.empty(0, np.int64), f, f, f)
+
+    @staticmethod
+    def concat(parts: Sequence[EdgeArrays]) -> EdgeArrays:
+        parts = [EdgeArrays.empty(), *parts]
+        return EdgeArrays(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(EdgeArrays))
+        )
+
+    def __len__(self) -> int:
+        return int(self.a.size)
+
+    def take(self, index: np.ndarray) -> EdgeArrays:
+        return EdgeArrays(
+            self.a[index], self.b[index], self.containment[index], self.coverage[index], self.jaccard[index]
+        )
+
+    def edges(self) -> list[Edge]:
+        return [
+            Edge(*row)
+            for row in zip(
+                self.a.tolist(),
+                self.b.tolist(),
+                self.containment.tolist(),
+                self.coverage.tolist(),
+                self.jaccard.tolist(),
+                strict=True,
+            )
+        ]
+
+
+def _round4(values: np.ndarray) -> npt.NDArray[np.float64]:
+    """Python's ``round(x, 4)`` of each value (correctly rounded, unlike ``np.round``)."""
+    return np.array([round(x, 4) for x in values.tolist()], dtype=np.float64)
+
+
 def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> list[Edge]:
+    """`align_pairs_arrays` as `Edge` objects."""
+    return align_pairs_arrays(corpus, left, right, sp, dp).edges()
+
+
+def align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> EdgeArrays:
     """`verify` of the pairs (left[i], right[i]) of `corpus` documents, many pairs per numpy pass.
 
     The same steps and numbers as ``scoring.align`` with unit bigram weights,
@@ -346,28 +412,47 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     come out in the order of the pairs.
     """
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
-    k, g = sp.shingle_size, sp.max_gap
+    short, long_ = orient(corpus, left, right)
+    ok, containment, coverage, jaccard = align_oriented(corpus, short, long_, sp, dp)
+    x, y = corpus.keys[short[ok]], corpus.keys[long_[ok]]
+    return EdgeArrays(np.minimum(x, y), np.maximum(x, y), containment, coverage, jaccard)
+
+
+def orient(corpus: Corpus, left: I64, right: I64) -> tuple[I64, I64]:
+    """(shorter, longer) document of each pair, as `verify` orders them: fewer tokens, ties to the smaller key."""
     sizes = np.diff(corpus.toff)
     na, nb = sizes[left], sizes[right]
-    ka, kb = corpus.keys[left], corpus.keys[right]
-    a_short = (na < nb) | ((na == nb) & (ka <= kb))
-    short, long_ = np.where(a_short, left, right), np.where(a_short, right, left)
+    a_short = (na < nb) | ((na == nb) & (corpus.keys[left] <= corpus.keys[right]))
+    return np.where(a_short, left, right), np.where(a_short, right, left)
+
+
+Scores = tuple[I64, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def align_oriented(corpus: Corpus, short: I64, long_: I64, sp: ScoringParams, dp: DedupParams) -> Scores:
+    """The core of `align_pairs_arrays` for pairs already oriented: (indices of the pairs that are
+    duplicates, their containment, coverage, Jaccard). It reads nothing but the two documents' hashes,
+    so pairs with the same (short, long) contents get the same answer."""
+    k, g = sp.shingle_size, sp.max_gap
+    sizes = np.diff(corpus.toff)
     ns, nl = sizes[short], sizes[long_]
     m_s, m_l = np.maximum(ns - k + 1, 0), np.maximum(nl - k + 1, 0)
     # `verify`'s size test, then `align`'s: no shingles on one side, no alignment.
     live = ~(ns < dp.min_coverage * nl) & (m_s > 0) & (m_l > 0)
     order = np.flatnonzero(live)
     if order.size == 0:
-        return []
+        return _NO_SCORES
     short, long_, ns, nl, m_s, m_l = short[order], long_[order], ns[order], nl[order], m_s[order], m_l[order]
     pos_bits = max(1, int(m_l.max()).bit_length())
     pair_bits = max(1, (order.size - 1).bit_length())
     if pair_bits + max(33 + pos_bits, 2 * pos_bits) > 64:  # huge documents in a big batch: halve it
         half = order.size // 2
-        return [
-            *align_pairs(corpus, left[order[:half]], right[order[:half]], sp, dp),
-            *align_pairs(corpus, left[order[half:]], right[order[half:]], sp, dp),
-        ]
+        first = align_oriented(corpus, short[:half], long_[:half], sp, dp)
+        second = align_oriented(corpus, short[half:], long_[half:], sp, dp)
+        return (
+            np.concatenate((order[first[0]], order[half + second[0]])),
+            *(np.concatenate((x, y)) for x, y in zip(first[1:], second[1:], strict=True)),
+        )  # type: ignore[return-value]
     n = order.size
     pb = np.uint64(pos_bits)
     pos_mask = np.uint64((1 << pos_bits) - 1)
@@ -411,7 +496,7 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     group_no = np.cumsum(begins) - 1
     hit = side & in_story[group_no]
     if not hit.any():
-        return []
+        return _NO_SCORES
     h = merged[hit]
     # Matches in (pair, article position) order, each with its story position.
     matches = np.sort(
@@ -439,7 +524,7 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     passage = distinct.astype(np.float64) >= sp.min_passage_weight
     p_lo, p_hi = seg_lo[passage], seg_hi[passage]
     if p_lo.size == 0:
-        return []
+        return _NO_SCORES
     p_pair = h_pair[p_lo]
     a0, a1 = a_pos[p_lo], a_pos[p_hi - 1] + k
     s0 = np.minimum.reduceat(s_pos, seg_lo)[passage]
@@ -451,24 +536,91 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
     coverage = covered_s / np.maximum(1, nl)
     has_passage = np.bincount(p_pair, minlength=n) > 0
     ok = np.flatnonzero(has_passage & (containment >= dp.threshold) & (coverage >= dp.min_coverage))
-    if ok.size == 0:
-        return []
-    edges: list[Edge] = []
-    keys = corpus.keys
-    for i in ok.tolist():
-        x, y = int(keys[short[i]]), int(keys[long_[i]])
-        both = int(inter[i])
-        union = int(distinct_article[i]) + int(distinct_story[i]) - both
-        edges.append(
-            Edge(
-                min(x, y),
-                max(x, y),
-                round(float(covered_a[i]) / max(1, int(ns[i])), 4),
-                round(float(covered_s[i]) / max(1, int(nl[i])), 4),
-                round(both / union if union else 0.0, 4),
-            )
-        )
-    return edges
+    both = inter[ok]
+    union = distinct_article[ok] + distinct_story[ok] - both
+    # The same float divisions as `verify` (int64 counts are exact in float64), then Python's rounding.
+    jaccard = np.where(union > 0, both.astype(np.float64) / np.maximum(union, 1), 0.0)
+    return (
+        order[ok],
+        _round4(covered_a[ok].astype(np.float64) / np.maximum(1, ns[ok])),
+        _round4(covered_s[ok].astype(np.float64) / np.maximum(1, nl[ok])),
+        _round4(jaccard),
+    )
+
+
+_NO_SCORES: Scores = (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0))
+
+
+def content_classes(corpus: Corpus, docs: I64) -> I64:
+    """For each document, the first of `docs` (ascending) with exactly the same token hashes (itself if none).
+
+    Archives reprint stories verbatim; the alignment of two documents depends
+    only on their tokens, so each (short, long) pair of contents is aligned once
+    (`align_distinct`). Grouped by a 128-bit digest, then compared token by token.
+    """
+    import xxhash
+
+    cls = np.arange(corpus.toff.size - 1, dtype=np.int64)
+    if docs.size == 0:
+        return cls
+    toff, tokens = corpus.toff.tolist(), corpus.tokens
+    digest = [xxhash.xxh3_128_intdigest(tokens[toff[d] : toff[d + 1]].data) for d in docs.tolist()]
+    hi = np.array([x >> 64 for x in digest], dtype=np.uint64)
+    lo = np.array([x & 0xFFFFFFFFFFFFFFFF for x in digest], dtype=np.uint64)
+    order = np.lexsort((docs, lo, hi))
+    same = np.zeros(docs.size, dtype=bool)
+    same[1:] = (hi[order][1:] == hi[order][:-1]) & (lo[order][1:] == lo[order][:-1])
+    first = docs[order][np.maximum.accumulate(np.where(same, 0, np.arange(docs.size)))]
+    for i in np.flatnonzero(same).tolist():  # a digest match: confirm it token by token
+        d, f = int(docs[order[i]]), int(first[i])
+        if np.array_equal(tokens[toff[d] : toff[d + 1]], tokens[toff[f] : toff[f + 1]]):
+            cls[d] = f
+    return cls
+
+
+def distinct_pairs(cls: I64, short: I64, long_: I64) -> tuple[I64, I64, I64]:
+    """The distinct (class of short, class of long) of oriented pairs, as (short, long) representatives,
+    and the index of each pair's distinct pair."""
+    code = sorted_unique(cls[short] << 32 | cls[long_])
+    inverse = np.searchsorted(code, cls[short] << 32 | cls[long_])
+    return code >> 32, code & 0xFFFFFFFF, inverse
+
+
+def expand_scores(corpus: Corpus, short: I64, long_: I64, inverse: I64, n_distinct: int, scores: Scores) -> EdgeArrays:
+    """The edges of the oriented pairs from the scores of their distinct pairs (`distinct_pairs`)."""
+    ok, containment, coverage, jaccard = scores
+    row = np.full(n_distinct, -1, dtype=np.int64)
+    row[ok] = np.arange(ok.size)
+    at = row[inverse]
+    keep = np.flatnonzero(at >= 0)
+    at = at[keep]
+    x, y = corpus.keys[short[keep]], corpus.keys[long_[keep]]
+    return EdgeArrays(np.minimum(x, y), np.maximum(x, y), containment[at], coverage[at], jaccard[at])
+
+
+def align_pairs_distinct(
+    corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams, batch: int = 2000
+) -> EdgeArrays:
+    """`align_pairs_arrays` of many pairs, each distinct pair of contents aligned once, `batch` at a time."""
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    short, long_ = orient(corpus, left, right)
+    cls = content_classes(corpus, sorted_unique(np.concatenate((short, long_))))
+    ds, dl, inverse = distinct_pairs(cls, short, long_)
+    parts: list[Scores] = []
+    for i in range(0, ds.size, batch):
+        ok, containment, coverage, jaccard = align_oriented(corpus, ds[i : i + batch], dl[i : i + batch], sp, dp)
+        parts.append((ok + i, containment, coverage, jaccard))
+    return expand_scores(corpus, short, long_, inverse, int(ds.size), concat_scores(parts))
+
+
+def concat_scores(parts: Sequence[Scores]) -> Scores:
+    """`Scores` of consecutive batches, one after the other (their indices already made global)."""
+    return (
+        np.concatenate([_NO_SCORES[0], *(p[0] for p in parts)]),
+        np.concatenate([_NO_SCORES[1], *(p[1] for p in parts)]),
+        np.concatenate([_NO_SCORES[2], *(p[2] for p in parts)]),
+        np.concatenate([_NO_SCORES[3], *(p[3] for p in parts)]),
+    )
 
 
 def cluster_record(
@@ -485,6 +637,59 @@ def cluster_record(
             for e in sorted(edges, key=lambda e: (e.a, e.b))
         ],
     }
+
+
+def _pair_json(a: str, b: str, containment: float, coverage: float, jaccard: float) -> str:
+    """One entry of a cluster's "pairs", as json.dumps writes it (floats by repr, as json does)."""
+    return f'{{"a": {a}, "b": {b}, "containment": {containment!r}, "coverage": {coverage!r}, "jaccard": {jaccard!r}}}'
+
+
+def write_clusters(
+    writer: OutputWriter, keys: I64, ids: list[str], n_tokens: I64, edges: EdgeArrays, include_singletons: bool
+) -> None:
+    """The clusters of documents `keys` (ascending) joined by `edges`, in root order, as `cluster_record`s.
+
+    Whole-array steps (components, grouping) and lines rendered straight to
+    text, identical to ``json.dumps(cluster_record(...))``: the per-edge and
+    per-document Python objects were most of this step on a million articles.
+    """
+    n = int(keys.size)
+    pa, pb = np.searchsorted(keys, edges.a), np.searchsorted(keys, edges.b)
+    root = label_components(n, pa, pb)
+    if include_singletons:
+        nodes = np.arange(n, dtype=np.int64)
+    else:  # only documents with an edge can be in a cluster of two or more
+        nodes = sorted_unique(np.concatenate((pa, pb)))
+    by_root = nodes[np.argsort(root[nodes], kind="stable")]  # members ascending within each root
+    r_sorted = root[by_root]
+    starts = np.flatnonzero(np.concatenate(([True], r_sorted[1:] != r_sorted[:-1]))) if nodes.size else nodes
+    m_cut = [*starts.tolist(), int(nodes.size)]
+    e_order = np.lexsort((pb, pa, root[pa]))  # edges by root, then (a, b)
+    e_root = root[pa][e_order].tolist()
+    e_a, e_b = pa[e_order].tolist(), pb[e_order].tolist()
+    e_c = edges.containment[e_order].tolist()
+    e_v = edges.coverage[e_order].tolist()
+    e_j = edges.jaccard[e_order].tolist()
+    sizes = n_tokens.tolist()
+    quoted: dict[int, str] = {}
+
+    def q(i: int) -> str:
+        text = quoted.get(i)
+        if text is None:
+            text = quoted[i] = json.dumps(ids[i], ensure_ascii=False)
+        return text
+
+    members_all = by_root.tolist()
+    e = 0
+    for lo, hi in itertools.pairwise(m_cut):
+        members = members_all[lo:hi]
+        r = members[0]
+        pairs: list[str] = []
+        while e < len(e_root) and e_root[e] == r:
+            pairs.append(_pair_json(q(e_a[e]), q(e_b[e]), e_c[e], e_v[e], e_j[e]))
+            e += 1
+        rep = min(members, key=lambda m: (-sizes[m], m))
+        writer.cluster_line(len(members), [q(m) for m in members], q(rep), pairs)
 
 
 class OutputWriter:
@@ -508,6 +713,15 @@ class OutputWriter:
     def cluster(self, record: dict[str, Any]) -> None:
         self.sizes[len(record["members"])] += 1
         self._clusters.write(json.dumps({"cluster_id": self.n_clusters, **record}, ensure_ascii=False) + "\n")
+        self.n_clusters += 1
+
+    def cluster_line(self, size: int, members: list[str], representative: str, pairs: list[str]) -> None:
+        """`cluster` of a record already rendered: JSON-quoted member ids and representative, pair objects."""
+        self.sizes[size] += 1
+        self._clusters.write(
+            f'{{"cluster_id": {self.n_clusters}, "members": [{", ".join(members)}], '
+            f'"representative": {representative}, "pairs": [{", ".join(pairs)}]}}\n'
+        )
         self.n_clusters += 1
 
     def finish(self, documents: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -550,31 +764,64 @@ def _open(path: str) -> IO[str]:
 def read_records(paths: Sequence[str], params: DedupParams) -> Iterator[tuple[int, str, Any]]:
     """(doc key, file, payload) of every record: a JSON line, or a {id, text} mapping from Parquet."""
     for file_no, path in enumerate(paths):
-        base = file_no << FILE_SHIFT
-        if input_kind(path) == "jsonl":
-            with _open(path) as fh:
-                for line_no, line in enumerate(fh):
-                    if line.strip():
-                        yield base | line_no, path, line
-        else:
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        yield from _file_records(file_no, path, params)
 
-            pf = pq.ParquetFile(path)
-            names = set(pf.schema_arrow.names)
-            cols = [c for c in (params.id_field, params.text_field) if c in names]
-            row = 0
-            for batch in pf.iter_batches(columns=cols, batch_size=4096):
-                for rec in batch.to_pylist():
-                    yield base | row, path, rec
-                    row += 1
+
+def _file_records(file_no: int, path: str, params: DedupParams) -> Iterator[tuple[int, str, Any]]:
+    base = file_no << FILE_SHIFT
+    if input_kind(path) == "jsonl":
+        with _open(path) as fh:
+            yield from _lines(base, path, fh)
+    else:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        pf = pq.ParquetFile(path)
+        names = set(pf.schema_arrow.names)
+        cols = [c for c in (params.id_field, params.text_field) if c in names]
+        row = 0
+        for batch in pf.iter_batches(columns=cols, batch_size=4096):
+            for rec in batch.to_pylist():
+                yield base | row, path, rec
+                row += 1
+
+
+def _lines(base: int, path: str, lines: Iterable[str]) -> Iterator[tuple[int, str, Any]]:
+    for line_no, line in enumerate(lines):
+        if line.strip():
+            yield base | line_no, path, line
+
+
+RANGE_BYTES = 4 << 20  # bytes of plain JSONL per print task (~1,600 news articles)
+
+# A print task: ("records", records) read by the parent (gzip, Parquet), or ("range", file_no, path, lo, hi),
+# bytes of a plain JSONL file that the worker reads itself, so the parent never handles the text.
+Task = tuple[Any, ...]
+
+
+def _tasks(paths: Sequence[str], params: DedupParams, range_bytes: int = RANGE_BYTES) -> Iterator[Task]:
+    """Print tasks in input order; plain JSONL is cut into byte ranges that end on a line break."""
+    for file_no, path in enumerate(paths):
+        if input_kind(path) == "jsonl" and not path.lower().endswith(".gz"):
+            size = os.path.getsize(path)
+            if size == 0:
+                continue
+            with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                lo = 0
+                while lo < size:
+                    cut = data.find(b"\n", lo + range_bytes) if lo + range_bytes < size else -1
+                    hi = size if cut < 0 else cut + 1
+                    yield ("range", file_no, path, lo, hi)
+                    lo = hi
+        else:
+            for chunk in _chunks(_file_records(file_no, path, params), CHUNK):
+                yield ("records", chunk)
 
 
 # -- the local engine --------------------------------------------------------
 
 _PIPELINE: TextPipeline | None = None
 _CORPUS: Corpus | None = None
-_BANDS: U64 = np.empty(0, np.uint64)
-_DOCS: I64 = np.empty(0, np.int64)
+_CHUNKS: list[Printed] = []  # the print chunks, inherited by the forked pair workers
 
 
 def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]]) -> tuple[Printed, list[Skipped]]:
@@ -603,6 +850,27 @@ def _print_chunk(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]])
     return printed, skipped
 
 
+def _print_task(args: tuple[Settings, DedupParams, Task]) -> tuple[Printed, list[Skipped], int, int]:
+    """Worker: `_print_chunk` of one task, and (file number, lines read) when it read a byte range itself.
+
+    Keys and skipped record numbers of a range count lines from its start; the
+    parent, which sees the ranges in order, adds the lines of the ones before.
+    The bytes are decoded and split into lines as ``_open`` reads the whole file
+    (UTF-8 with replacement, universal newlines): a range ends on "\\n", which is
+    never inside a UTF-8 sequence or between "\\r" and "\\n".
+    """
+    settings, params, task = args
+    if task[0] == "records":
+        return (*_print_chunk((settings, params, task[1])), -1, 0)
+    _, file_no, path, lo, hi = task
+    with open(path, "rb") as fh:
+        fh.seek(lo)
+        text = fh.read(hi - lo).decode("utf-8", errors="replace")
+    lines = io.StringIO(text, newline=None).readlines()
+    printed, skipped = _print_chunk((settings, params, list(_lines(file_no << FILE_SHIFT, path, lines))))
+    return printed, skipped, file_no, len(lines)
+
+
 def _raw_id(payload: Any, params: DedupParams) -> str | None:
     if isinstance(payload, str):
         try:
@@ -613,21 +881,31 @@ def _raw_id(payload: Any, params: DedupParams) -> str | None:
     return None if value is None else str(value)
 
 
-def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> list[Edge]:
-    """Worker: verify candidate pairs (dense indices into the inherited _CORPUS)."""
-    sp, dp, left, right = args
+def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> Scores:
+    """Worker: align oriented pairs (dense indices into the inherited _CORPUS); scores as arrays."""
+    sp, dp, short, long_ = args
     assert _CORPUS is not None
-    return align_pairs(_CORPUS, left, right, sp, dp)
+    return align_oriented(_CORPUS, short, long_, sp, dp)
 
 
-def _hash_slice(args: tuple[int, int, int]) -> None:
-    """Worker: shingle and bigram hashes of tokens [lo, hi), written into the shared _CORPUS arrays."""
-    lo, hi, k = args
+def _hash_docs(args: tuple[I64, int]) -> None:
+    """Worker: shingle and bigram hashes of documents `docs` (dense indices), written into the shared
+    _CORPUS arrays at their own positions; only documents with candidate pairs are ever read.
+
+    The documents' tokens are gathered end to end and hashed in one go: a hash
+    that runs into the next gathered document lands on a position past the
+    document's last shingle (or bigram), which nothing reads.
+    """
+    docs, k = args
     assert _CORPUS is not None
+    toff = _CORPUS.toff
+    idx, _ = _gather(toff[docs], toff[docs + 1] - toff[docs])
+    tokens = _CORPUS.tokens[idx]
     for out, width in ((_CORPUS.shingles, k), (_CORPUS.bigrams, 2)):
-        end = min(hi, out.size)
-        if end > lo:
-            blocked_shingle_hashes(_CORPUS.tokens[lo : end + width - 1], width, out[lo:end])
+        hashed = blocked_shingle_hashes(tokens, width)
+        at = idx[: hashed.size]
+        inside = at < out.size
+        out[at[inside]] = hashed[inside]
 
 
 def _shared_array(size: int, dtype: type[np.generic]) -> np.ndarray:
@@ -636,15 +914,47 @@ def _shared_array(size: int, dtype: type[np.generic]) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=size)
 
 
-def _pairs_part(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Worker: candidate pairs of the buckets in _BANDS[lo:hi] (one part of the key space)."""
-    lo, hi, max_bucket = args
-    return candidate_pairs(_DOCS[lo:hi], _BANDS[lo:hi], max_bucket)
+def _pairs_part(args: tuple[int, int]) -> I64:
+    """Worker: candidate pairs (i << 32 | j) of the buckets of one part of the key space, gathered from the
+    inherited print chunks here rather than concatenated in the parent (which would do it alone)."""
+    part, max_bucket = args
+    bands: list[U64] = [np.empty(0, np.uint64)]
+    docs: list[I64] = [np.empty(0, np.int64)]
+    base = 0
+    for p in _CHUNKS:
+        lo, hi = int(p.poff[part]), int(p.poff[part + 1])
+        bands.append(p.bands[lo:hi])
+        docs.append(p.owner[lo:hi] + base)
+        base += len(p.ids)
+    left, right = candidate_pairs(np.concatenate(docs), np.concatenate(bands), max_bucket)
+    return np.asarray(left << 32 | right, dtype=np.int64)
+
+
+def _shared_keys_only(doc_index: np.ndarray, keys: U64) -> tuple[np.ndarray, U64]:
+    """The entries whose key occurs more than once, and a few others: a key met once pairs nothing.
+
+    Sorting the keys alone is SIMD-fast (~8x an argsort); the keys seen twice
+    mark a bitmap by their low bits (band keys are hashes), and an entry is
+    kept if its bit is set, so every entry of a repeated key is kept (exact)
+    plus the singletons that share a bit (~1 in 8). The argsort that follows
+    then sorts a fraction of the entries.
+    """
+    if keys.size < 1 << 16:
+        return doc_index, keys
+    ordered = np.sort(keys)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    bits = max(16, int(twice.size).bit_length() + 3)
+    mask = np.uint64((1 << bits) - 1)
+    marked = np.zeros(1 << bits, dtype=bool)
+    marked[(twice & mask).astype(np.int64)] = True
+    keep = marked[(keys & mask).astype(np.int64)]
+    return doc_index[keep], keys[keep]
 
 
 def candidate_pairs(doc_index: np.ndarray, keys: U64, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (i, j), i < j, of dense document indices (< 2**32) sharing a band key (as `bucket_pairs`
     per bucket, members ascending)."""
+    doc_index, keys = _shared_keys_only(doc_index, keys)
     # Members must stay ascending within a bucket, as a stable sort would keep them; an unstable
     # argsort and then one sort of (bucket number, member) is ~2x faster than a stable argsort.
     order = np.argsort(keys)
@@ -696,6 +1006,27 @@ def components(n: int, edges: Iterable[tuple[int, int]]) -> np.ndarray:
     return np.array([find(x) for x in range(n)], dtype=np.int64)
 
 
+def label_components(n: int, a: I64, b: I64) -> I64:
+    """`components` of the edges (a[i], b[i]) with whole-array steps: hook each edge's larger root under
+    its smaller one, then jump pointers until every node points at a root; repeat until no edge joins two
+    roots. A component's smallest node is never hooked (nothing smaller is in it), so it is the root."""
+    label = np.arange(n, dtype=np.int64)
+    while a.size:
+        la, lb = label[a], label[b]
+        apart = la != lb
+        if not apart.any():
+            break
+        lo, hi = np.minimum(la[apart], lb[apart]), np.maximum(la[apart], lb[apart])
+        np.minimum.at(label, hi, lo)
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+        a, b = a[apart], b[apart]
+    return label
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for item in items:
@@ -724,9 +1055,11 @@ def run_local(
     workers: int | None = None,
     include_singletons: bool = False,
     progress: bool = True,
+    range_bytes: int = RANGE_BYTES,
 ) -> dict[str, Any]:
-    """Cluster the records of `paths` on this machine, one process per core."""
-    global _CORPUS, _BANDS, _DOCS
+    """Cluster the records of `paths` on this machine, one process per core (plain JSONL is read by the
+    workers, `range_bytes` at a time)."""
+    global _CORPUS, _CHUNKS
     settings = settings or Settings.load()
     sp = scoring_params(settings)
     workers = workers or os.cpu_count() or 1
@@ -735,72 +1068,75 @@ def run_local(
     ctx = multiprocessing.get_context("fork")
     chunks: list[Printed] = []
     seen: set[str] = set()
-    tasks = ((settings, params, c) for c in _chunks(read_records(paths, params), CHUNK))
+    tasks = ((settings, params, t) for t in _tasks(paths, params, range_bytes))
+    lines_before = [0] * len(paths)  # lines of the byte ranges already printed, per file
     with ctx.Pool(workers, _worker_start) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
-        for printed, skipped in pool.imap(_print_chunk, tasks):
-            for s in skipped:
-                writer.skip(s)
+        for printed, skipped, file_no, n_lines in pool.imap(_print_task, tasks):
+            if file_no >= 0:  # a byte range: its keys count lines from its start
+                shift = lines_before[file_no]
+                printed.keys += shift
+                skipped = [dataclasses.replace(s, record=s.record + shift) for s in skipped]
+                lines_before[file_no] += n_lines
+            n_skipped = len(skipped)
             fresh = np.ones(len(printed.ids), dtype=bool)
             for i, doc_id in enumerate(printed.ids):
                 if doc_id in seen:
                     key = int(printed.keys[i])
-                    writer.skip(Skipped(paths[key >> FILE_SHIFT], key & RECORD_MASK, doc_id, "duplicate id"))
+                    skipped.append(Skipped(paths[key >> FILE_SHIFT], key & RECORD_MASK, doc_id, "duplicate id"))
                     fresh[i] = False
                 else:
                     seen.add(doc_id)
+            # In record order (as the Spark engine writes them), whatever the task boundaries.
+            for s in sorted(skipped, key=lambda s: s.record):
+                writer.skip(s)
             chunks.append(printed if fresh.all() else printed.select(fresh))
-            bar.update(len(printed.ids) + len(skipped))
+            bar.update(len(printed.ids) + n_skipped)
     phases = {"print": time.perf_counter() - started}
-    all_docs = Printed.concat(chunks)
-    del chunks
-    keys_arr = all_docs.keys
-    keys = keys_arr.tolist()
-    ids = all_docs.ids
-    n = len(keys)
-    # Buckets are formed part by part of the key space, in parallel by the forked workers; they
-    # also hash the shingles and bigrams of all documents into shared memory, once for all pairs.
-    _BANDS, _DOCS = all_docs.bands, all_docs.owner
-    bounds = all_docs.poff.tolist()
+    keys_arr = np.concatenate([p.keys for p in chunks] or [np.empty(0, np.int64)])
+    ids = [i for p in chunks for i in p.ids]
+    toff = _offsets(np.concatenate([np.diff(p.toff) for p in chunks] or [np.empty(0, np.int64)]))
+    tokens = np.concatenate([p.tokens for p in chunks] or [np.empty(0, np.uint32)])
+    n = len(ids)
+    # Buckets are formed part by part of the key space, in parallel by the forked workers, from the
+    # chunks they inherit; then they hash the shingles and bigrams of the documents with pairs (a
+    # third of them at 1M) into shared memory, once for all pairs.
+    _CHUNKS = chunks
     k = sp.shingle_size
-    n_tok = int(all_docs.tokens.size)
+    n_tok = int(tokens.size)
     _CORPUS = Corpus(
         keys_arr,
-        all_docs.tokens,
-        all_docs.toff,
+        tokens,
+        toff,
         _shared_array(max(n_tok - k + 1, 0), np.uint32),
         _shared_array(max(n_tok - 1, 0), np.uint32),
     )
-    slices = np.linspace(0, n_tok, 4 * workers + 1).astype(np.int64).tolist()
-    edges: list[Edge] = []
+    found: list[Scores] = []
     step = 2000
     with ctx.Pool(workers, _worker_start) as pool:
-        hashed = pool.map_async(_hash_slice, [(lo, hi, k) for lo, hi in itertools.pairwise(slices)])
-        parts = pool.map(_pairs_part, [(lo, hi, params.max_bucket) for lo, hi in itertools.pairwise(bounds)])
-        _BANDS, _DOCS = np.empty(0, np.uint64), np.empty(0, np.int64)
-        code = sorted_unique(np.concatenate([lr[0] << 32 | lr[1] for lr in parts] or [np.empty(0, np.int64)]))
+        parts = pool.map(_pairs_part, [(q, params.max_bucket) for q in range(1 << PART_BITS)])
+        _CHUNKS = []
+        del chunks
+        code = sorted_unique(np.concatenate([np.empty(0, np.int64), *parts]))
+        del parts
         left, right = code >> 32, code & 0xFFFFFFFF
-        hashed.get()
+        paired = sorted_unique(np.concatenate((left, right)))
+        pool.map(_hash_docs, [(docs, k) for docs in np.array_split(paired, 4 * workers)])
         phases["pairs"] = time.perf_counter() - started
-        jobs = ((sp, params, left[i : i + step], right[i : i + step]) for i in range(0, left.size, step))
-        with tqdm(total=int(left.size), desc="verify", unit="pair", disable=not progress) as bar:
-            for chunk_edges, size in zip(pool.imap(_verify_chunk, jobs), range(0, left.size, step), strict=False):
-                edges.extend(chunk_edges)
-                bar.update(min(step, int(left.size) - size))
+        # Verbatim reprints are common: each distinct (short, long) pair of contents is aligned once.
+        short, long_ = orient(_CORPUS, left, right)
+        cls = content_classes(_CORPUS, paired)
+        ds, dl, inverse = distinct_pairs(cls, short, long_)
+        del cls
+        jobs = ((sp, params, ds[i : i + step], dl[i : i + step]) for i in range(0, ds.size, step))
+        with tqdm(total=int(ds.size), desc="verify", unit="pair", disable=not progress) as bar:
+            for scores, lo in zip(pool.imap(_verify_chunk, jobs), range(0, ds.size, step), strict=True):
+                found.append((scores[0] + lo, *scores[1:]))
+                bar.update(min(step, int(ds.size) - lo))
+    edges = expand_scores(_CORPUS, short, long_, inverse, int(ds.size), concat_scores(found))
+    del found
     _CORPUS = None
     phases["verify"] = time.perf_counter() - started
-    position = {k: i for i, k in enumerate(keys)}
-    root = components(n, ((position[e.a], position[e.b]) for e in edges))
-    by_root: dict[int, list[Edge]] = {}
-    for e in edges:
-        by_root.setdefault(int(root[position[e.a]]), []).append(e)
-    members: dict[int, list[int]] = {}
-    for i, r in enumerate(root.tolist()):
-        members.setdefault(r, []).append(keys[i])
-    id_of = dict(zip(keys, ids, strict=True))
-    n_tokens = dict(zip(keys, np.diff(all_docs.toff).tolist(), strict=True))
-    for r in sorted(members):  # roots are the smallest index: clusters in input order
-        if len(members[r]) > 1 or include_singletons:
-            writer.cluster(cluster_record(members[r], id_of, n_tokens, by_root.get(r, [])))
+    write_clusters(writer, keys_arr, ids, np.diff(toff), edges, include_singletons)
     seconds = time.perf_counter() - started
     return writer.finish(
         n,
@@ -809,6 +1145,7 @@ def run_local(
             "workers": workers,
             "candidate_pairs": int(left.size),
             "verified_pairs": len(edges),
+            "aligned_pairs": int(ds.size),  # distinct pairs of contents among the candidates
             "params": dataclasses.asdict(params),
             "seconds": round(seconds, 3),
             # Seconds since the start at the end of each step (why a run is slow).

@@ -1,17 +1,19 @@
 """Archive de-duplication on Spark: the method of ``dedup`` at cluster scale.
 
 Every step calls the same functions as the local engine (record parsing,
-printing through ``TextPipeline``, ``candidate_pairs``, ``align_pairs``,
-cluster records), so the clusters are the same; only the plumbing differs.
+printing through ``TextPipeline``, ``candidate_pairs``, ``align_pairs_distinct``,
+``write_clusters``), so the clusters are the same; only the plumbing differs.
 Python-to-JVM traffic is arrays, not rows: a print chunk (up to ``CHUNK``
 documents) travels as one record, its *block*, with its keys, ids and token
 hashes; band keys as one array per chunk and part of the key space (a
 ``groupByKey`` on 16 parts, not on millions of keys); candidate pairs as arrays
 per block. Verification is two block joins: pairs meet the block of their
 first document, which sends the distinct documents they need to the block of
-the second, where ``align_pairs`` runs on the batch. Connected components of
-the verified edges are found on the driver when there are at most
-``driver_edges`` of them (union-find, as locally), otherwise with the
+the second, where ``align_pairs_distinct`` runs on the batch (hashing only the
+block's documents with pairs) and returns the block's edges as arrays with its
+pair count. Connected components of the verified edges are found on the
+driver when there are at most ``driver_edges`` of them (as locally),
+otherwise with the
 large-star / small-star iterations of Kiveris et al. (2014), which need
 O(log n) rounds of shuffles and no node with all of a component's edges.
 """
@@ -40,18 +42,20 @@ from wiretrace.dedup import (
     Corpus,
     DedupParams,
     Edge,
+    EdgeArrays,
     OutputWriter,
     Skipped,
     _chunks,
     _gather,
     _offsets,
     _print_chunk,
-    align_pairs,
+    align_pairs_distinct,
     candidate_pairs,
     cluster_record,
     components,
     input_kind,
     scoring_params,
+    write_clusters,
 )
 from wiretrace.scoring import ScoringParams
 from wiretrace.shingling import I64, U32, sorted_unique
@@ -187,7 +191,7 @@ Shipment = tuple[
 ]  # keys, token offsets, tokens of docs a; their index per pair; keys b
 
 
-def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64) -> Iterator[tuple[str, Any]]:
+def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64) -> Iterator[tuple[int, Shipment]]:
     """Join 1, at the block of the pairs' first documents: distinct pairs, and for each block of second
     documents one shipment with the first documents its pairs need (each document once)."""
     keys, toff, tokens = _unpack(block)
@@ -198,7 +202,6 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
     fresh = np.ones(a.size, dtype=bool)
     fresh[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])  # a pair found in several parts counts once
     a, b = a[fresh], b[fresh]
-    yield "count", int(a.size)
     doc = np.searchsorted(keys, a)
     dest = _block_of(firsts, b)
     order = np.argsort(dest, kind="stable")
@@ -215,32 +218,35 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
             np.searchsorted(need, doc[lo:hi]).tobytes(),
             b[lo:hi].tobytes(),
         )
-        yield "ship", (int(dest[lo]), ship)
+        yield int(dest[lo]), ship
 
 
-def _verify_block(ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams) -> list[Edge]:
-    """Join 2, at the block of the pairs' second documents: align_pairs over the block and its shipments."""
+def _verify_block(
+    ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams
+) -> list[tuple[int, EdgeArrays]]:
+    """Join 2, at the block of the pairs' second documents: `align_pairs_distinct` over the documents of the
+    block that have pairs and the shipped ones (only those are hashed). One item: (pairs, edges). Every
+    distinct pair is in exactly one shipment, so the pairs add up to the candidate pairs."""
     keys, toff, tokens = _unpack(block)
-    all_keys, all_tokens, all_sizes = [keys], [tokens], [np.diff(toff)]
+    right = np.concatenate([np.searchsorted(keys, np.frombuffer(bb, np.int64)) for *_, bb in ships])
+    here = sorted_unique(right)  # the block's documents with pairs
+    sizes = np.diff(toff)[here]
+    idx, _ = _gather(toff[here], sizes)
+    all_keys, all_tokens, all_sizes = [keys[here]], [tokens[idx]], [sizes]
     left: list[I64] = []
-    right: list[I64] = []
-    base = keys.size
-    for kb, ob, tb, local, bb in ships:
+    base = here.size
+    for kb, ob, tb, local, _ in ships:
         shipped = np.frombuffer(kb, np.int64)
         all_keys.append(shipped)
         all_tokens.append(np.frombuffer(tb, np.uint32))
         all_sizes.append(np.diff(np.frombuffer(ob, np.int64)))
         left.append(base + np.frombuffer(local, np.int64))
-        right.append(np.searchsorted(keys, np.frombuffer(bb, np.int64)))
         base += shipped.size
     corpus = Corpus.of(
         np.concatenate(all_keys), np.concatenate(all_tokens), _offsets(np.concatenate(all_sizes)), sp.shingle_size
     )
-    li, ri = np.concatenate(left), np.concatenate(right)
-    edges: list[Edge] = []
-    for i in range(0, li.size, VERIFY_BATCH):
-        edges += align_pairs(corpus, li[i : i + VERIFY_BATCH], ri[i : i + VERIFY_BATCH], sp, dp)
-    return edges
+    edges = align_pairs_distinct(corpus, np.concatenate(left), np.searchsorted(here, right), sp, dp, VERIFY_BATCH)
+    return [(int(right.size), edges)]
 
 
 Tagged = tuple[int, tuple[str, Any]]  # (block, ("block", Block) or ("item", something sent to that block))
@@ -335,16 +341,28 @@ def _doc_info(losers: Any, wanted: Any = None) -> Any:
 
 
 def _clusters_on_driver(
-    spark: SparkSession, blocks: RDD[tuple[int, Block]], edges: list[Edge], losers: Any, include_singletons: bool
-) -> Iterator[dict[str, Any]]:
-    """Cluster records in root order from collected edges: union-find as in the local engine."""
+    spark: SparkSession,
+    blocks: RDD[tuple[int, Block]],
+    found: EdgeArrays,
+    losers: Any,
+    include_singletons: bool,
+    writer: OutputWriter,
+) -> None:
+    """Write the clusters of collected edges in root order: without singletons exactly as the local engine
+    does (`write_clusters`), else union-find and a pass over every block in key order."""
     sc = spark.sparkContext
-    nodes = sorted_unique(np.array([k for e in edges for k in (e.a, e.b)], dtype=np.int64))
-    position = {k: i for i, k in enumerate(nodes.tolist())}
-    root = components(nodes.size, ((position[e.a], position[e.b]) for e in edges))
+    nodes = sorted_unique(np.concatenate((found.a, found.b)))
     wanted = sc.broadcast(nodes)
     info = {k: (i, t) for k, i, t in blocks.flatMap(_doc_info(losers, wanted)).collect()}
     wanted.unpersist()
+    if not include_singletons:
+        order = nodes.tolist()
+        n_tokens_of = np.array([info[k][1] for k in order], dtype=np.int64)
+        write_clusters(writer, nodes, [info[k][0] for k in order], n_tokens_of, found, False)
+        return
+    edges = found.edges()
+    position = {k: i for i, k in enumerate(nodes.tolist())}
+    root = components(nodes.size, ((position[e.a], position[e.b]) for e in edges))
     members: dict[int, list[int]] = {}
     for i, r in enumerate(root.tolist()):
         members.setdefault(int(nodes[r]), []).append(int(nodes[i]))
@@ -358,20 +376,17 @@ def _clusters_on_driver(
         return cluster_record(members[r], ids, n_tokens, by_root.get(r, []))
 
     roots = sorted(members)
-    if not include_singletons:
-        yield from (cluster(r) for r in roots)
-        return
     pending = iter(roots)
     next_root = next(pending, None)
     for _, block in blocks.sortByKey().toLocalIterator():  # every document, in key order
         for key, doc_id, size in _doc_info(losers)((0, block)):
             while next_root is not None and next_root <= key:
-                yield cluster(next_root)
+                writer.cluster(cluster(next_root))
                 next_root = next(pending, None)
             if key not in position:
-                yield cluster_record([key], {key: doc_id}, {key: size}, [])
+                writer.cluster(cluster_record([key], {key: doc_id}, {key: size}, []))
     while next_root is not None:
-        yield cluster(next_root)
+        writer.cluster(cluster(next_root))
         next_root = next(pending, None)
 
 
@@ -433,6 +448,7 @@ def run_spark(
             sizes.append(value)
         else:
             skipped += value
+    phases = {"print": time.perf_counter() - started}
     firsts = sc.broadcast(np.array(sorted(f for f, _ in sizes), dtype=np.int64))
     # Blocks are partitioned by key once and kept; both joins send their items to them.
     n_block_parts = max(n, (len(sizes) + BLOCKS_PER_PARTITION - 1) // BLOCKS_PER_PARTITION)
@@ -449,22 +465,23 @@ def run_spark(
 
     bands = printed.filter(lambda r: r[0] == "bands").map(lambda r: r[1])
     pairs = bands.groupByKey(n).flatMap(_part_pairs(losers, firsts, params.max_bucket))
-    sent = _join_blocks(block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value)).persist()
-    shipments: RDD[tuple[int, Shipment]] = sent.filter(lambda r: r[0] == "ship").map(lambda r: r[1])
+    shipments: RDD[tuple[int, Shipment]] = _join_blocks(block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value))
     edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params)).persist()
-    n_edges = edges.count()
+    n_pairs, n_edges = edges.map(lambda pe: (pe[0], len(pe[1]))).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
+    phases["verify"] = time.perf_counter() - started
     printed.unpersist()
-    n_pairs = int(sent.filter(lambda r: r[0] == "count").map(lambda r: r[1]).sum())
     if n_edges <= driver_edges:
-        records = _clusters_on_driver(spark, blocks, edges.collect(), losers, include_singletons)
+        found = EdgeArrays.concat(edges.filter(lambda pe: len(pe[1]) > 0).values().collect())
+        _clusters_on_driver(spark, blocks, found, losers, include_singletons, writer)
     else:
-        records = _clusters_distributed(blocks, edges, losers, n, include_singletons)
-    for rec in records:
-        writer.cluster(rec)
+        one_by_one: RDD[Edge] = edges.flatMap(lambda pe: pe[1].edges())
+        for rec in _clusters_distributed(blocks, one_by_one, losers, n, include_singletons):
+            writer.cluster(rec)
     n_docs = sum(size for _, size in sizes) - int(losers.value.size)
     seconds = time.perf_counter() - started
-    for rdd in (block_parts, sent, edges):
+    for rdd in (block_parts, edges):
         rdd.unpersist()
+    phases["write"] = time.perf_counter() - started
     for b in (firsts, losers):
         b.unpersist()
     return writer.finish(
@@ -476,6 +493,8 @@ def run_spark(
             "verified_pairs": n_edges,
             "params": dataclasses.asdict(params),
             "seconds": round(seconds, 3),
+            # Seconds since the start at the end of each step (why a run is slow).
+            "phase_ends": {name: round(t, 3) for name, t in phases.items()},
             "documents_per_second": round((n_docs + sum(writer.skips.values())) / seconds, 1) if seconds else None,
         },
     )
