@@ -31,9 +31,9 @@ class IndexSettings:
 
     shingle_size: int = _opt(4, "Words per shingle.")
     window: int = _opt(16, "Shingles per indexed story window (LSH unit).")
-    num_perm: int = _opt(16, "MinHash permutations per window.")
+    num_perm: int = _opt(32, "MinHash permutations per window.")
     bands: int = _opt(8, "LSH bands.")
-    rows: int = _opt(2, "MinHash rows per LSH band (bands*rows <= num_perm).")
+    rows: int = _opt(4, "MinHash rows per LSH band (bands*rows <= num_perm).")
     topic_perm: int = _opt(32, "Whole-document word MinHash (one band per permutation), finds rewrites.")
     seed: int = _opt(1, "MinHash permutation seed.")
 
