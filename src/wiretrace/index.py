@@ -302,7 +302,7 @@ class LSHIndex:
         return None
 
     def _merge_pair(self, a: _Run, b: _Run) -> None:
-        merged = self._merge(a, b)
+        merged = _merge_runs(a, b, self._alive)
         with self._lock:
             # Only appends happen meanwhile, so a and b are still side by side.
             runs = list(self._runs)
@@ -352,9 +352,6 @@ class LSHIndex:
         with self._lock:
             stories = stories[stories < self._alive.size]
             self._alive[stories] = False
-
-    def _merge(self, a: _Run, b: _Run) -> _Run:
-        return _merge_runs(a, b, self._alive)
 
     # -- reads -----------------------------------------------------------
 
