@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from synth import NewsGen
 
+import wiretrace.dedup
 from wiretrace.config import Settings
 from wiretrace.dedup import (
     Corpus,
@@ -369,3 +372,24 @@ def test_plain_jsonl_read_by_workers_equals_gzip(tmp_path: Path) -> None:
         )
     assert outs[0] == outs[1] == outs[2]
     assert '"record": ' in outs[0][1] and _clusters(tmp_path / "gz")
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_stuck_since_its_fork_does_not_hang_the_pool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As when a worker forks while another thread holds a lock and never resets
+    SIGTERM: the pool still ends, and the work is done by the others."""
+    first = tmp_path / "first"
+
+    def start() -> None:
+        try:
+            first.touch(exist_ok=False)
+        except FileExistsError:
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(3600)
+
+    monkeypatch.setattr(wiretrace.dedup, "_worker_start", start)
+    monkeypatch.setattr(wiretrace.dedup, "_POOL_GRACE_S", 1.0)
+    with wiretrace.dedup._fork_pool(2) as pool:
+        assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]
+    assert first.exists()

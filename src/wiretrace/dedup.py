@@ -45,11 +45,13 @@ import json
 import logging
 import mmap
 import multiprocessing
+import multiprocessing.pool
 import os
 import signal
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -1038,12 +1040,42 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+_POOL_GRACE_S = 30.0  # for workers to stop after their last task
+
+
 def _worker_start() -> None:
     """A forked worker must die on the SIGTERM with which ``Pool`` ends it, even
     when the parent installed a handler (a server's graceful drain, a test
     runner's): an inherited handler would keep it alive and the pool's join
     would wait forever."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def _fork_pool(workers: int) -> Iterator[multiprocessing.pool.Pool]:
+    """A pool of forked workers that cannot hang the caller when it ends.
+
+    ``Pool.__exit__`` terminates with SIGTERM and joins. A worker forked while
+    another thread of the parent held a lock (Spark's py4j threads, a test
+    runner's) can be stuck before it resets SIGTERM, and the join then waits
+    forever (seen under load in the test suite). So a finished pool is closed
+    the graceful way (each worker reads its stop signal), and a worker still
+    alive after a grace period, which never got to read it, is killed.
+    """
+    pool = multiprocessing.get_context("fork").Pool(workers, _worker_start)
+    try:
+        yield pool
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()
+    deadline = time.monotonic() + _POOL_GRACE_S
+    for proc in list(getattr(pool, "_pool", [])):
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            log.warning("dedup worker %s did not stop; killing it", proc.pid)
+            proc.kill()
+    pool.join()
 
 
 def run_local(
@@ -1065,12 +1097,11 @@ def run_local(
     workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
     writer = OutputWriter(out_dir)
-    ctx = multiprocessing.get_context("fork")
     chunks: list[Printed] = []
     seen: set[str] = set()
     tasks = ((settings, params, t) for t in _tasks(paths, params, range_bytes))
     lines_before = [0] * len(paths)  # lines of the byte ranges already printed, per file
-    with ctx.Pool(workers, _worker_start) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
+    with _fork_pool(workers) as pool, tqdm(desc="print", unit="doc", disable=not progress) as bar:
         for printed, skipped, file_no, n_lines in pool.imap(_print_task, tasks):
             if file_no >= 0:  # a byte range: its keys count lines from its start
                 shift = lines_before[file_no]
@@ -1112,7 +1143,7 @@ def run_local(
     )
     found: list[Scores] = []
     step = 2000
-    with ctx.Pool(workers, _worker_start) as pool:
+    with _fork_pool(workers) as pool:
         parts = pool.map(_pairs_part, [(q, params.max_bucket) for q in range(1 << PART_BITS)])
         _CHUNKS = []
         del chunks
