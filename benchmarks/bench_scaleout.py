@@ -147,7 +147,8 @@ def dedup_corpus(texts: list[str], n: int, path: Path, seed: int) -> int:
     return copies
 
 
-def _local_row(name: str, s: dict[str, Any]) -> str:
+def _dedup_row(name: str, s: dict[str, Any]) -> str:
+    """One engine's line of the dedup table (both engines report the same fields)."""
     phases = s.get("phase_ends")
     steps = " / ".join(f"{v:.1f}" for v in phases.values()) if phases else "n/a"
     return (
@@ -211,15 +212,6 @@ def cached_corpus(texts: list[str], source: str, n: int, seed: int) -> tuple[Pat
     return path, int(meta.read_text(encoding="utf-8"))
 
 
-def _spark_row(name: str, s: dict[str, Any]) -> str:
-    phases = s.get("phase_ends")
-    steps = " / ".join(f"{v:.1f}" for v in phases.values()) if phases else "n/a"
-    return (
-        f"| {name} | {s['documents_per_second']:,.0f} | {s['seconds']} | {steps} "
-        f"| {s['clusters']} | {s['candidate_pairs']} | {s['verified_pairs']} |"
-    )
-
-
 def bench_dedup(
     texts: list[str],
     source: str,
@@ -247,12 +239,12 @@ def bench_dedup(
     if baseline:
         s = dedup_baseline(baseline, path, tmp / "baseline", 2)
         seconds["old local 2"] = s["seconds"]
-        rows.append(_local_row(f"local, 2 processes, as of `{baseline}`", s))
+        rows.append(_dedup_row(f"local, 2 processes, as of `{baseline}`", s))
         outputs[f"local as of `{baseline}`"] = tmp / "baseline"
     for w in workers:
         s = run_local([str(path)], tmp / f"local{w}", DedupParams(), workers=w, progress=False)
         seconds[f"local {w}"] = s["seconds"]
-        rows.append(_local_row(f"local, {w} process(es)", s))
+        rows.append(_dedup_row(f"local, {w} process(es)", s))
         outputs[f"local, {w} process(es)"] = tmp / f"local{w}"
     if not skip_spark:
         from wiretrace.dedup_spark import run_spark, spark_session
@@ -260,14 +252,14 @@ def bench_dedup(
         if baseline:
             s = dedup_baseline(baseline, path, tmp / "baseline-spark", 2, warm)
             seconds["old spark"] = s["seconds"]
-            rows.append(_spark_row(f"spark local[2] (warm session), as of `{baseline}`", s))
+            rows.append(_dedup_row(f"spark local[2] (warm session), as of `{baseline}`", s))
             outputs[f"spark as of `{baseline}`"] = tmp / "baseline-spark"
         spark = spark_session("local[2]", progress=False)
         run_spark([str(warm)], tmp / "warm", DedupParams(), spark=spark, progress=False)
         s = run_spark([str(path)], tmp / "spark", DedupParams(), spark=spark, progress=False)
         spark.stop()
         seconds["spark"] = s["seconds"]
-        rows.append(_spark_row("spark local[2] (warm session)", s))
+        rows.append(_dedup_row("spark local[2] (warm session)", s))
         outputs["spark"] = tmp / "spark"
     names = list(outputs)
     reference = (outputs[names[-1]] / "clusters.jsonl").read_bytes()

@@ -65,7 +65,7 @@ class _Run:
         parts = (self.low, self.stories, self.slots, self.heavy, self.heavy_starts, self.heavy_stories)
         return sum(int(a.nbytes) for a in parts)
 
-    def parts(self, first: int = 0, stop: int = _PREFIXES) -> tuple[tuple[U64, U32], tuple[U64, U32]]:
+    def parts(self, first: int, stop: int) -> tuple[tuple[U64, U32], tuple[U64, U32]]:
         """(48-bit keys, stories) of the ordinary entries whose keys' top 16 bits
         lie in [first, stop), then of such heavy ones: each sorted by key, and
         no key in both."""
