@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmarks.common import REPO, log, rss_bytes
 from wiretrace.config import IndexSettings
+from wiretrace.index import release_free_heap
 from wiretrace.shingling import shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
 from wiretrace.text import tokenize
@@ -38,7 +39,10 @@ def _child(kind: str, npz: Path) -> dict[str, Any]:
     sigs, owner, keys, whole = data["sigs"], data["owner"], data["keys"], data["whole"]
     settings = IndexSettings()
     n_stories = int(owner.max()) + 1
+    # Freed temporaries (of loading, of building) handed back first, so RSS
+    # growth counts what each structure holds, not what the allocator kept.
     gc.collect()
+    release_free_heap()
     before = rss_bytes()
     holder: Any
     extra: dict[str, Any] = {}
@@ -69,6 +73,7 @@ def _child(kind: str, npz: Path) -> dict[str, Any]:
     else:
         raise ValueError(kind)
     gc.collect()
+    release_free_heap()
     after = rss_bytes()
     return {
         "kind": kind,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, Profile, log, percentiles, rss_bytes
+from benchmarks.common import REPO, Profile, log, percentiles, resident, wait_idle
 from wiretrace.corpusgen import CorpusGenerator
 
 CHUNK = 5_000  # stories generated, then sent in one IndexStories stream
@@ -196,7 +196,7 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, force_inprocess:
     ctx = grpc_target(data_dir) if mode == "grpc" else inprocess_target(data_dir)
     try:
         with ctx as target:
-            rss0 = rss_bytes(target.pid)
+            anon0, file0 = resident(target.pid)
             indexed = 0
             ingest_s = 0.0
             gen_s = 0.0
@@ -210,8 +210,10 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, force_inprocess:
                     target.index(batch)
                     ingest_s += time.perf_counter() - t0
                     indexed += n
+                # Measured once background merging is done, as a server is between bursts.
+                settle_s = wait_idle(target.pid)
                 st = target.stats()
-                rss = rss_bytes(target.pid)
+                anon, file_backed = resident(target.pid)
                 queries = [q["text"] for q in gen.queries(size, profile.n_queries)]
                 row: dict[str, Any] = {
                     "stories": size,
@@ -220,10 +222,13 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, force_inprocess:
                     "index_bytes": st["index_bytes"],
                     "disk_bytes": st["disk_bytes"],
                     "index_entries": st["index_entries"],
-                    "rss_delta_bytes": rss - rss0,
+                    "settle_s": settle_s,
+                    "anon_delta_bytes": anon - anon0,
+                    "file_delta_bytes": file_backed - file0,
                     "index_bytes_per_story": st["index_bytes"] / size,
                     "disk_bytes_per_story": st["disk_bytes"] / size,
-                    "rss_bytes_per_story": (rss - rss0) / size,
+                    "rss_bytes_per_story": (anon - anon0) / size,
+                    "file_bytes_per_story": (file_backed - file0) / size,
                     "match": [],
                 }
                 log(

@@ -169,5 +169,37 @@ def rss_bytes(pid: int | None = None) -> int:
     return int(psutil.Process(pid or os.getpid()).memory_info().rss)
 
 
+def resident(pid: int) -> tuple[int, int]:
+    """(anonymous, file-backed) resident bytes of a process.
+
+    A server's RSS also counts the SQLite pages it has read through mmap:
+    clean page cache the kernel drops under pressure and shares with every
+    reader of the file. Reported apart, they no longer pass for the memory
+    the index itself holds.
+    """
+    import psutil
+
+    info = psutil.Process(pid).memory_info()
+    shared = int(getattr(info, "shared", 0))  # Linux: RssFile + RssShmem
+    return int(info.rss) - shared, shared
+
+
+def wait_idle(pid: int, quiet_s: int = 5, timeout_s: float = 300.0, busy_percent: float = 5.0) -> float:
+    """Wait until a process has used no CPU for `quiet_s` seconds in a row; returns seconds waited.
+
+    The server folds its small index runs after 2 s without inserts and trims
+    its heap 2 s after that, idle in between: five quiet seconds mean both are done.
+    """
+    import psutil
+
+    proc = psutil.Process(pid)
+    t0 = time.perf_counter()
+    proc.cpu_percent(None)
+    quiet = 0
+    while quiet < quiet_s and time.perf_counter() - t0 < timeout_s:
+        quiet = quiet + 1 if proc.cpu_percent(interval=1.0) < busy_percent else 0
+    return time.perf_counter() - t0
+
+
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -19,9 +19,12 @@ tuple of runs that writers replace atomically.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -170,6 +173,29 @@ def _split_heavy(keys: U64, stories: U32) -> tuple[U64, U32, U64, np.ndarray, U3
     return keys[ordinary], stories[ordinary], heavy, hi - lo, stories[aside]
 
 
+@functools.cache
+def _libc_malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: its allocator may return memory by itself
+        return None
+
+
+def release_free_heap() -> None:
+    """Give the memory merges freed back to the OS.
+
+    Once glibc has freed a few large blocks it raises the size it serves with
+    mappings of their own, so a merge's key-range temporaries (tens of
+    megabytes) come from its heap, and it keeps their pages after they are
+    freed: a quiet server then held hundreds of megabytes it no longer used.
+    Trimming waits until inserts pause, so busy ingest does not fault the same
+    pages in again and again.
+    """
+    trim = _libc_malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def _slot_bits(entries: int) -> int:
     return max(_MIN_SLOT_BITS, min(32, int(entries // _SLOT_ENTRIES).bit_length() - 1))
 
@@ -311,24 +337,37 @@ class LSHIndex:
             self._runs = tuple(runs)
 
     def _merge_forever(self) -> None:
+        untrimmed = False  # merged since the heap was last handed back
         while True:
+            trim = False
             with self._lock:
                 pair = self._pair_to_merge()
                 while pair is None and not self._closed:
                     self._merging = False
                     self._changed.notify_all()
                     before = self._runs
-                    woken = self._changed.wait(timeout=self._IDLE_S if len(before) > 2 else None)
+                    idle_work = len(before) > 2 or untrimmed
+                    woken = self._changed.wait(timeout=self._IDLE_S if idle_work else None)
                     pair = self._pair_to_merge()
                     if pair is None and not woken and self._runs is before:
-                        # Idle: fold the newest runs together. Each run costs a query
-                        # ~0.15 ms whatever its size; the largest is left alone, so
-                        # this rewrites at most the third of the index the tail holds.
-                        pair = before[-2], before[-1]
-                if pair is None or self._closed:
+                        if len(before) > 2:
+                            # Idle: fold the newest runs together. Each run costs a query
+                            # ~0.15 ms whatever its size; the largest is left alone, so
+                            # this rewrites at most the third of the index the tail holds.
+                            pair = before[-2], before[-1]
+                        else:
+                            trim = True
+                            break
+                if self._closed:
                     return
-                self._merging = True
+                self._merging = pair is not None
+            if trim:
+                release_free_heap()
+                untrimmed = False
+                continue
+            assert pair is not None
             self._merge_pair(*pair)
+            untrimmed = True
             with self._lock:
                 self._changed.notify_all()
 
