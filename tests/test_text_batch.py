@@ -39,6 +39,7 @@ from wiretrace.text import (
     normalize_token,
     token_hashes,
     token_hashes_batch,
+    token_spans_many,
     tokenize,
     tokenize_many,
 )
@@ -188,11 +189,13 @@ def test_tokenize_equals_reference(text: str) -> None:
 def test_tokenize_many_equals_tokenize_of_each(batch: list[str]) -> None:
     """Offsets are each text's own, whatever precedes it in the batch (any script)."""
     many = tokenize_many(batch)
-    assert len(many) == len(batch)
-    for text, got in zip(batch, many, strict=True):
+    spans = token_spans_many(batch)
+    assert len(many) == len(spans) == len(batch)
+    for text, got, (starts, ends) in zip(batch, many, spans, strict=True):
         want = tokenize(text)
         assert got.hashes.tolist() == want.hashes.tolist(), text
         assert got.starts.tolist() == want.starts.tolist() and got.ends.tolist() == want.ends.tolist(), text
+        assert starts.tolist() == want.starts.tolist() and ends.tolist() == want.ends.tolist(), text
 
 
 @settings(max_examples=150, deadline=None)

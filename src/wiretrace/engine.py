@@ -27,9 +27,9 @@ from wiretrace.scoring import (
     qualifies,
     shared_terms,
 )
-from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many, sorted_unique
+from wiretrace.shingling import I64, U32, shingle_hashes, shingle_hashes_many, sorted_unique
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
-from wiretrace.text import Tokens, tokenize_many
+from wiretrace.text import Tokens, token_spans_many
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ class Detector:
             covered |= f.mask
         wire_fraction = float(covered.sum()) / n_tokens
         shown = ranked[:top_k]
-        story_tokens = tokenize_many([f.candidate.body for f in shown])
-        matches = tuple(self._source_match(art.tokens, f, t) for f, t in zip(shown, story_tokens, strict=True))
+        story_spans = token_spans_many([f.candidate.body for f in shown])
+        matches = tuple(self._source_match(art.tokens, f, *t) for f, t in zip(shown, story_spans, strict=True))
         return MatchResult(
             verdict=overall_verdict([f.verdict for f in found], wire_fraction, self.params),
             matches=matches,
@@ -182,10 +182,9 @@ class Detector:
         total = float(weights[np.unique(bigrams, return_index=True)[1]].sum()) or 1.0
         _, found_weight = shared_terms(bigrams, weights, story_bigrams)
         shares = found_weight / total
-        n_shared, _ = shared_terms(shingles, np.ones(shingles.size), story_shingles)
         # A passage needs more than one shared shingle.
         alignments = align_many(
-            shingles, bigrams, weights, story_shingles, [c.tokens.size for c in cands], p, n_shared >= 2
+            shingles, bigrams, weights, story_shingles, [c.tokens.size for c in cands], p, min_shared=2
         )
         exacts = [al is not None and qualifies(al, p) for al in alignments]
         best_share, runner_up = self._best_and_rival(shares, story_shingles, exacts)
@@ -236,14 +235,15 @@ class Detector:
             rivals[same] = 0.0
         return float(shares[best]), float(rivals.max())
 
-    def _source_match(self, art_tokens: Tokens, f: Found, story_tokens: Tokens) -> SourceMatch:
+    def _source_match(self, art_tokens: Tokens, f: Found, story_starts: I64, story_ends: I64) -> SourceMatch:
         cand, al = f.candidate, f.alignment
+        n_story = story_starts.size
         passages = tuple(
             PassageMatch(
                 article_start=int(art_tokens.starts[p.article_start]),
                 article_end=int(art_tokens.ends[p.article_end - 1]),
-                story_start=int(story_tokens.starts[min(p.story_start, len(story_tokens) - 1)]),
-                story_end=int(story_tokens.ends[min(p.story_end, len(story_tokens)) - 1]),
+                story_start=int(story_starts[min(p.story_start, n_story - 1)]),
+                story_end=int(story_ends[min(p.story_end, n_story) - 1]),
                 similarity=round(p.similarity, 4),
             )
             for p in (al.passages if al is not None else ())

@@ -146,8 +146,12 @@ def align_many(
     n_story_tokens: Sequence[int],
     p: ScoringParams,
     wanted: np.ndarray | None = None,
+    min_shared: int = 1,
 ) -> list[Alignment | None]:
     """`align` of one article with many stories (those `wanted`; None for the rest), in one pass.
+
+    Stories holding fewer than `min_shared` distinct article shingles get None
+    too, as if not wanted (counted here, where the matching finds them anyway).
 
     Verifying ~80 candidates one by one cost ~25 numpy calls each; here the
     matching, chaining and passage weighing of all of them are a fixed number
@@ -186,6 +190,12 @@ def align_many(
     pair = owner[hit] * a_uniq.size + where[hit]
     pair, first = np.unique(pair, return_index=True)  # first occurrence: the flat order is positional
     shared = np.bincount(pair // a_uniq.size, minlength=len(todo))  # distinct article shingles per story
+    if min_shared > 1:
+        enough = shared[pair // a_uniq.size] >= min_shared
+        if not enough.all():
+            pair, first = pair[enough], first[enough]
+            if pair.size == 0:
+                return out
     p_owner = pair // a_uniq.size
     p_value = pair % a_uniq.size
     p_spos = hit[first] - (np.cumsum(sizes) - sizes)[p_owner]

@@ -195,10 +195,27 @@ def tokenize_many(texts: list[str]) -> list[Tokens]:
     if not texts:
         return []
     hashes, starts, ends, offsets = _scan(texts, True)
-    bases = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])  # the texts are joined with "\n"
+    return [
+        Tokens(hashes=hashes[lo:hi], starts=a, ends=b)
+        for (a, b), lo, hi in zip(_split_spans(texts, starts, ends, offsets), offsets[:-1], offsets[1:], strict=True)
+    ]
+
+
+def token_spans_many(texts: list[str]) -> list[tuple[I64, I64]]:
+    """The (starts, ends) of ``tokenize_many``'s tokens without their hashes, a third cheaper:
+    what turns token positions back into character offsets."""
+    if not texts:
+        return []
+    _, starts, ends, offsets = _bounds(texts, True, None)
+    return _split_spans(texts, starts, ends, offsets)
+
+
+def _split_spans(texts: list[str], starts: I64, ends: I64, offsets: I64) -> list[tuple[I64, I64]]:
+    """Offsets in the texts joined with "\n" -> each text's own (starts, ends)."""
+    bases = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
     bounds = offsets.tolist()
     return [
-        Tokens(hashes=hashes[lo:hi], starts=starts[lo:hi] - base, ends=ends[lo:hi] - base)
+        (starts[lo:hi] - base, ends[lo:hi] - base)
         for lo, hi, base in zip(bounds[:-1], bounds[1:], bases.tolist(), strict=True)
     ]
 
@@ -842,10 +859,27 @@ def _scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = Non
     ``small`` picks the per-line ``content_spans`` over the vectorised line pre-tests
     (default: by size; both give the same result).
     """
+    j, starts, ends, offsets = _bounds(texts, strip_boilerplate, small)
+    if j is None:
+        return np.empty(0, np.uint32), starts, ends, offsets
+    if j.cp.dtype == np.uint8:
+        hashes = _xxh32_ascii_tokens(j.cp, starts, ends - starts)  # type: ignore[arg-type]
+    else:
+        wide = np.flatnonzero(j.cp[: j.size] >= 128)
+        unicode_tok = np.searchsorted(wide, ends) > np.searchsorted(wide, starts)
+        plain = ~unicode_tok
+        hashes = np.empty(starts.size, dtype=np.uint32)
+        hashes[plain] = _xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain])
+        hashes[unicode_tok] = _cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok])
+    return hashes, starts, ends, offsets
+
+
+def _bounds(texts: list[str], strip_boilerplate: bool, small: bool | None) -> tuple[_Joined | None, I64, I64, I64]:
+    """`_scan` without the hashing: the joined texts (None when there are none), token starts, ends and offsets."""
     n = len(texts)
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n == 0:
-        return np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64), offsets
+        return None, np.empty(0, np.int64), np.empty(0, np.int64), offsets
     j = _Joined.of(texts)
     if small is None:
         small = j.size < _SMALL_BATCH_CHARS
@@ -866,15 +900,6 @@ def _scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = Non
         starts, ends = _token_bounds(j, _prose_mask(j.word.size, kstart, kend))
     else:
         starts, ends = _token_bounds(j)
-    if j.cp.dtype == np.uint8:
-        hashes = _xxh32_ascii_tokens(j.cp, starts, ends - starts)  # type: ignore[arg-type]
-    else:
-        wide = np.flatnonzero(j.cp[: j.size] >= 128)
-        unicode_tok = np.searchsorted(wide, ends) > np.searchsorted(wide, starts)
-        plain = ~unicode_tok
-        hashes = np.empty(starts.size, dtype=np.uint32)
-        hashes[plain] = _xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain])
-        hashes[unicode_tok] = _cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok])
     offsets[:-1] = np.searchsorted(starts, j.starts)
     offsets[-1] = starts.size
-    return hashes, starts, ends, offsets
+    return j, starts, ends, offsets
