@@ -43,7 +43,7 @@ def is_loopback(host: str) -> bool:
 class WiretraceServer:
     """The detector behind a started gRPC server; `stop()` shuts both down in order."""
 
-    def __init__(self, settings: Settings, detector: Detector | None = None) -> None:
+    def __init__(self, settings: Settings, detector: Detector | None = None, reuse_port: bool = False) -> None:
         self.settings = settings
         srv = settings.server
         # Read credentials before opening the store, so a bad path fails fast and touches nothing.
@@ -69,7 +69,8 @@ class WiretraceServer:
             options=[
                 ("grpc.max_send_message_length", srv.max_message_bytes),
                 ("grpc.max_receive_message_length", srv.max_message_bytes),
-                ("grpc.so_reuseport", 0),
+                # Off unless asked: a second server on a taken port must fail, not share it.
+                ("grpc.so_reuseport", int(reuse_port)),
             ],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
@@ -140,7 +141,9 @@ class WiretraceServer:
         self.stop(grace=0)
 
 
-def serve(settings: Settings, on_ready: Callable[[WiretraceServer], None] | None = None) -> None:
+def serve(
+    settings: Settings, on_ready: Callable[[WiretraceServer], None] | None = None, reuse_port: bool = False
+) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully (main thread only)."""
     stop = threading.Event()
 
@@ -150,7 +153,7 @@ def serve(settings: Settings, on_ready: Callable[[WiretraceServer], None] | None
 
     configure_logging(settings.server.log_format)
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = WiretraceServer(settings).start()
+    server = WiretraceServer(settings, reuse_port=reuse_port).start()
     try:
         if on_ready is not None:
             on_ready(server)

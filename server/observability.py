@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -126,6 +127,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
+
+
+def setup_text_logging(level: int) -> None:
+    """The command line's logging: plain lines on stderr (``configure_logging`` may switch them to JSON)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def configure_logging(log_format: str) -> None:

@@ -7,8 +7,12 @@ generators (tests/synth.py, and `multilingual` below), never from ../shared.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,30 @@ from wiretrace.client.client import SyndicationStub
 from wiretrace.config import Settings
 from wiretrace.server import WiretraceServer
 from wiretrace.store import StoryRecord
+
+
+@contextmanager
+def serve_process(
+    data_dir: Path, *args: str, log_level: str = "WARNING", stderr: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Start `wiretrace serve --port 0 ARGS` and read the address it prints (stderr piped if asked)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wiretrace.cli", "--log-level", log_level, "serve", "--data-dir", str(data_dir),
+         "--port", "0", "--grace-seconds", "2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr else None,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("wiretrace listening on "), line
+        yield proc, line.split()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
 
 
 def make_settings(data_dir: Path, **server: Any) -> Settings:

@@ -8,16 +8,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
-from conftest import stories
+from conftest import serve_process, stories
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from synth import NewsGen
 
@@ -25,30 +22,6 @@ from wiretrace.client import Cancelled, IndexResult, Unavailable, WiretraceClien
 from wiretrace.scoring import Verdict
 from wiretrace.server import SERVICE_NAME
 from wiretrace.store import StoryRecord
-
-
-@contextmanager
-def serve_process(
-    data_dir: Path, *args: str, log_level: str = "WARNING", stderr: bool = False
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Start `wiretrace serve --port 0 ARGS` and read the address it prints (stderr piped if asked)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wiretrace.cli", "--log-level", log_level, "serve", "--data-dir", str(data_dir),
-         "--port", "0", "--grace-seconds", "2", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE if stderr else None,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("wiretrace listening on "), line
-        yield proc, line.split()[-1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 def test_kill_9_after_index_loses_nothing(tmp_path: Path, news: NewsGen) -> None:

@@ -70,11 +70,9 @@ def _settings(values: dict[str, Any], **forced: Any) -> Settings:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from wiretrace.server.observability import setup_text_logging
+
+    setup_text_logging(getattr(logging, level.upper(), logging.INFO))
 
 
 def _server_option(func: F) -> F:
@@ -145,18 +143,22 @@ def serve(**values: Any) -> None:
     Prints "wiretrace listening on HOST:PORT" once it accepts calls (with
     --port 0, the port it picked).
     """
-    from wiretrace.server import WiretraceServer
     from wiretrace.server import serve as run
 
     settings = _settings(values)
 
-    def ready(server: WiretraceServer) -> None:
-        click.echo(f"wiretrace listening on {server.address}")
+    def ready(address: str) -> None:
+        click.echo(f"wiretrace listening on {address}")
         sys.stdout.flush()
 
     try:
-        run(settings, on_ready=ready)
-    except (SettingsMismatchError, OSError, ValueError) as exc:
+        if settings.server.processes > 1:
+            from wiretrace.server.supervisor import serve_processes
+
+            serve_processes(settings, on_ready=ready)
+        else:
+            run(settings, on_ready=lambda server: ready(server.address))
+    except (SettingsMismatchError, OSError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -84,6 +84,11 @@ class ServerSettings:
     host: str = _opt("127.0.0.1", "Address to listen on.")
     port: int = _opt(50051, "Port to listen on (0 picks a free one).")
     workers: int = _opt(8, "Threads serving RPCs.")
+    processes: int = _opt(
+        1,
+        "Server processes sharing --port (SO_REUSEPORT), one per core to use. With the embedded store each"
+        " holds its own index (memory times N) and applies the others' writes before every match.",
+    )
     match_threads: int = _opt(
         0, "Matches computed at once (0: one per CPU core); others wait their turn, since extra threads slow the GIL."
     )

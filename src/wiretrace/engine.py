@@ -128,6 +128,7 @@ class Detector:
         top_k = top_k or m.default_top_k
         art = self.pipeline.article(text, m.query_step)
         n_tokens = len(art.tokens)
+        self.backend.refresh()
         numbers = self._candidates(art)
         if numbers.size == 0 or n_tokens == 0:
             return MatchResult(Verdict.UNRELATED, (), 1.0, int(numbers.size))

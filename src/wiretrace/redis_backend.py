@@ -542,6 +542,9 @@ class RedisBackend:
             out.append(Candidate(int(n), _s(sid), _s(headline or b""), _s(body or b""), tokens))
         return out
 
+    def refresh(self) -> None:
+        """Nothing to catch up with: every replica reads the one shared state."""
+
     def stats(self) -> BackendStats:
         pipe = self.client.pipeline(transaction=False)
         pipe.hlen(self.prefix + b"ids")

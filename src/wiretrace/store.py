@@ -8,13 +8,21 @@ band keys kept here. A batch of stories is one transaction committed with
 
 One connection writes (guarded by a lock); each reading thread gets its own
 connection, which WAL lets run alongside the writer.
+
+Every write transaction also appends one row to a change log (which story
+numbers it added and removed), so several server processes on one data dir
+can keep their in-memory indexes current: each applies the rows after the
+last one it has seen. Rows older than ``CHANGE_RETENTION_S`` are pruned; a
+process that falls further behind rebuilds its index.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +36,9 @@ SCHEMA_VERSION = "2"
 
 # Address space a reader may map (not memory it takes): SQLite's own cap applies.
 READ_MMAP_BYTES = 1 << 30
+CHANGE_RETENTION_S = 3600.0  # how long change-log rows are kept for other processes
+_PRUNE_EVERY = 256  # write transactions between prunings of the change log
+_MAX_VARIABLES = 900  # numbers bound per IN (...) query (SQLite's old default limit is 999)
 
 
 class SettingsMismatchError(RuntimeError):
@@ -59,6 +70,15 @@ class StoryPrint:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One write transaction as the change log has it."""
+
+    seq: int
+    added: list[int]  # story numbers of the rows it inserted
+    removed: list[tuple[int, U32]]  # number and tokens of each row it deleted or replaced
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A story loaded for verification."""
 
@@ -82,6 +102,14 @@ CREATE TABLE IF NOT EXISTS stories (
     tokens BLOB NOT NULL,
     band_keys BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    added BLOB NOT NULL,
+    removed BLOB NOT NULL,
+    removed_sizes BLOB NOT NULL,
+    removed_tokens BLOB NOT NULL
+);
 """
 
 
@@ -99,6 +127,7 @@ class SQLiteStore:
         self.path = data_dir / self.FILENAME
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._commits = 0
         self._writer = self._connect()
         with self._write_lock, self._writer:
             self._writer.executescript(_SCHEMA)
@@ -135,12 +164,9 @@ class SQLiteStore:
 
     # -- writes ----------------------------------------------------------
 
-    def upsert(self, stories: Sequence[tuple[StoryRecord, StoryPrint]]) -> tuple[list[int], list[tuple[int, U32]]]:
-        """Insert or replace stories in one durable transaction.
-
-        Returns the numbers of the new rows, and the number and tokens of each
-        row they replaced.
-        """
+    def upsert(self, stories: Sequence[tuple[StoryRecord, StoryPrint]]) -> Change:
+        """Insert or replace stories in one durable transaction: the rows it
+        added, and the number and tokens of each row they replaced."""
         new: list[int] = []
         replaced: list[tuple[int, U32]] = []
         with self._write_lock:
@@ -168,14 +194,15 @@ class SQLiteStore:
                         ),
                     )
                     new.append(int(cur.lastrowid or 0))
+                seq = self._log(cur, new, replaced)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return new, replaced
+        return Change(seq, new, replaced)
 
-    def delete(self, story_ids: Sequence[str]) -> list[tuple[int, U32]]:
-        """Delete stories durably; returns the number and tokens of each row removed."""
+    def delete(self, story_ids: Sequence[str]) -> Change:
+        """Delete stories durably: the number and tokens of each row removed."""
         removed: list[tuple[int, U32]] = []
         with self._write_lock:
             cur = self._writer.cursor()
@@ -187,11 +214,36 @@ class SQLiteStore:
                     ).fetchone()
                     if row is not None:
                         removed.append((int(row[0]), _u32(row[1])))
+                seq = self._log(cur, [], removed) if removed else 0  # 0: nothing logged
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return removed
+        return Change(seq, [], removed)
+
+    def _log(self, cur: sqlite3.Cursor, added: list[int], removed: list[tuple[int, U32]]) -> int:
+        """Append a write to the change log (in its transaction); returns its seq."""
+        now = time.time()
+        cur.execute(
+            "INSERT INTO changes(at, added, removed, removed_sizes, removed_tokens) VALUES (?,?,?,?,?)",
+            (
+                now,
+                np.array(added, dtype="<u4").tobytes(),
+                np.array([n for n, _ in removed], dtype="<u4").tobytes(),
+                np.array([t.size for _, t in removed], dtype="<u4").tobytes(),
+                b"".join(t.astype("<u4").tobytes() for _, t in removed),
+            ),
+        )
+        self._commits += 1
+        if self._commits % _PRUNE_EVERY == 0:
+            cur.execute("DELETE FROM changes WHERE at < ?", (now - CHANGE_RETENTION_S,))
+        return int(cur.lastrowid or 0)
+
+    @staticmethod
+    def _last_seq(conn: sqlite3.Connection) -> int:
+        # AUTOINCREMENT's counter: it still counts changes whose rows were pruned.
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='changes'").fetchone()
+        return int(row[0]) if row else 0
 
     # -- reads -----------------------------------------------------------
 
@@ -222,6 +274,56 @@ class SQLiteStore:
             .fetchall()
         )
         return [Candidate(r[0], r[1], r[2], r[3], _u32(r[4])) for r in rows]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """One read transaction on this thread: what is read inside is the store
+        as of the change whose seq it yields."""
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            yield self._last_seq(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def changed(self) -> bool:
+        """Whether any connection has committed since this thread last asked (cheap: no table is read)."""
+        conn = self._reader()
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        seen = getattr(self._local, "data_version", None)
+        self._local.data_version = version
+        return version != seen
+
+    def changes_since(self, seq: int) -> list[Change]:
+        """The logged writes after `seq`, oldest first. The first has seq + 1
+        unless rows the caller had not seen were pruned."""
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT seq, added, removed, removed_sizes, removed_tokens FROM changes WHERE seq > ? ORDER BY seq",
+                (seq,),
+            )
+            .fetchall()
+        )
+        out = []
+        for seq_, added, removed, sizes, tokens in rows:
+            numbers = _u32(removed).tolist()
+            pieces = np.split(_u32(tokens), np.cumsum(_u32(sizes))[:-1]) if numbers else []
+            out.append(Change(int(seq_), _u32(added).tolist(), list(zip(numbers, pieces, strict=True))))
+        return out
+
+    def prints_of(self, numbers: Sequence[int]) -> dict[int, StoryPrint]:
+        """Prints of the stories with these numbers (missing ones are left out)."""
+        conn = self._reader()
+        out: dict[int, StoryPrint] = {}
+        for i in range(0, len(numbers), _MAX_VARIABLES):
+            chunk = [int(n) for n in numbers[i : i + _MAX_VARIABLES]]
+            marks = ",".join("?" * len(chunk))
+            for number, tokens, keys in conn.execute(
+                f"SELECT number, tokens, band_keys FROM stories WHERE number IN ({marks})", chunk
+            ):
+                out[int(number)] = StoryPrint(_u32(tokens), np.frombuffer(keys, dtype="<u8"))
+        return out
 
     def iter_prints(self, batch: int = 10_000) -> Iterator[tuple[list[int], list[StoryPrint]]]:
         """(story numbers, prints) of every stored story, for rebuilding the index."""
