@@ -166,3 +166,18 @@ def test_processes_need_a_fixed_port(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="fixed --port"):
         Supervisor(make_settings(tmp_path / "data", processes=2, port=0))
+
+
+def test_an_idle_detector_keeps_up(tmp_path: Path, news: NewsGen, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("wiretrace.backend.REFRESH_S", 0.05)
+    settings = make_settings(tmp_path / "data")
+    one, two = Detector.open(settings), Detector.open(settings)
+    try:
+        one.upsert(stories(news, 4, prefix="idle"))
+        deadline = time.monotonic() + 10
+        while two.backend.index.entries < one.backend.index.entries:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "no match was asked for, and nothing caught up"
+            time.sleep(0.05)
+    finally:
+        one.close()
+        two.close()

@@ -25,6 +25,8 @@ from wiretrace.store import Candidate, Change, SQLiteStore, StoryPrint, StoryRec
 
 log = logging.getLogger(__name__)
 
+REFRESH_S = 5.0  # how often an embedded backend applies other processes' writes between matches
+
 
 @dataclass(frozen=True, slots=True)
 class BackendStats:
@@ -73,6 +75,10 @@ class EmbeddedBackend:
         self.store = SQLiteStore(data_dir, index_fingerprint)
         self._sync = threading.Lock()  # one thread applies changes at a time
         self.index, self.terms, self._seen = self._load()
+        # Idle processes keep up too, so a match never waits for a long backlog (or a rebuild).
+        self._closed = threading.Event()
+        self._refresher = threading.Thread(target=self._refresh_forever, name="store-refresh", daemon=True)
+        self._refresher.start()
 
     def _load(self) -> tuple[LSHIndex, TermFrequencies, int]:
         """A fresh index of the store as of one change (read in one transaction)."""
@@ -99,6 +105,13 @@ class EmbeddedBackend:
         """Apply what other processes wrote since the last change seen here."""
         if self.store.changed():
             self._catch_up(None, [])
+
+    def _refresh_forever(self) -> None:
+        while not self._closed.wait(REFRESH_S):
+            try:
+                self.refresh()
+            except Exception:  # a busy or closing store: the next match or round catches up
+                log.exception("catching up with the store's change log failed")
 
     def _catch_up(self, own: Change | None, own_prints: list[StoryPrint]) -> None:
         """Apply every logged change after the last one seen, in order: `own`
@@ -153,6 +166,8 @@ class EmbeddedBackend:
         )
 
     def close(self) -> None:
+        self._closed.set()
+        self._refresher.join()
         self.index.close()
         self.store.close()
 
