@@ -141,6 +141,9 @@ class WiretraceClient:
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            # A connection of its own: gRPC otherwise shares one among all channels to a
+            # target, and every client would then reach the same of several server processes.
+            ("grpc.use_local_subchannel_pool", 1),
         ]
         if tls_ca is not None or tls:
             root = Path(tls_ca).read_bytes() if tls_ca is not None else None
