@@ -93,7 +93,7 @@ def free_port() -> int:
 @contextmanager
 def server_process(data_dir: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`wiretrace serve` on a free loopback port; stopped with SIGTERM (its exit code is checked)."""
-    code = _LAUNCH.format(paths=[str(REPO), str(REPO / "src")])
+    code = _LAUNCH.format(repo=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--log-level", "WARNING", "serve", "--data-dir", str(data_dir),
          "--host", "127.0.0.1", "--port", "0", "--drain-seconds", "0", *args],

@@ -16,6 +16,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,21 +50,31 @@ class Target:
     pid: int
 
 
+# An installed wiretrace comes first (a spawned server process imports it afresh); a plain
+# checkout falls back to its src/ (ensure_importable), enough for one server process.
 _LAUNCH = (
-    "import sys; sys.path[:0] = {paths!r}; import benchmarks.common as c; c.ensure_importable(); "
+    "import sys; sys.path.append({repo!r}); import benchmarks.common as c; c.ensure_importable(); "
     "from wiretrace.cli import main; main(sys.argv[1:])"
 )
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextlib.contextmanager
-def grpc_target(data_dir: Path) -> Iterator[Target]:
+def grpc_target(data_dir: Path, processes: int = 1) -> Iterator[Target]:
     """Start ``wiretrace serve`` in a subprocess and talk to it with the client."""
     from wiretrace.client import WiretraceClient
 
-    code = _LAUNCH.format(paths=[str(REPO), str(REPO / "src")])
+    code = _LAUNCH.format(repo=str(REPO))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    port = _free_port() if processes > 1 else 0  # several processes need a fixed port to share
+    args = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--processes", str(processes)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--data-dir", str(data_dir), "--port", "0"],
+        [sys.executable, "-c", code, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -72,7 +83,7 @@ def grpc_target(data_dir: Path) -> Iterator[Target]:
     try:
         address = None
         assert proc.stdout is not None
-        deadline = time.time() + 60
+        deadline = time.time() + 600  # every process rebuilds its index first
         while time.time() < deadline:
             line = proc.stdout.readline()
             if not line:
@@ -240,6 +251,22 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, force_inprocess:
                     row["match"].append(m)
                     log(f"  match x{c}: {m['rps']:.0f} req/s p50 {m['p50_ms']:.1f} ms p99 {m['p99_ms']:.1f} ms")
                 res["sizes"].append(row)
+        if mode == "grpc" and res["sizes"]:
+            # Each count on a server restarted alike, back to back, so they compare.
+            res["processes"] = [_with_processes(data_dir, n, profile, queries) for n in profile.service_processes]
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     return res
+
+
+def _with_processes(data_dir: Path, processes: int, profile: Profile, queries: list[str]) -> dict[str, Any]:
+    """Match against ``serve --processes N`` on the same data dir (each client its own connection)."""
+    log(f"restarting the server with --processes {processes}")
+    row: dict[str, Any] = {"processes": processes, "match": []}
+    with grpc_target(data_dir, processes) as target:
+        time.sleep(5.0)  # each process folds its index runs once it sees no inserts for 2 s
+        for c in profile.concurrency:
+            m = load(target, queries, c, profile.match_seconds)
+            row["match"].append(m)
+            log(f"  {processes} processes, match x{c}: {m['rps']:.0f} req/s p50 {m['p50_ms']:.1f} ms")
+    return row

@@ -69,6 +69,9 @@ class Profile:
     sweep_grid: tuple[tuple[int, int, int, int, int], ...]  # (num_perm, bands, rows, shingle, window)
     scurve_trials: int
     eval_shared: bool  # also score ../shared/eval/synthetic-dev at the defaults
+    # Server process counts Match is measured with again at the largest size, each on a
+    # restarted ``serve --processes N`` (1 included, as the baseline measured alike).
+    service_processes: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,6 +134,7 @@ PROFILES = {
         sweep_grid=_FULL_GRID,
         scurve_trials=600,
         eval_shared=True,
+        service_processes=(1, 2),
     ),
 }
 

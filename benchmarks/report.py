@@ -219,6 +219,24 @@ def render(res: dict[str, Any], out: Path) -> str:
             + (f" p99 ≤ 10 ms — {_ok(m1['p99_ms'] <= 10)} (1 client)." if m1 else ""),
             "",
         ]
+        procs = svc.get("processes") or []
+        if len(procs) > 1:
+            lines += [
+                f"Match at {last['stories']:,} stories with `serve --processes N` (the same data dir, restarted; "
+                "each client its own connection, which the kernel gives to one of the processes). The clients "
+                "run on the same cores as the servers.",
+                "",
+                f"| processes | clients | req/s | p50 ms | p99 ms | errors | req/s vs {procs[0]['processes']} |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            base = {m["clients"]: m["rps"] for m in procs[0]["match"]}  # the first count run (1 by default)
+            for prow in procs:
+                for m in prow["match"]:
+                    lines.append(
+                        f"| {prow['processes']} | {m['clients']} | {m['rps']:.0f} | {m['p50_ms']:.2f} | "
+                        f"{m['p99_ms']:.2f} | {m['errors']} | {m['rps'] / base[m['clients']]:.2f}x |"
+                    )
+            lines.append("")
         lines += [
             "## 4. Memory",
             "",

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-shared", action="store_true", help="use the built-in corpus fallback, not ../shared")
     ap.add_argument("--in-process", action="store_true", help="measure the Detector even if gRPC is available")
     ap.add_argument("--sizes", default=None, help="override the service sizes, e.g. 10000,100000,1000000")
+    ap.add_argument(
+        "--processes", default=None, help="server process counts measured again at the largest size, e.g. 1,2 ('' none)"
+    )
     args = ap.parse_args(argv)
 
     from benchmarks import bench_memory, bench_service, bench_signatures, bench_sweep, report
@@ -46,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         from dataclasses import replace
 
         profile = replace(profile, service_sizes=tuple(int(x) for x in args.sizes.split(",")))
+    if args.processes is not None:
+        from dataclasses import replace
+
+        profile = replace(profile, service_processes=tuple(int(x) for x in args.processes.split(",") if x))
     out = args.out or REPO / "benchmarks" / "results" / profile.name
     out.mkdir(parents=True, exist_ok=True)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
