@@ -36,8 +36,11 @@ SCHEMA_VERSION = "2"
 
 # Address space a reader may map (not memory it takes): SQLite's own cap applies.
 READ_MMAP_BYTES = 1 << 30
-CHANGE_RETENTION_S = 3600.0  # how long change-log rows are kept for other processes
-_PRUNE_EVERY = 256  # write transactions between prunings of the change log
+# How long change-log rows are kept for other processes, which apply them within seconds (at
+# every match, and every few seconds when idle). Short, because a replaced story's row holds
+# its tokens: re-sending stories at full speed logs about 10 MB a second.
+CHANGE_RETENTION_S = 60.0
+_PRUNE_EVERY = 16  # write transactions between prunings of the change log
 _MAX_VARIABLES = 900  # numbers bound per IN (...) query (SQLite's old default limit is 999)
 
 
