@@ -35,6 +35,7 @@ from wiretrace.server.observability import configure_logging, setup_text_logging
 log = logging.getLogger("wiretrace.server")
 
 RESTART_DELAY_S = 1.0  # before a child that died is started again
+ORPHAN_CHECK_S = 1.0  # how often a child checks that its supervisor is alive
 _POLL_S = 0.2
 
 
@@ -42,7 +43,17 @@ def _child(settings: Settings, ready: Any, log_level: int) -> None:
     from wiretrace.server.app import serve
 
     setup_text_logging(log_level)  # a spawned process starts with logging unset
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), name="orphan-watch", daemon=True).start()
     serve(settings, on_ready=lambda _server: ready.set(), reuse_port=True)
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """SIGTERM this process (a graceful stop) once the supervisor is gone, say killed with -9:
+    no server should hold the port with nobody to restart or stop it."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_S)
+    log.warning("the supervising process %d is gone; stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def child_settings(settings: Settings, i: int) -> Settings:

@@ -161,6 +161,16 @@ def test_serve_processes_share_one_data_dir(tmp_path: Path, news: NewsGen) -> No
         assert not any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kids)
 
 
+def test_children_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    port = _free_port()
+    with serve_process(tmp_path / "data", "--processes", "2", "--port", str(port)) as (proc, _):
+        kids = _children(proc.pid)
+        assert len(kids) == 2
+        os.kill(proc.pid, signal.SIGKILL)
+        _, alive = psutil.wait_procs(kids, timeout=30)
+        assert alive == []  # nothing left holding the port
+
+
 def test_processes_need_a_fixed_port(tmp_path: Path) -> None:
     from wiretrace.server.supervisor import Supervisor
 
