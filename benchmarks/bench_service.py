@@ -259,12 +259,22 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, force_inprocess:
     return res
 
 
+def _server_pids(pid: int) -> list[int]:
+    """The processes serving: a supervisor's children (not its resource tracker), or `pid` itself."""
+    import psutil
+
+    kids = [c.pid for c in psutil.Process(pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    return kids or [pid]
+
+
 def _with_processes(data_dir: Path, processes: int, profile: Profile, queries: list[str]) -> dict[str, Any]:
     """Match against ``serve --processes N`` on the same data dir (each client its own connection)."""
     log(f"restarting the server with --processes {processes}")
     row: dict[str, Any] = {"processes": processes, "match": []}
     with grpc_target(data_dir, processes) as target:
-        time.sleep(5.0)  # each process folds its index runs once it sees no inserts for 2 s
+        # A rebuilt index keeps merging its runs for a while after the server listens.
+        waited = sum(wait_idle(pid) for pid in _server_pids(target.pid))
+        log(f"  servers idle after {waited:.0f}s")
         for c in profile.concurrency:
             m = load(target, queries, c, profile.match_seconds)
             row["match"].append(m)

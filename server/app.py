@@ -152,8 +152,11 @@ def serve(
         stop.set()
 
     configure_logging(settings.server.log_format)
+    # Handlers only once the index is built: a signal during a long rebuild ends the process
+    # at once (nothing is acknowledged yet, and the store is crash-safe) instead of after it.
+    server = WiretraceServer(settings, reuse_port=reuse_port)
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = WiretraceServer(settings, reuse_port=reuse_port).start()
+    server.start()
     try:
         if on_ready is not None:
             on_ready(server)
