@@ -21,6 +21,7 @@ O(log n) rounds of shuffles and no node with all of a component's edges.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 import sys
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pyspark import RDD
+from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
 from wiretrace.config import Settings
@@ -63,6 +64,7 @@ from wiretrace.shingling import I64, U32, sorted_unique
 Pair = tuple[int, int]
 VERIFY_BATCH = 2000  # pairs per align_pairs call, as in the local engine
 BLOCKS_PER_PARTITION = 8  # print chunks (of CHUNK documents) per partition of the kept blocks
+DISK_TOO = StorageLevel.MEMORY_AND_DISK  # what outgrows memory spills rather than being recomputed
 DRIVER_EDGES = 5_000_000  # verified edges clustered on the driver (~100 bytes each there); more: distributed
 
 
@@ -82,43 +84,90 @@ def spark_session(master: str = "local[*]", progress: bool = True) -> SparkSessi
     )
 
 
-def _records(spark: SparkSession, paths: list[str], params: DedupParams) -> RDD[tuple[int, str, Any]]:
-    """(doc key, file, payload) of every record, numbered exactly as dedup.read_records does."""
+def _inputs(spark: SparkSession, paths: list[str], params: DedupParams) -> tuple[RDD[Any], list[tuple[int, str]]]:
+    """The payloads (a JSON line, or a Parquet row as a mapping) of every file, in file order, and the
+    (file number, path) of each partition of that union.
+
+    No pass numbers the records up front (``zipWithIndex`` reads all the text
+    once more through Python): a record's key counts lines from the start of
+    its partition (`_local_key`) and the driver turns keys into record numbers
+    once it knows each partition's line count (`_Numbering`).
+    """
     sc = spark.sparkContext
-    parts: list[RDD[tuple[int, str, Any]]] = []
+    parts: list[RDD[Any]] = []
+    files: list[tuple[int, str]] = []
     for file_no, path in enumerate(paths):
-        base = file_no << FILE_SHIFT
+        rdd: RDD[Any]
         if input_kind(path) == "jsonl":
-            lines = sc.textFile(path).zipWithIndex().filter(lambda li: bool(li[0].strip()))
-            parts.append(lines.map(lambda li, b=base, p=path: (b | li[1], p, li[0])))  # type: ignore[misc]
+            rdd = sc.textFile(path)
         else:
             df = spark.read.parquet(path)
             cols = [c for c in (params.id_field, params.text_field) if c in df.columns]
-            rows = df.select(*cols).rdd.zipWithIndex()
-            parts.append(rows.map(lambda ri, b=base, p=path: (b | ri[1], p, ri[0].asDict())))  # type: ignore[misc]
-    return sc.union(parts)
+            rdd = df.select(*cols).rdd.map(lambda row: row.asDict())
+        parts.append(rdd)
+        files += [(file_no, path)] * rdd.getNumPartitions()
+    return sc.union(parts), files
+
+
+def _local_key(partition: int, line: int) -> int:
+    """Key of a record while the engine runs: its partition in the high bits, its line in the partition
+    in the low ones. Partitions follow the files in order, so these keys sort as the record keys do."""
+    return partition << FILE_SHIFT | line
+
+
+@dataclasses.dataclass
+class _Numbering:
+    """Record numbers from local keys: lines of the earlier partitions of the same file, per partition."""
+
+    files: list[tuple[int, str]]
+    first_line: list[int]
+
+    @staticmethod
+    def of(files: list[tuple[int, str]], lines: dict[int, int]) -> _Numbering:
+        first: list[int] = []
+        seen: dict[int, int] = {}  # lines so far, per file
+        for part, (file_no, _) in enumerate(files):
+            first.append(seen.get(file_no, 0))
+            seen[file_no] = first[-1] + lines.get(part, 0)
+        return _Numbering(files, first)
+
+    def skipped(self, key: int, doc_id: str | None, reason: str) -> Skipped:
+        part = key >> FILE_SHIFT
+        return Skipped(self.files[part][1], self.first_line[part] + (key & RECORD_MASK), doc_id, reason)
 
 
 Block = tuple[bytes, list[str], bytes, bytes]  # one print chunk: keys <i8, ids, token offsets <i8, tokens <u4
 
 
-def _print_partition(settings: Settings, params: DedupParams) -> Any:
-    """Print each chunk of records: its skips, its block of documents, its band keys per key-space part."""
+def _print_partition(settings: Settings, params: DedupParams, files: list[tuple[int, str]]) -> Any:
+    """Print each chunk of a partition's records: its skips, its block of documents, its band keys per key-space
+    part; and the partition's line count."""
 
-    def run(it: Iterable[tuple[int, str, Any]]) -> Iterator[tuple[str, Any]]:
-        for chunk in _chunks(it, CHUNK):
+    def run(part: int, it: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+        path = files[part][1]
+        lines = 0
+
+        def records() -> Iterator[tuple[int, str, Any]]:
+            nonlocal lines
+            for line, payload in enumerate(it):
+                lines = line + 1
+                if not isinstance(payload, str) or payload.strip():
+                    yield _local_key(part, line), path, payload
+
+        for chunk in _chunks(records(), CHUNK):
             printed, skipped = _print_chunk((settings, params, chunk))
-            if skipped:
-                yield "skip", skipped
+            if skipped:  # numbered in the partition: the driver numbers them in the file
+                yield "skip", [(_local_key(part, s.record), s.id, s.reason) for s in skipped]
             if not printed.ids:
                 continue
-            # A chunk is a run of consecutive records of one file: its first key names the block.
+            # A chunk is a run of consecutive records of one partition: its first key names the block.
             block: Block = (printed.keys.tobytes(), printed.ids, printed.toff.tobytes(), printed.tokens.tobytes())
             yield "block", (int(printed.keys[0]), block)
             owners = printed.keys[printed.owner]
-            for part, (lo, hi) in enumerate(itertools.pairwise(printed.poff.tolist())):
+            for q, (lo, hi) in enumerate(itertools.pairwise(printed.poff.tolist())):
                 if hi > lo:
-                    yield "bands", (part, (printed.bands[lo:hi].tobytes(), owners[lo:hi].tobytes()))
+                    yield "bands", (q, (printed.bands[lo:hi].tobytes(), owners[lo:hi].tobytes()))
+        yield "lines", (part, lines)
 
     return run
 
@@ -133,24 +182,34 @@ def _unpack(block: Block) -> tuple[I64, I64, U32]:
     return np.frombuffer(keys, np.int64), np.frombuffer(toff, np.int64), np.frombuffer(tokens, np.uint32)
 
 
-def _id_groups(n: int) -> Any:
-    """(id part, [(id, key)]) of one block, parts by a stable hash of the id (not Python's salted hash)."""
+def _route(blocks: int, key: int) -> int:
+    """Partition of a key of the block RDD: a block key (>= 0) by a Fibonacci hash over the `blocks`
+    block partitions, a negative key -1 - g to the partition after them numbered g (duplicate-id groups)."""
+    if key < 0:
+        return blocks - 1 - key
+    return (((key * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> 32) % blocks
 
-    def run(kv: tuple[int, Block]) -> list[tuple[int, list[tuple[str, int]]]]:
+
+def _block_and_ids(groups: int) -> Any:
+    """A block for its partition, and its (id, key) pairs in `groups` groups by a stable hash of the id (not
+    Python's salted hash), each for the partition of its group: one pass over the print output for both."""
+
+    def run(kv: tuple[int, Block]) -> list[tuple[int, tuple[str, Any]]]:
         block = kv[1]
-        groups: dict[int, list[tuple[str, int]]] = {}
+        by_group: dict[int, list[tuple[str, int]]] = {}
         for doc_id, key in zip(block[1], np.frombuffer(block[0], np.int64).tolist(), strict=True):
-            groups.setdefault(zlib.crc32(doc_id.encode("utf-8", "surrogatepass")) % n, []).append((doc_id, key))
-        return list(groups.items())
+            by_group.setdefault(zlib.crc32(doc_id.encode("utf-8", "surrogatepass")) % groups, []).append((doc_id, key))
+        return [(kv[0], ("block", block)), *((-1 - g, ("ids", ids)) for g, ids in by_group.items())]
 
     return run
 
 
-def _later_ids(kv: tuple[int, Iterable[list[tuple[str, int]]]]) -> list[tuple[str, int]]:
-    """(id, key) of every document whose id an earlier document (smaller key) already has."""
+def _later_ids(it: Iterable[tuple[int, tuple[str, Any]]]) -> list[tuple[str, int]]:
+    """(id, key) of every document whose id an earlier document (smaller key) already has, in one
+    partition of id groups."""
     first: dict[str, int] = {}
     later: list[tuple[str, int]] = []
-    for group in kv[1]:
+    for _, (_, group) in it:
         for doc_id, key in group:
             seen = first.setdefault(doc_id, key)
             if seen != key:
@@ -159,42 +218,53 @@ def _later_ids(kv: tuple[int, Iterable[list[tuple[str, int]]]]) -> list[tuple[st
     return later
 
 
-def _part_pairs(losers: Any, firsts: Any, max_bucket: int) -> Any:
-    """candidate_pairs() of one part of the key space, as (block of a, (keys a, keys b)) arrays."""
+def _pairs_partition(losers: Any, firsts: Any, max_bucket: int) -> Any:
+    """candidate_pairs() of the key-space parts of one partition, each part on its own, as
+    (block of a, (keys a, keys b)) arrays."""
 
-    def run(kv: tuple[int, Iterable[tuple[bytes, bytes]]]) -> Iterator[tuple[int, tuple[bytes, bytes]]]:
-        blobs = [(np.frombuffer(d, np.int64), np.frombuffer(b, np.uint64)) for b, d in kv[1]]
-        blobs.sort(key=lambda db: int(db[0][0]))  # chunks cover disjoint runs of documents: now ascending
-        docs = np.concatenate([d for d, _ in blobs])
-        bands = np.concatenate([b for _, b in blobs])
-        lost: I64 = losers.value
-        if lost.size:  # a later duplicate id is no document
-            at = np.minimum(np.searchsorted(lost, docs), lost.size - 1)
-            keep = lost[at] != docs
-            docs, bands = docs[keep], bands[keep]
-        uniq = sorted_unique(docs)
-        left, right = candidate_pairs(np.searchsorted(uniq, docs), bands, max_bucket)
-        a, b = uniq[left], uniq[right]
-        blocks = _block_of(firsts.value, a)
-        order = np.argsort(blocks, kind="stable")
-        a, b, blocks = a[order], b[order], blocks[order]
-        cuts = np.flatnonzero(np.diff(blocks)) + 1
-        for lo, hi in itertools.pairwise([0, *cuts.tolist(), int(a.size)]):
-            if hi > lo:
-                yield int(blocks[lo]), (a[lo:hi].tobytes(), b[lo:hi].tobytes())
+    def run(it: Iterable[tuple[int, tuple[bytes, bytes]]]) -> Iterator[tuple[int, tuple[bytes, bytes]]]:
+        parts: dict[int, list[tuple[bytes, bytes]]] = {}
+        for q, blob in it:
+            parts.setdefault(q, []).append(blob)
+        for q in sorted(parts):
+            yield from _part_pairs(parts.pop(q), losers.value, firsts.value, max_bucket)
 
     return run
 
 
-Shipment = tuple[
-    bytes, bytes, bytes, bytes, bytes
-]  # keys, token offsets, tokens of docs a; their index per pair; keys b
+def _part_pairs(
+    blobs_in: list[tuple[bytes, bytes]], lost: I64, firsts: I64, max_bucket: int
+) -> Iterator[tuple[int, tuple[bytes, bytes]]]:
+    """candidate_pairs() of one part of the key space, as (block of a, (keys a, keys b)) arrays."""
+    blobs = [(np.frombuffer(d, np.int64), np.frombuffer(b, np.uint64)) for b, d in blobs_in]
+    blobs.sort(key=lambda db: int(db[0][0]))  # chunks cover disjoint runs of documents: now ascending
+    docs = np.concatenate([d for d, _ in blobs])
+    bands = np.concatenate([b for _, b in blobs])
+    if lost.size:  # a later duplicate id is no document
+        at = np.minimum(np.searchsorted(lost, docs), lost.size - 1)
+        keep = lost[at] != docs
+        docs, bands = docs[keep], bands[keep]
+    uniq = sorted_unique(docs)
+    left, right = candidate_pairs(np.searchsorted(uniq, docs), bands, max_bucket)
+    a, b = uniq[left], uniq[right]
+    blocks = _block_of(firsts, a)
+    order = np.argsort(blocks, kind="stable")
+    a, b, blocks = a[order], b[order], blocks[order]
+    cuts = np.flatnonzero(np.diff(blocks)) + 1
+    for lo, hi in itertools.pairwise([0, *cuts.tolist(), int(a.size)]):
+        if hi > lo:
+            yield int(blocks[lo]), (a[lo:hi].tobytes(), b[lo:hi].tobytes())
+
+
+# keys, token offsets, tokens, ids of docs a; their index per pair; keys b
+Shipment = tuple[bytes, bytes, bytes, list[str], bytes, bytes]
 
 
 def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64) -> Iterator[tuple[int, Shipment]]:
     """Join 1, at the block of the pairs' first documents: distinct pairs, and for each block of second
     documents one shipment with the first documents its pairs need (each document once)."""
     keys, toff, tokens = _unpack(block)
+    ids = block[1]
     a = np.concatenate([np.frombuffer(x, np.int64) for x, _ in pair_blobs])
     b = np.concatenate([np.frombuffer(y, np.int64) for _, y in pair_blobs])
     order = np.lexsort((b, a))
@@ -215,38 +285,52 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
             keys[need].tobytes(),
             _offsets(sizes[need]).tobytes(),
             tokens[idx].tobytes(),
+            [ids[i] for i in need.tolist()],
             np.searchsorted(need, doc[lo:hi]).tobytes(),
             b[lo:hi].tobytes(),
         )
         yield int(dest[lo]), ship
 
 
+Info = tuple[bytes, list[str], bytes]  # keys <i8, ids, token counts <i8 of some documents
+
+
 def _verify_block(
     ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams
-) -> list[tuple[int, EdgeArrays]]:
+) -> list[tuple[int, EdgeArrays, Info]]:
     """Join 2, at the block of the pairs' second documents: `align_pairs_distinct` over the documents of the
-    block that have pairs and the shipped ones (only those are hashed). One item: (pairs, edges). Every
-    distinct pair is in exactly one shipment, so the pairs add up to the candidate pairs."""
+    block that have pairs and the shipped ones (only those are hashed). One item: (pairs, edges, key, id and
+    token count of the documents with an edge, which the driver needs to write clusters). Every distinct
+    pair is in exactly one shipment, so the pairs add up to the candidate pairs."""
     keys, toff, tokens = _unpack(block)
     right = np.concatenate([np.searchsorted(keys, np.frombuffer(bb, np.int64)) for *_, bb in ships])
     here = sorted_unique(right)  # the block's documents with pairs
     sizes = np.diff(toff)[here]
     idx, _ = _gather(toff[here], sizes)
     all_keys, all_tokens, all_sizes = [keys[here]], [tokens[idx]], [sizes]
+    all_ids = [block[1][i] for i in here.tolist()]
     left: list[I64] = []
     base = here.size
-    for kb, ob, tb, local, _ in ships:
+    for kb, ob, tb, shipped_ids, local, _ in ships:
         shipped = np.frombuffer(kb, np.int64)
         all_keys.append(shipped)
         all_tokens.append(np.frombuffer(tb, np.uint32))
         all_sizes.append(np.diff(np.frombuffer(ob, np.int64)))
+        all_ids += shipped_ids
         left.append(base + np.frombuffer(local, np.int64))
         base += shipped.size
-    corpus = Corpus.of(
-        np.concatenate(all_keys), np.concatenate(all_tokens), _offsets(np.concatenate(all_sizes)), sp.shingle_size
-    )
+    doc_keys, doc_sizes = np.concatenate(all_keys), np.concatenate(all_sizes)
+    corpus = Corpus.of(doc_keys, np.concatenate(all_tokens), _offsets(doc_sizes), sp.shingle_size)
     edges = align_pairs_distinct(corpus, np.concatenate(left), np.searchsorted(here, right), sp, dp, VERIFY_BATCH)
-    return [(int(right.size), edges)]
+    ends = sorted_unique(np.concatenate((edges.a, edges.b)))
+    at = np.minimum(np.searchsorted(ends, doc_keys), max(ends.size - 1, 0))
+    with_edge = np.flatnonzero(ends[at] == doc_keys) if ends.size else at[:0]
+    info: Info = (
+        doc_keys[with_edge].tobytes(),
+        [all_ids[i] for i in with_edge.tolist()],
+        doc_sizes[with_edge].tobytes(),
+    )
+    return [(int(right.size), edges, info)]
 
 
 Tagged = tuple[int, tuple[str, Any]]  # (block, ("block", Block) or ("item", something sent to that block))
@@ -266,18 +350,19 @@ def _meet(it: Iterable[Tagged]) -> Iterator[tuple[Block, list[Any]]]:
             yield blocks[key], values
 
 
-def _join_blocks(blocks: RDD[Tagged], items: RDD[tuple[int, Any]], fn: Any) -> RDD[Any]:
+def _join_blocks(blocks: RDD[Tagged], items: RDD[tuple[int, Any]], fn: Any, route: Any) -> RDD[Any]:
     """fn(items, block) for every block that items were sent to, without shuffling the blocks again.
 
-    `blocks` is hash-partitioned by block key (and persisted); the items get
-    the same partitioner, so their union is partitioner-aware (partition i of
-    the union is partition i of both) and each block meets its items in one
-    task. Should Spark not keep the partitioner, the union is shuffled.
+    `blocks` is partitioned by `route` (and persisted); the items get the same
+    partitioner (the same function object), so their union is
+    partitioner-aware (partition i of the union is partition i of both) and
+    each block meets its items in one task. Should Spark not keep the
+    partitioner, the union is shuffled.
     """
     n = blocks.getNumPartitions()
-    both = blocks.union(items.mapValues(lambda v: ("item", v)).partitionBy(n))
+    both = blocks.union(items.mapValues(lambda v: ("item", v)).partitionBy(n, route))
     if both.getNumPartitions() != n:  # a plain union: partition i holds one side only
-        both = both.partitionBy(n)
+        both = both.partitionBy(n, route)
     return both.mapPartitions(lambda it: (r for block, values in _meet(it) for r in fn(values, block)))
 
 
@@ -340,25 +425,30 @@ def _doc_info(losers: Any, wanted: Any = None) -> Any:
     return run
 
 
+def _node_info(parts: Iterable[Info]) -> tuple[I64, list[str], I64]:
+    """Keys (ascending, each once), ids and token counts of the documents `_verify_block` reported."""
+    parts = list(parts)
+    keys = np.concatenate([np.empty(0, np.int64), *(np.frombuffer(k, np.int64) for k, _, _ in parts)])
+    sizes = np.concatenate([np.empty(0, np.int64), *(np.frombuffer(t, np.int64) for _, _, t in parts)])
+    ids = [i for _, part_ids, _ in parts for i in part_ids]
+    nodes, first = np.unique(keys, return_index=True)  # return_index sorts (no hash set)
+    return nodes, [ids[i] for i in first.tolist()], sizes[first]
+
+
 def _clusters_on_driver(
-    spark: SparkSession,
     blocks: RDD[tuple[int, Block]],
     found: EdgeArrays,
+    info: tuple[I64, list[str], I64],
     losers: Any,
     include_singletons: bool,
     writer: OutputWriter,
 ) -> None:
     """Write the clusters of collected edges in root order: without singletons exactly as the local engine
-    does (`write_clusters`), else union-find and a pass over every block in key order."""
-    sc = spark.sparkContext
-    nodes = sorted_unique(np.concatenate((found.a, found.b)))
-    wanted = sc.broadcast(nodes)
-    info = {k: (i, t) for k, i, t in blocks.flatMap(_doc_info(losers, wanted)).collect()}
-    wanted.unpersist()
+    does (`write_clusters`), else union-find and a pass over every block in key order. `info`: key, id and
+    token count of every document with an edge (`_node_info`)."""
+    nodes, node_ids, node_sizes = info
     if not include_singletons:
-        order = nodes.tolist()
-        n_tokens_of = np.array([info[k][1] for k in order], dtype=np.int64)
-        write_clusters(writer, nodes, [info[k][0] for k in order], n_tokens_of, found, False)
+        write_clusters(writer, nodes, node_ids, node_sizes, found, False)
         return
     edges = found.edges()
     position = {k: i for i, k in enumerate(nodes.tolist())}
@@ -369,8 +459,8 @@ def _clusters_on_driver(
     by_root: dict[int, list[Edge]] = {}
     for e in edges:
         by_root.setdefault(int(nodes[root[position[e.a]]]), []).append(e)
-    ids = {k: v[0] for k, v in info.items()}
-    n_tokens = {k: v[1] for k, v in info.items()}
+    ids = dict(zip(nodes.tolist(), node_ids, strict=True))
+    n_tokens = dict(zip(nodes.tolist(), node_sizes.tolist(), strict=True))
 
     def cluster(r: int) -> dict[str, Any]:
         return cluster_record(members[r], ids, n_tokens, by_root.get(r, []))
@@ -436,43 +526,56 @@ def run_spark(
     writer = OutputWriter(out_dir)
     n = partitions or sc.defaultParallelism  # every shuffle gets n partitions (joins would add them up)
 
-    printed = _records(spark, paths, params).mapPartitions(_print_partition(settings, params)).persist()
-    # One pass for what the driver needs (block sizes, skips); bands are read once, for the pairs.
+    inputs, files = _inputs(spark, paths, params)
+    printed = inputs.mapPartitionsWithIndex(_print_partition(settings, params, files)).persist(DISK_TOO)
+    # One pass for what the driver needs (block sizes, skips, lines per partition); bands are read once, for
+    # the pairs, and blocks once, to partition them.
     meta: RDD[tuple[str, Any]] = printed.filter(lambda r: r[0] != "bands").map(
-        lambda r: r if r[0] == "skip" else ("size", (r[1][0], len(r[1][1][1])))
+        lambda r: ("size", (r[1][0], len(r[1][1][1]))) if r[0] == "block" else r
     )
     sizes: list[tuple[int, int]] = []
-    skipped: list[Skipped] = []
+    local_skips: list[tuple[int, str | None, str]] = []
+    lines: dict[int, int] = {}
     for kind, value in meta.collect():  # prints everything, once (persisted)
         if kind == "size":
             sizes.append(value)
+        elif kind == "lines":
+            lines[value[0]] = value[1]
         else:
-            skipped += value
+            local_skips += value
+    numbering = _Numbering.of(files, lines)
     phases = {"print": time.perf_counter() - started}
     firsts = sc.broadcast(np.array(sorted(f for f, _ in sizes), dtype=np.int64))
-    # Blocks are partitioned by key once and kept; both joins send their items to them.
-    n_block_parts = max(n, (len(sizes) + BLOCKS_PER_PARTITION - 1) // BLOCKS_PER_PARTITION)
-    tagged: RDD[Tagged] = printed.filter(lambda r: r[0] == "block").map(lambda r: (r[1][0], ("block", r[1][1])))
-    block_parts = tagged.partitionBy(n_block_parts).persist()
-    blocks: RDD[tuple[int, Block]] = block_parts.mapValues(lambda v: v[1])
-    # First occurrence of an id wins, as in the local engine.
-    later = blocks.flatMap(_id_groups(n)).groupByKey(n).flatMap(_later_ids).collect()
+    # Blocks are partitioned by key once and kept; both joins send their items to them. The same pass
+    # sends the blocks' (id, key) pairs to `n` more partitions, by id, for the duplicate ids.
+    n_blocks = max(n, (len(sizes) + BLOCKS_PER_PARTITION - 1) // BLOCKS_PER_PARTITION)
+    route = functools.partial(_route, n_blocks)  # one object: the joins' partitioner must equal this one
+    tagged = printed.filter(lambda r: r[0] == "block").flatMap(lambda r: _block_and_ids(n)(r[1]))
+    block_parts: RDD[Tagged] = tagged.partitionBy(n_blocks + n, route).persist(DISK_TOO)
+    # First occurrence of an id wins, as in the local engine; only the id partitions are read.
+    later: list[tuple[str, int]] = sc.runJob(block_parts, _later_ids, list(range(n_blocks, n_blocks + n)))
     losers = sc.broadcast(np.array(sorted(k for _, k in later), dtype=np.int64))
+    skipped = [numbering.skipped(k, i, reason) for k, i, reason in local_skips]
+    skipped += [numbering.skipped(k, i, "duplicate id") for i, k in later]
     file_no = {p: i for i, p in enumerate(paths)}
-    skipped += [Skipped(paths[k >> FILE_SHIFT], k & RECORD_MASK, i, "duplicate id") for i, k in later]
     for s in sorted(skipped, key=lambda s: file_no[s.file] << FILE_SHIFT | s.record):  # junk is rare: collected
         writer.skip(s)
 
     bands = printed.filter(lambda r: r[0] == "bands").map(lambda r: r[1])
-    pairs = bands.groupByKey(n).flatMap(_part_pairs(losers, firsts, params.max_bucket))
-    shipments: RDD[tuple[int, Shipment]] = _join_blocks(block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value))
-    edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params)).persist()
+    pairs = bands.partitionBy(n).mapPartitions(_pairs_partition(losers, firsts, params.max_bucket))
+    shipments: RDD[tuple[int, Shipment]] = _join_blocks(
+        block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value), route
+    )
+    edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params), route)
+    edges = edges.persist(DISK_TOO)
     n_pairs, n_edges = edges.map(lambda pe: (pe[0], len(pe[1]))).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
     phases["verify"] = time.perf_counter() - started
     printed.unpersist()
+    blocks: RDD[tuple[int, Block]] = block_parts.filter(lambda kv: kv[0] >= 0).mapValues(lambda v: v[1])
     if n_edges <= driver_edges:
-        found = EdgeArrays.concat(edges.filter(lambda pe: len(pe[1]) > 0).values().collect())
-        _clusters_on_driver(spark, blocks, found, losers, include_singletons, writer)
+        found = edges.filter(lambda pe: len(pe[1]) > 0).map(lambda pe: pe[1:]).collect()
+        info = _node_info(i for _, i in found)
+        _clusters_on_driver(blocks, EdgeArrays.concat([e for e, _ in found]), info, losers, include_singletons, writer)
     else:
         one_by_one: RDD[Edge] = edges.flatMap(lambda pe: pe[1].edges())
         for rec in _clusters_distributed(blocks, one_by_one, losers, n, include_singletons):
