@@ -65,6 +65,7 @@ Pair = tuple[int, int]
 VERIFY_BATCH = 2000  # pairs per align_pairs call, as in the local engine
 BLOCKS_PER_PARTITION = 8  # print chunks (of CHUNK documents) per partition of the kept blocks
 DISK_TOO = StorageLevel.MEMORY_AND_DISK  # what outgrows memory spills rather than being recomputed
+LOCAL_DRIVER_MEMORY = "6g"  # JVM heap of a local[N] session (driver and executor in one)
 DRIVER_EDGES = 5_000_000  # verified edges clustered on the driver (~100 bytes each there); more: distributed
 
 
@@ -72,8 +73,13 @@ def spark_session(master: str = "local[*]", progress: bool = True) -> SparkSessi
     """A session whose Python workers run this interpreter (and so this wiretrace)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    if master.startswith("local"):
+        # In local mode the driver's JVM does every task: Spark's 1 GB default ran out of heap
+        # in the block joins of a 1M-article archive. SPARK_DRIVER_MEMORY overrides it.
+        builder = builder.config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", LOCAL_DRIVER_MEMORY))
     return (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .appName("wiretrace-dedup")
         .config("spark.pyspark.python", sys.executable)
         .config("spark.pyspark.driver.python", sys.executable)
