@@ -14,6 +14,7 @@ import signal
 import socket
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,16 @@ from wiretrace.client import WiretraceClient
 from wiretrace.engine import Detector
 from wiretrace.scoring import Verdict
 from wiretrace.store import SQLiteStore, StoryRecord
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Detector, Detector]]:
+    """Two detectors on one data dir: what two server processes hold."""
+    settings = make_settings(tmp_path / "data")
+    one, two = Detector.open(settings), Detector.open(settings)
+    yield one, two
+    one.close()
+    two.close()
 
 
 def _top(detector: Detector, text: str) -> str | None:
@@ -44,58 +55,52 @@ def _assert_same_state(a: Detector, b: Detector, probes: list[StoryRecord]) -> N
         assert sorted(set(a.backend.lookup(keys).tolist())) == sorted(set(b.backend.lookup(keys).tolist()))
 
 
-def test_writes_through_one_detector_are_matched_by_another(tmp_path: Path, news: NewsGen) -> None:
-    settings = make_settings(tmp_path / "data")
-    one, two = Detector.open(settings), Detector.open(settings)
+def test_writes_through_one_detector_are_matched_by_another(
+    tmp_path: Path, news: NewsGen, pair: tuple[Detector, Detector]
+) -> None:
+    one, two = pair
+    wire = stories(news, 12, prefix="p")
+    one.upsert(wire[:8])
+    assert [_top(two, r.body) for r in wire[:8]] == [r.story_id for r in wire[:8]]
+
+    two.upsert(wire[8:])  # and the other way round
+    assert [_top(one, r.body) for r in wire[8:]] == [r.story_id for r in wire[8:]]
+
+    assert two.delete([wire[0].story_id]) == 1
+    assert _top(one, wire[0].body) is None
+
+    replacement = StoryRecord(wire[1].story_id, news.article(), headline="rewritten")
+    one.upsert([replacement])
+    assert _top(two, replacement.body) == wire[1].story_id
+    assert _top(two, wire[1].body) is None
+
+    # Added and removed again before the other looks: never counted there.
+    passing = stories(news, 3, prefix="gone")
+    one.upsert(passing)
+    one.delete([r.story_id for r in passing])
+    assert _top(two, passing[0].body) is None
+
+    fresh = Detector.open(make_settings(tmp_path / "data"))
     try:
-        wire = stories(news, 12, prefix="p")
-        one.upsert(wire[:8])
-        assert [_top(two, r.body) for r in wire[:8]] == [r.story_id for r in wire[:8]]
-
-        two.upsert(wire[8:])  # and the other way round
-        assert [_top(one, r.body) for r in wire[8:]] == [r.story_id for r in wire[8:]]
-
-        assert two.delete([wire[0].story_id]) == 1
-        assert _top(one, wire[0].body) is None
-
-        replacement = StoryRecord(wire[1].story_id, news.article(), headline="rewritten")
-        one.upsert([replacement])
-        assert _top(two, replacement.body) == wire[1].story_id
-        assert _top(two, wire[1].body) is None
-
-        # Added and removed again before the other looks: never counted there.
-        passing = stories(news, 3, prefix="gone")
-        one.upsert(passing)
-        one.delete([r.story_id for r in passing])
-        assert _top(two, passing[0].body) is None
-
-        fresh = Detector.open(settings)
-        try:
-            probes = [replacement, *wire[2:], *passing]
-            for d in (one, two):
-                d.backend.refresh()
-                _assert_same_state(d, fresh, probes)
-        finally:
-            fresh.close()
+        probes = [replacement, *wire[2:], *passing]
+        for d in (one, two):
+            d.backend.refresh()
+            _assert_same_state(d, fresh, probes)
     finally:
-        one.close()
-        two.close()
+        fresh.close()
 
 
-def test_a_detector_behind_the_pruned_log_rebuilds(tmp_path: Path, news: NewsGen) -> None:
-    settings = make_settings(tmp_path / "data")
-    one, two = Detector.open(settings), Detector.open(settings)
-    try:
-        wire = stories(news, 6, prefix="r")
-        one.upsert(wire[:3])
-        one.upsert(wire[3:])
-        with sqlite3.connect(tmp_path / "data" / SQLiteStore.FILENAME) as db:  # as retention would
-            db.execute("DELETE FROM changes")
-        assert [_top(two, r.body) for r in wire] == [r.story_id for r in wire]
-        _assert_same_state(one, two, wire)
-    finally:
-        one.close()
-        two.close()
+def test_a_detector_behind_the_pruned_log_rebuilds(
+    tmp_path: Path, news: NewsGen, pair: tuple[Detector, Detector]
+) -> None:
+    one, two = pair
+    wire = stories(news, 6, prefix="r")
+    one.upsert(wire[:3])
+    one.upsert(wire[3:])
+    with sqlite3.connect(tmp_path / "data" / SQLiteStore.FILENAME) as db:  # as retention would
+        db.execute("DELETE FROM changes")
+    assert [_top(two, r.body) for r in wire] == [r.story_id for r in wire]
+    _assert_same_state(one, two, wire)
 
 
 def _free_port() -> int:
@@ -178,8 +183,8 @@ def test_processes_need_a_fixed_port(tmp_path: Path) -> None:
         Supervisor(make_settings(tmp_path / "data", processes=2, port=0))
 
 
-def test_an_idle_detector_keeps_up(tmp_path: Path, news: NewsGen, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wiretrace.backend.REFRESH_S", 0.05)
+def test_an_idle_detector_keeps_up(news: NewsGen, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("wiretrace.backend.REFRESH_S", 0.05)  # before the detectors start their refreshers
     settings = make_settings(tmp_path / "data")
     one, two = Detector.open(settings), Detector.open(settings)
     try:
