@@ -56,7 +56,7 @@ def _stop_when_orphaned(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def child_settings(settings: Settings, i: int) -> Settings:
+def _child_settings(settings: Settings, i: int) -> Settings:
     """The settings of child `i`: one process each, and its own metrics port when one is fixed."""
     srv = settings.server
     metrics_port = srv.metrics_port + i if srv.metrics_port > 0 else srv.metrics_port
@@ -80,7 +80,7 @@ class Supervisor:
         ready = self._ctx.Event()
         proc = self._ctx.Process(
             target=_child,
-            args=(child_settings(self.settings, i), ready, logging.getLogger().getEffectiveLevel()),
+            args=(_child_settings(self.settings, i), ready, logging.getLogger().getEffectiveLevel()),
             name=f"wiretrace-{i}",
             daemon=False,
         )
