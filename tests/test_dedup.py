@@ -422,3 +422,11 @@ def test_a_worker_stuck_since_its_fork_does_not_hang_the_pool(monkeypatch: pytes
     with wiretrace.dedup._fork_pool(2) as pool:
         assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]
     assert first.exists()
+
+
+@given(st.lists(st.integers(0, (1 << 62) - 1), min_size=1, max_size=50), st.integers(1, 300))
+def test_vector_routing_equals_the_partitioner(keys: list[int], parts: int) -> None:
+    """Join 1 ships by `_routes`; Spark places blocks by `_route`: a mismatch would lose pairs."""
+    from wiretrace.dedup_spark import _route, _routes
+
+    assert _routes(parts, np.array(keys, dtype=np.int64)).tolist() == [_route(parts, k) for k in keys]

@@ -7,11 +7,14 @@ Python-to-JVM traffic is arrays, not rows: a print chunk (up to ``CHUNK``
 documents) travels as one record, its *block*, with its keys, ids and token
 hashes; band keys as one array per chunk and part of the key space (a
 ``groupByKey`` on 16 parts, not on millions of keys); candidate pairs as arrays
-per block. Verification is two block joins: pairs meet the block of their
-first document, which sends the distinct documents they need to the block of
-the second, where ``align_pairs_distinct`` runs on the batch (hashing only the
-block's documents with pairs) and returns the block's edges as arrays with its
-pair count. Connected components of the verified edges are found on the
+per block. Verification is two joins. Blocks are first cut down to the
+documents that are in candidate pairs (in an archive most are in none) and
+partitioned by block key into about ``JOIN_DOCS`` documents per partition.
+Pairs meet the partition of their first document, which sends the distinct
+documents they need to each partition of second documents once (a story with
+many copies is shipped to few places, not to the block of every copy);
+there ``align_pairs_distinct`` runs on the batch and returns the edges as
+arrays with the pair count. Connected components of the verified edges are found on the
 driver when there are at most ``driver_edges`` of them (as locally),
 otherwise with the
 large-star / small-star iterations of Kiveris et al. (2014), which need
@@ -63,7 +66,7 @@ from wiretrace.shingling import I64, U32, sorted_unique
 
 Pair = tuple[int, int]
 VERIFY_BATCH = 2000  # pairs per align_pairs call, as in the local engine
-BLOCKS_PER_PARTITION = 8  # print chunks (of CHUNK documents) per partition of the kept blocks
+JOIN_DOCS = 100_000  # documents (in candidate pairs) per partition of the joins: few places to ship a document
 DISK_TOO = StorageLevel.MEMORY_AND_DISK  # what outgrows memory spills rather than being recomputed
 LOCAL_DRIVER_MEMORY = "6g"  # JVM heap of a local[N] session (driver and executor in one)
 DRIVER_EDGES = 5_000_000  # verified edges clustered on the driver (~100 bytes each there); more: distributed
@@ -188,40 +191,73 @@ def _unpack(block: Block) -> tuple[I64, I64, U32]:
     return np.frombuffer(keys, np.int64), np.frombuffer(toff, np.int64), np.frombuffer(tokens, np.uint32)
 
 
-def _route(blocks: int, key: int) -> int:
-    """Partition of a key of the block RDD: a block key (>= 0) by a Fibonacci hash over the `blocks`
-    block partitions, a negative key -1 - g to the partition after them numbered g (duplicate-id groups)."""
-    if key < 0:
-        return blocks - 1 - key
-    return (((key * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> 32) % blocks
+FIBONACCI = 0x9E3779B97F4A7C15
 
 
-def _block_and_ids(groups: int) -> Any:
-    """A block for its partition, and its (id, key) pairs in `groups` groups by a stable hash of the id (not
-    Python's salted hash), each for the partition of its group: one pass over the print output for both."""
+def _route(parts: int, key: int) -> int:
+    """Partition of a block key, by a Fibonacci hash over `parts` partitions (keys are multiples of the
+    chunk size within a partition's range: a plain modulo would crowd them)."""
+    return (((key * FIBONACCI) & 0xFFFFFFFFFFFFFFFF) >> 32) % parts
 
-    def run(kv: tuple[int, Block]) -> list[tuple[int, tuple[str, Any]]]:
-        block = kv[1]
+
+def _routes(parts: int, keys: I64) -> I64:
+    """`_route` of many keys (uint64 products wrap as the masked ones do)."""
+    return ((keys.astype(np.uint64) * np.uint64(FIBONACCI)) >> np.uint64(32)).astype(np.int64) % parts
+
+
+def _meta_and_ids(groups: int) -> Any:
+    """What the driver needs of a print record (block sizes, skips, line counts) for the partition `groups`,
+    and a block's (id, key) pairs in `groups` groups by a stable hash of the id (not Python's salted hash)."""
+
+    def run(record: tuple[str, Any]) -> list[tuple[int, tuple[str, Any]]]:
+        kind, value = record
+        if kind != "block":
+            return [(groups, record)]
+        key, block = value
         by_group: dict[int, list[tuple[str, int]]] = {}
-        for doc_id, key in zip(block[1], np.frombuffer(block[0], np.int64).tolist(), strict=True):
-            by_group.setdefault(zlib.crc32(doc_id.encode("utf-8", "surrogatepass")) % groups, []).append((doc_id, key))
-        return [(kv[0], ("block", block)), *((-1 - g, ("ids", ids)) for g, ids in by_group.items())]
+        for doc_id, doc in zip(block[1], np.frombuffer(block[0], np.int64).tolist(), strict=True):
+            by_group.setdefault(zlib.crc32(doc_id.encode("utf-8", "surrogatepass")) % groups, []).append((doc_id, doc))
+        return [(groups, ("size", (key, len(block[1])))), *((g, ("ids", ids)) for g, ids in by_group.items())]
 
     return run
 
 
-def _later_ids(it: Iterable[tuple[int, tuple[str, Any]]]) -> list[tuple[str, int]]:
-    """(id, key) of every document whose id an earlier document (smaller key) already has, in one
-    partition of id groups."""
+def _later_ids(it: Iterable[tuple[int, tuple[str, Any]]]) -> Iterator[tuple[str, Any]]:
+    """("later", (id, key)) of every document whose id an earlier document (smaller key) already has, in a
+    partition of id groups; other records pass."""
     first: dict[str, int] = {}
-    later: list[tuple[str, int]] = []
-    for _, (_, group) in it:
-        for doc_id, key in group:
+    for _, (kind, value) in it:
+        if kind != "ids":
+            yield kind, value
+            continue
+        for doc_id, key in value:
             seen = first.setdefault(doc_id, key)
             if seen != key:
-                later.append((doc_id, max(seen, key)))
+                yield "later", (doc_id, max(seen, key))
                 first[doc_id] = min(seen, key)
-    return later
+
+
+def _pair_docs(it: Iterable[tuple[int, tuple[bytes, bytes]]]) -> Iterator[bytes]:
+    """The keys (ascending, each once) of the documents in a partition's candidate pairs."""
+    keys = [np.frombuffer(x, np.int64) for ab in it for x in ab[1]]
+    yield sorted_unique(np.concatenate([np.empty(0, np.int64), *keys])).tobytes()
+
+
+def _trim(block: Block, keep: I64) -> Block | None:
+    """The block with only its documents whose keys are in `keep` (ascending), or None without any: only
+    documents in candidate pairs travel to the joins."""
+    keys, toff, tokens = _unpack(block)
+    if not keep.size:
+        return None
+    mask = keep[np.minimum(np.searchsorted(keep, keys), keep.size - 1)] == keys
+    if mask.all():
+        return block
+    here = np.flatnonzero(mask)
+    if not here.size:
+        return None
+    sizes = np.diff(toff)[here]
+    idx, _ = _gather(toff[here], sizes)
+    return keys[here].tobytes(), [block[1][i] for i in here.tolist()], _offsets(sizes).tobytes(), tokens[idx].tobytes()
 
 
 def _pairs_partition(losers: Any, firsts: Any, max_bucket: int) -> Any:
@@ -266,9 +302,12 @@ def _part_pairs(
 Shipment = tuple[bytes, bytes, bytes, list[str], bytes, bytes]
 
 
-def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64) -> Iterator[tuple[int, Shipment]]:
-    """Join 1, at the block of the pairs' first documents: distinct pairs, and for each block of second
-    documents one shipment with the first documents its pairs need (each document once)."""
+def _send_left(
+    pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64, parts: int
+) -> Iterator[tuple[int, Shipment]]:
+    """Join 1, at the partition of the pairs' first documents: distinct pairs, and for each partition of
+    second documents one shipment with the first documents its pairs need (each document once per
+    partition, not per block: a document with many copies is shipped to few places)."""
     keys, toff, tokens = _unpack(block)
     ids = block[1]
     a = np.concatenate([np.frombuffer(x, np.int64) for x, _ in pair_blobs])
@@ -279,9 +318,10 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
     fresh[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])  # a pair found in several parts counts once
     a, b = a[fresh], b[fresh]
     doc = np.searchsorted(keys, a)
-    dest = _block_of(firsts, b)
+    dest_block = _block_of(firsts, b)
+    dest = _routes(parts, dest_block)
     order = np.argsort(dest, kind="stable")
-    doc, b, dest = doc[order], b[order], dest[order]
+    doc, b, dest, dest_block = doc[order], b[order], dest[order], dest_block[order]
     sizes = np.diff(toff)
     cuts = np.flatnonzero(np.diff(dest)) + 1
     for lo, hi in itertools.pairwise([0, *cuts.tolist(), int(b.size)]):
@@ -295,7 +335,7 @@ def _send_left(pair_blobs: list[tuple[bytes, bytes]], block: Block, firsts: I64)
             np.searchsorted(need, doc[lo:hi]).tobytes(),
             b[lo:hi].tobytes(),
         )
-        yield int(dest[lo]), ship
+        yield int(dest_block[lo]), ship  # a block of that partition: routed there
 
 
 Info = tuple[bytes, list[str], bytes]  # keys <i8, ids, token counts <i8 of some documents
@@ -343,21 +383,34 @@ Tagged = tuple[int, tuple[str, Any]]  # (block, ("block", Block) or ("item", som
 
 
 def _meet(it: Iterable[Tagged]) -> Iterator[tuple[Block, list[Any]]]:
-    """Each block of a partition with the items sent to it (blocks without items are left out)."""
+    """The blocks of a partition as one block, with the items sent to them (nothing without items)."""
     blocks: dict[int, Block] = {}
-    items: dict[int, list[Any]] = {}
+    items: list[Any] = []
     for key, (tag, value) in it:
         if tag == "block":
             blocks[key] = value
         else:
-            items.setdefault(key, []).append(value)
-    for key, values in items.items():
-        if key in blocks:
-            yield blocks[key], values
+            items.append(value)
+    if items and blocks:
+        yield _merge([blocks[k] for k in sorted(blocks)]), items
+
+
+def _merge(blocks: list[Block]) -> Block:
+    """Blocks (in key order: they cover disjoint runs of keys) as one."""
+    if len(blocks) == 1:
+        return blocks[0]
+    sizes = np.concatenate([np.diff(np.frombuffer(b[2], np.int64)) for b in blocks])
+    return (
+        b"".join(b[0] for b in blocks),
+        [doc_id for b in blocks for doc_id in b[1]],
+        _offsets(sizes).tobytes(),
+        b"".join(b[3] for b in blocks),
+    )
 
 
 def _join_blocks(blocks: RDD[Tagged], items: RDD[tuple[int, Any]], fn: Any, route: Any) -> RDD[Any]:
-    """fn(items, block) for every block that items were sent to, without shuffling the blocks again.
+    """fn(items, block) for every partition of blocks that items were sent to (its blocks merged into one),
+    without shuffling the blocks again.
 
     `blocks` is partitioned by `route` (and persisted); the items get the same
     partitioner (the same function object), so their union is
@@ -534,32 +587,30 @@ def run_spark(
 
     inputs, files = _inputs(spark, paths, params)
     printed = inputs.mapPartitionsWithIndex(_print_partition(settings, params, files)).persist(DISK_TOO)
-    # One pass for what the driver needs (block sizes, skips, lines per partition); bands are read once, for
-    # the pairs, and blocks once, to partition them.
-    meta: RDD[tuple[str, Any]] = printed.filter(lambda r: r[0] != "bands").map(
-        lambda r: ("size", (r[1][0], len(r[1][1][1]))) if r[0] == "block" else r
+    # One pass for what the driver needs (block sizes, skips, lines per partition) and the duplicate ids
+    # ((id, key) pairs meet by id; the first occurrence wins, as in the local engine).
+    meta = (
+        printed.filter(lambda r: r[0] != "bands")
+        .flatMap(_meta_and_ids(n))
+        .partitionBy(n + 1, lambda g: g)
+        .mapPartitions(_later_ids)
     )
     sizes: list[tuple[int, int]] = []
     local_skips: list[tuple[int, str | None, str]] = []
     lines: dict[int, int] = {}
+    later: list[tuple[str, int]] = []
     for kind, value in meta.collect():  # prints everything, once (persisted)
         if kind == "size":
             sizes.append(value)
         elif kind == "lines":
             lines[value[0]] = value[1]
+        elif kind == "later":
+            later.append(value)
         else:
             local_skips += value
     numbering = _Numbering.of(files, lines)
     phases = {"print": time.perf_counter() - started}
     firsts = sc.broadcast(np.array(sorted(f for f, _ in sizes), dtype=np.int64))
-    # Blocks are partitioned by key once and kept; both joins send their items to them. The same pass
-    # sends the blocks' (id, key) pairs to `n` more partitions, by id, for the duplicate ids.
-    n_blocks = max(n, (len(sizes) + BLOCKS_PER_PARTITION - 1) // BLOCKS_PER_PARTITION)
-    route = functools.partial(_route, n_blocks)  # one object: the joins' partitioner must equal this one
-    tagged = printed.filter(lambda r: r[0] == "block").flatMap(lambda r: _block_and_ids(n)(r[1]))
-    block_parts: RDD[Tagged] = tagged.partitionBy(n_blocks + n, route).persist(DISK_TOO)
-    # First occurrence of an id wins, as in the local engine; only the id partitions are read.
-    later: list[tuple[str, int]] = sc.runJob(block_parts, _later_ids, list(range(n_blocks, n_blocks + n)))
     losers = sc.broadcast(np.array(sorted(k for _, k in later), dtype=np.int64))
     skipped = [numbering.skipped(k, i, reason) for k, i, reason in local_skips]
     skipped += [numbering.skipped(k, i, "duplicate id") for i, k in later]
@@ -568,30 +619,50 @@ def run_spark(
         writer.skip(s)
 
     bands = printed.filter(lambda r: r[0] == "bands").map(lambda r: r[1])
-    pairs = bands.partitionBy(n).mapPartitions(_pairs_partition(losers, firsts, params.max_bucket))
+    pairs = bands.partitionBy(n).mapPartitions(_pairs_partition(losers, firsts, params.max_bucket)).persist(DISK_TOO)
+    in_pairs = sorted_unique(
+        np.concatenate(
+            [np.empty(0, np.int64), *(np.frombuffer(k, np.int64) for k in pairs.mapPartitions(_pair_docs).collect())]
+        )
+    )
+    needed = sc.broadcast(in_pairs)
+    all_blocks: RDD[tuple[int, Block]] = printed.filter(lambda r: r[0] == "block").map(lambda r: r[1])
+    # Only the documents in pairs go to the joins (in an archive most have none), in blocks partitioned by
+    # key once and kept; both joins send their items to them.
+    join_parts = n * max(1, -(-int(in_pairs.size) // (JOIN_DOCS * n)))  # a multiple of n: no straggler
+    route = functools.partial(_route, join_parts)  # one object: the joins' partitioner must equal this one
+    block_parts: RDD[Tagged] = (
+        all_blocks.map(lambda kv: (kv[0], _trim(kv[1], needed.value)))
+        .filter(lambda kv: kv[1] is not None)
+        .mapValues(lambda b: ("block", b))
+        .partitionBy(join_parts, route)
+        .persist(DISK_TOO)
+    )
     shipments: RDD[tuple[int, Shipment]] = _join_blocks(
-        block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value), route
+        block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value, join_parts), route
     )
     edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params), route)
     edges = edges.persist(DISK_TOO)
     n_pairs, n_edges = edges.map(lambda pe: (pe[0], len(pe[1]))).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
     phases["verify"] = time.perf_counter() - started
-    printed.unpersist()
-    blocks: RDD[tuple[int, Block]] = block_parts.filter(lambda kv: kv[0] >= 0).mapValues(lambda v: v[1])
+    for rdd in (pairs, block_parts):
+        rdd.unpersist()
     if n_edges <= driver_edges:
         found = edges.filter(lambda pe: len(pe[1]) > 0).map(lambda pe: pe[1:]).collect()
         info = _node_info(i for _, i in found)
-        _clusters_on_driver(blocks, EdgeArrays.concat([e for e, _ in found]), info, losers, include_singletons, writer)
+        _clusters_on_driver(
+            all_blocks, EdgeArrays.concat([e for e, _ in found]), info, losers, include_singletons, writer
+        )
     else:
         one_by_one: RDD[Edge] = edges.flatMap(lambda pe: pe[1].edges())
-        for rec in _clusters_distributed(blocks, one_by_one, losers, n, include_singletons):
+        for rec in _clusters_distributed(all_blocks, one_by_one, losers, n, include_singletons):
             writer.cluster(rec)
     n_docs = sum(size for _, size in sizes) - int(losers.value.size)
     seconds = time.perf_counter() - started
-    for rdd in (block_parts, edges):
+    for rdd in (printed, edges):
         rdd.unpersist()
     phases["write"] = time.perf_counter() - started
-    for b in (firsts, losers):
+    for b in (firsts, losers, needed):
         b.unpersist()
     return writer.finish(
         n_docs,
