@@ -56,7 +56,7 @@ def ref_tokens(text: str, strip: bool = True) -> tuple[list[int], list[int], lis
 
 def ref_signature(hasher: MinHasher, values: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
     a, b = hasher._permutations
-    return np.asarray((a * fmix32(values)[None, :] + b).min(axis=1), dtype=np.uint32)
+    return np.asarray((a[:, None] * fmix32(values)[None, :] + b[:, None]).min(axis=1), dtype=np.uint32)
 
 
 def ref_story_keys(pipe: TextPipeline, text: str) -> tuple[list[int], list[int]]:
