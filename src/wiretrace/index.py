@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from wiretrace.shingling import U32, U64, sorted_unique
@@ -85,42 +86,71 @@ class _Run:
     def bounds(self, needles: U64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """[lo, hi) of each distinct 48-bit needle among the ordinary entries, then
         among the heavy stories (a needle is found in one of the two at most)."""
-        slot = (needles >> np.uint64(KEY_BITS - self.bits)).astype(np.intp)
-        want = (needles & _LOW).astype(np.uint32)
-        end = self.slots[slot + 1].astype(np.intp)
-        lo = _lower_bound(self.low, want, self.slots[slot], end, right=False)
-        # Most keys are absent or held once: settle those with one comparison
-        # each and search on only for keys held more than once.
-        held = (lo < end) & (self.low[np.minimum(lo, self.low.size - 1)] == want)
-        hi = lo + held
-        more = np.flatnonzero(held & (hi < end))
-        if more.size:
-            more = more[self.low[hi[more]] == want[more]]
-            hi[more] = _lower_bound(self.low, want[more], hi[more] + 1, end[more], right=True)
-        at = np.searchsorted(self.heavy, needles)
-        found = at < self.heavy.size
-        found[found] = self.heavy[at[found]] == needles[found]
-        heavy_lo = np.where(found, self.heavy_starts[at], 0)
-        heavy_hi = np.where(found, self.heavy_starts[np.minimum(at + 1, self.heavy.size)], 0)
-        return lo, hi, heavy_lo, heavy_hi
+        return _bounds(
+            self.low, self.slots, KEY_BITS - self.bits, self.heavy, self.heavy_starts, np.ascontiguousarray(needles)
+        )
 
 
-def _lower_bound(keys: U32, needles: U32, lo: np.ndarray, hi: np.ndarray, right: bool) -> np.ndarray:
-    """Vectorised binary search of each needle within its own sorted [lo, hi) of
-    `keys`: the first position whose key is >= the needle (> it when `right`)."""
-    lo = lo.astype(np.intp, copy=True)
-    hi = hi.astype(np.intp, copy=True)
-    active = np.flatnonzero(lo < hi)
-    while active.size:
-        a, b = lo[active], hi[active]
-        mid = (a + b) >> 1
-        k = keys[mid]
-        n = needles[active]
-        go_right = (k <= n) if right else (k < n)
-        lo[active] = np.where(go_right, mid + 1, a)
-        hi[active] = np.where(go_right, b, mid)
-        active = active[lo[active] < hi[active]]
-    return lo
+_BOUNDS = "Tuple((int64[::1], int64[::1], int64[::1], int64[::1]))({}[::1], {}[::1], int64, uint64[::1], int64[::1], uint64[::1])"  # noqa: E501
+
+
+@numba.njit(
+    [_BOUNDS.format("uint32", slots) for slots in ("int32", "int64")],
+    cache=True,  # compiled once per install
+    nogil=True,  # other threads run meanwhile
+    boundscheck=False,
+)
+def _bounds(
+    low: U32, slots: np.ndarray, shift: int, heavy: U64, heavy_starts: np.ndarray, needles: U64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_Run.bounds``: per needle, a binary search in its slot, then a step past each
+    repeat (at most ``_HEAVY``: more go to the heavy list), and a binary search of the heavy keys.
+
+    A loop per needle, not numpy calls per search step: a query's few hundred needles paid
+    for about a hundred numpy calls, twice the work itself."""
+    n = needles.size
+    lo = np.empty(n, np.int64)
+    hi = np.empty(n, np.int64)
+    heavy_lo = np.zeros(n, np.int64)
+    heavy_hi = np.zeros(n, np.int64)
+    want = np.empty(n, np.uint32)
+    end = np.empty(n, np.int64)
+    for i in range(n):
+        slot = np.int64(needles[i] >> np.uint64(shift))
+        want[i] = np.uint32(needles[i] & np.uint64(0xFFFFFFFF))
+        lo[i] = slots[slot]
+        end[i] = slots[slot + 1]
+    hi[:] = end
+    # Cache misses, not comparisons, are the cost: searching step by step across all needles
+    # issues their loads independently of each other, so the CPU overlaps them.
+    searching = True
+    while searching:
+        searching = False
+        for i in range(n):
+            if lo[i] < hi[i]:
+                mid = (lo[i] + hi[i]) >> 1
+                if low[mid] < want[i]:
+                    lo[i] = mid + 1
+                else:
+                    hi[i] = mid
+                searching = True
+    for i in range(n):
+        key = needles[i]
+        a = lo[i]
+        while a < end[i] and low[a] == want[i]:
+            a += 1
+        hi[i] = a
+        a, b = 0, heavy.size
+        while a < b:
+            mid = (a + b) >> 1
+            if heavy[mid] < key:
+                a = mid + 1
+            else:
+                b = mid
+        if a < heavy.size and heavy[a] == key:
+            heavy_lo[i] = heavy_starts[a]
+            heavy_hi[i] = heavy_starts[a + 1]
+    return lo, hi, heavy_lo, heavy_hi
 
 
 def _stable_order(keys: U64) -> np.ndarray:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+import numba
 import numpy as np
 
 from wiretrace.shingling import I64, U32, sorted_unique
@@ -93,31 +94,36 @@ def _find(table: U32, values: U32) -> np.ndarray:
     the tens of thousands of its candidates': ``searchsorted`` pays a branch
     miss per step for such unsorted needles (~0.1 µs a value). The hashes are
     uniform, so their top bits pick a slot that mostly holds one table entry
-    or none, and a few vectorised gathers settle every value at once.
+    or none, and one compiled pass settles every value.
     """
-    found = np.full(values.size, -1, dtype=np.int64)
     if table.size == 0 or values.size == 0:
-        return found
+        return np.full(values.size, -1, dtype=np.int64)
     if table.dtype != np.uint32 or values.dtype != np.uint32:  # not 32-bit hashes: search
         idx = np.minimum(np.searchsorted(table, values), table.size - 1)
-        return np.where(table[idx] == values, idx, found)
+        return np.where(table[idx] == values, idx, -1)
     bits = min(24, int(table.size).bit_length() + 3)  # 8-16 slots per entry
-    shift = np.uint32(32 - bits)
-    per_slot = np.bincount(table >> shift, minlength=1 << bits)
-    slot_start = np.cumsum(per_slot) - per_slot
-    slot = values >> shift
-    at = slot_start[slot]
-    # The entry at a slot's start belongs to that slot or to a later one (whose
-    # top bits differ from the value's), so equality alone decides.
-    padded = np.append(table, table[-1])
-    first = padded[at] == values
-    found[first] = at[first]
-    crowded = np.flatnonzero(per_slot[slot] > 1)  # the rare slots of two entries or more
-    for j in range(1, int(per_slot.max())):
-        cand = crowded[per_slot[slot[crowded]] > j]
-        pos = at[cand] + j
-        hit = table[pos] == values[cand]
-        found[cand[hit]] = pos[hit]
+    shift = 32 - bits
+    slots = np.zeros((1 << bits) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(table >> np.uint32(shift), minlength=1 << bits), out=slots[1:])
+    return _find_in_slots(np.ascontiguousarray(table), np.ascontiguousarray(values), slots, shift)
+
+
+@numba.njit(
+    "int64[::1](uint32[::1], uint32[::1], int64[::1], int64)",
+    cache=True,  # compiled once per install
+    nogil=True,  # other threads run meanwhile
+    boundscheck=False,
+)
+def _find_in_slots(table: U32, values: U32, slots: I64, shift: int) -> I64:
+    """`_find` with the table's entries grouped by their top bits: slot s holds table[slots[s]:slots[s+1]]."""
+    found = np.full(values.size, -1, dtype=np.int64)
+    for i in range(values.size):
+        v = values[i]
+        s = v >> np.uint32(shift)
+        for pos in range(slots[s], slots[s + 1]):
+            if table[pos] == v:
+                found[i] = pos
+                break
     return found
 
 
