@@ -22,6 +22,7 @@ import functools
 import unicodedata
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import regex
@@ -738,104 +739,87 @@ def _prose_mask(size: int, kstart: I64, kend: I64) -> npt.NDArray[np.bool_]:
     return np.repeat(inside, np.diff(cuts))
 
 
-_P1, _P2, _P3, _P4, _P5 = (np.uint32(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
-_SHORT = 16  # xxh32 of inputs shorter than this skips the 4-lane stripe loop
-_FEW_TOKENS = 4096  # below this, the masked all-rounds hash is faster (timed: they cross at 3-5 thousand)
-_LOWER4 = np.uint32(0x20202020)  # ASCII letters and digits: setting bit 5 lower-cases them
-_LOWER1 = np.uint32(0x20)
+_M32 = np.uint64(0xFFFFFFFF)
+_P1, _P2, _P3, _P4, _P5 = (np.uint64(p) for p in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
+_LANE1 = np.uint64((0x9E3779B1 + 0x85EBCA77) & 0xFFFFFFFF)  # xxh32's first lane with seed 0
+_LANE4 = np.uint64(-0x9E3779B1 & 0xFFFFFFFF)  # and its fourth
+_LOWER = np.uint64(0x20)  # ASCII letters and digits: setting bit 5 lower-cases them
 
 
-def _rotl(h: npt.NDArray[np.uint32], r: int) -> npt.NDArray[np.uint32]:
-    return (h << np.uint32(r)) | (h >> np.uint32(32 - r))
+# Kernels are compiled once per install (cache) and let other threads run (nogil).
+@numba.njit(inline="always", cache=True, nogil=True)
+def _rotl(h: np.uint64, r: int) -> np.uint64:
+    return ((h << np.uint64(r)) | (h >> np.uint64(32 - r))) & _M32
 
 
-def _avalanche(h: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-    """xxh32's final mix."""
-    h ^= h >> np.uint32(15)
-    h *= _P2
-    h ^= h >> np.uint32(13)
-    h *= _P3
-    h ^= h >> np.uint32(16)
-    return h
-
-
-def _xxh32_long(
-    data: npt.NDArray[np.uint8],
-    starts: npt.NDArray[np.int64],
-    lengths: npt.NDArray[np.int64],
-    which: npt.NDArray[np.intp],
-    out: npt.NDArray[np.uint32],
-) -> None:
-    """Tokens too long for the vectorised rounds: xxhash itself, lower-cased by ``| 0x20``."""
-    for k in which.tolist():
-        a = int(starts[k])
-        out[k] = xxhash.xxh32_intdigest((data[a : a + int(lengths[k])] | np.uint8(0x20)).tobytes())
-
-
-def _xxh32_ascii_few(
-    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
-) -> npt.NDArray[np.uint32]:
-    """``_xxh32_ascii_tokens`` for a few thousand tokens: every token runs every round, masked,
-    in a fixed ~40 numpy calls (grouping by length costs ~15x that in calls, and wins only in bulk)."""
-    n = int(starts.size)
-    out = np.empty(n, dtype=np.uint32)
-    short = lengths < _SHORT
-    s, length = starts[short], lengths[short]
-    cols = np.arange(_SHORT, dtype=np.int64)
-    padded = np.concatenate((data, np.zeros(_SHORT, dtype=np.uint8)))
-    grid = padded[s[:, None] + cols[None, :]] | np.uint8(0x20)
-    grid[cols[None, :] >= length[:, None]] = 0
-    words: npt.NDArray[np.uint32] = np.ascontiguousarray(grid).view("<u4")  # (n, 4) little-endian lanes
-    h: npt.NDArray[np.uint32] = _P5 + length.astype(np.uint32)
-    for c in range(3):
-        step = _rotl(h + words[:, c] * _P3, 17) * _P4
-        h = np.where(length >= 4 * (c + 1), step, h)
-    tail = (length // 4) * 4
-    rows = np.arange(s.size)
-    for r in range(3):
-        byte = grid[rows, np.minimum(tail + r, _SHORT - 1)].astype(np.uint32)
-        step = _rotl(h + byte * _P5, 11) * _P1
-        h = np.where(r < length - tail, step, h)
-    out[short] = _avalanche(h)
-    _xxh32_long(data, starts, lengths, np.flatnonzero(~short), out)
-    return out
+@numba.njit(inline="always", cache=True, nogil=True, boundscheck=False)
+def _lower32(data: npt.NDArray[np.uint8], i: int) -> np.uint64:
+    """The little-endian word of data[i:i+4], lower-cased."""
+    return (
+        (np.uint64(data[i]) | _LOWER)
+        | ((np.uint64(data[i + 1]) | _LOWER) << np.uint64(8))
+        | ((np.uint64(data[i + 2]) | _LOWER) << np.uint64(16))
+        | ((np.uint64(data[i + 3]) | _LOWER) << np.uint64(24))
+    )
 
 
 def _xxh32_ascii_tokens(
     data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.uint32]:
-    """xxh32 (seed 0) of the lower case of ASCII tokens ``data[start:start+length]``, vectorised.
+    """xxh32 (seed 0) of the lower case of ASCII tokens ``data[start:start+length]``.
 
-    Tokens are grouped by length so each group runs exactly its own rounds. ``data`` must have
-    ``_PAD`` bytes after the last token; bytes are [A-Za-z0-9], which ``| 0x20`` lower-cases.
+    Bytes are [A-Za-z0-9], which ``| 0x20`` lower-cases. A compiled loop: for a
+    single article the numpy version (tokens grouped by length, a dozen calls
+    per group) cost 25x as much, and in bulk it was no faster.
     """
-    n = int(starts.size)
-    if n < _FEW_TOKENS:
-        return _xxh32_ascii_few(data, starts, lengths)
-    out = np.empty(n, dtype=np.uint32)
-    usable = data.size - data.size % 4
-    # words[i] = the 4 bytes at data[i:i+4], little-endian, read in place (unaligned stride).
-    words = np.lib.stride_tricks.as_strided(
-        data[:usable].view("<u4"), shape=(usable - 3,), strides=(1,), writeable=False
-    )
-    # Lengths as uint8 (all long ones alike) let numpy's stable argsort use its linear radix sort.
-    clipped = np.minimum(lengths, _SHORT).astype(np.uint8)
-    order = np.argsort(clipped, kind="stable")
-    cuts = np.cumsum(np.bincount(clipped, minlength=_SHORT + 1))
-    for length in range(1, _SHORT):
-        idx = order[cuts[length - 1] : cuts[length]]
-        if idx.size == 0:
-            continue
-        s = starts[idx]
-        h = np.full(idx.size, _P5 + np.uint32(length), dtype=np.uint32)
-        for c in range(length // 4):
-            h += (words[s + 4 * c] | _LOWER4) * _P3
-            h = _rotl(h, 17) * _P4
-        for r in range(4 * (length // 4), length):
-            h += (data[s + r].astype(np.uint32) | _LOWER1) * _P5
-            h = _rotl(h, 11) * _P1
-        out[idx] = _avalanche(h)
-    _xxh32_long(data, starts, lengths, order[cuts[_SHORT - 1] :], out)
+    as_array = np.ascontiguousarray
+    return _xxh32_lower(as_array(data, np.uint8), as_array(starts, np.int64), as_array(lengths, np.int64))
+
+
+_OFFSETS = numba.types.int64[::1]
+
+
+@numba.njit(
+    [  # texts' bytes may be a read-only buffer
+        numba.types.uint32[::1](numba.types.Array(numba.types.uint8, 1, "C", readonly=readonly), _OFFSETS, _OFFSETS)
+        for readonly in (False, True)
+    ],
+    cache=True,
+    nogil=True,
+    boundscheck=False,
+)
+def _xxh32_lower(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.uint32]:
+    """``_xxh32_ascii_tokens``. 32-bit words live in 64-bit integers, masked: numba widens unsigned arithmetic."""
+    out = np.empty(starts.size, dtype=np.uint32)
+    for k in range(starts.size):
+        i = starts[k]
+        end = i + lengths[k]
+        if lengths[k] >= 16:
+            v1, v2, v3, v4 = _LANE1, _P2, np.uint64(0), _LANE4
+            while i + 16 <= end:
+                v1 = (_rotl((v1 + _lower32(data, i) * _P2) & _M32, 13) * _P1) & _M32
+                v2 = (_rotl((v2 + _lower32(data, i + 4) * _P2) & _M32, 13) * _P1) & _M32
+                v3 = (_rotl((v3 + _lower32(data, i + 8) * _P2) & _M32, 13) * _P1) & _M32
+                v4 = (_rotl((v4 + _lower32(data, i + 12) * _P2) & _M32, 13) * _P1) & _M32
+                i += 16
+            h = (_rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)) & _M32
+        else:
+            h = _P5
+        h = (h + np.uint64(lengths[k])) & _M32
+        while i + 4 <= end:
+            h = (_rotl((h + _lower32(data, i) * _P3) & _M32, 17) * _P4) & _M32
+            i += 4
+        while i < end:
+            h = (_rotl((h + (np.uint64(data[i]) | _LOWER) * _P5) & _M32, 11) * _P1) & _M32
+            i += 1
+        h ^= h >> np.uint64(15)
+        h = (h * _P2) & _M32
+        h ^= h >> np.uint64(13)
+        h = (h * _P3) & _M32
+        h ^= h >> np.uint64(16)
+        out[k] = h
     return out
 
 
