@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from wiretrace.scoring import Alignment, Passage, ScoringParams, _coverage_mask, _find, align, align_many
+from wiretrace.scoring import Alignment, Passage, ScoringParams, _coverage_mask, _find, align, align_many, shared_terms
 from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many
 
 P = ScoringParams(
@@ -153,3 +155,23 @@ def test_shingle_hashes_many_equals_one_at_a_time() -> None:
         for g, s in zip(got, seqs, strict=True):
             assert np.array_equal(g, shingle_hashes(s, k))
     assert shingle_hashes_many([], 4) == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=60),
+    st.lists(st.lists(st.integers(0, 60), max_size=80), min_size=1, max_size=12),
+)
+def test_shared_terms_equal_sets(article: list[int], stories: list[list[int]]) -> None:
+    """Distinct shared terms per story, and their weights summed in term order (bit for bit)."""
+    terms = np.array(article, dtype=np.uint32)
+    weights = np.arange(1, terms.size + 1) / 7.0  # each occurrence its own weight: the first counts
+    first = {int(t): float(weights[i]) for i, t in reversed(list(enumerate(article)))}
+    counts, sums = shared_terms(terms, weights, [np.array(s, dtype=np.uint32) for s in stories])
+    for story, count, total in zip(stories, counts.tolist(), sums.tolist(), strict=True):
+        common = sorted(set(story) & set(first))
+        assert count == len(common)
+        want = 0.0
+        for t in common:
+            want += first[t]
+        assert total == want
