@@ -36,7 +36,6 @@ _STORED_BITS = 32  # of which an entry stores the low ones; its slot gives the r
 _MIN_SLOT_BITS = KEY_BITS - _STORED_BITS
 _PREFIXES = 1 << _MIN_SLOT_BITS  # every run's directory splits at these key prefixes
 _MERGE_CHUNK = 1 << 22  # entries merged at a time: bounds a merge's temporaries
-_LOW = np.uint64(2**_STORED_BITS - 1)
 # Entries per slot of a large run's directory: few enough that a key is found
 # in a few vectorised steps, and the directory adds at most 4 bytes per 16
 # entries (an entry itself is 8 bytes).
@@ -106,8 +105,8 @@ def _bounds(
     """``_Run.bounds``: per needle, a binary search in its slot, then a step past each
     repeat (at most ``_HEAVY``: more go to the heavy list), and a binary search of the heavy keys.
 
-    A loop per needle, not numpy calls per search step: a query's few hundred needles paid
-    for about a hundred numpy calls, twice the work itself."""
+    Compiled loops, not numpy calls per search step: a query's few hundred needles paid for
+    about a hundred numpy calls, twice the work itself."""
     n = needles.size
     lo = np.empty(n, np.int64)
     hi = np.empty(n, np.int64)

@@ -41,7 +41,7 @@ def fmix32(h: U32) -> U32:
 @numba.njit(
     "uint32[:, ::1](uint32[::1], int64[::1], int64[::1], uint32[::1], uint32[::1])",
     cache=True,  # compiled once per install, not at every start
-    nogil=True,  # server threads and their event loop keep running meanwhile
+    nogil=True,  # other threads run meanwhile
     boundscheck=False,
 )
 def _window_mins(mixed: U32, starts: I64, ends: I64, a: U32, b: U32) -> U32:
