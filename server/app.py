@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from wiretrace import text
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
 from wiretrace.server.observability import Metrics, ObservingInterceptor, configure_logging
@@ -52,6 +53,7 @@ class WiretraceServer:
         self.tls = credentials is not None
         self.auth = bool(tokens)
         self.detector = detector if detector is not None else Detector.open(settings)
+        text.warm_up()  # before serving: the first request would otherwise pay ~0.3 s for it
         self.metrics = Metrics(self.detector.stats) if srv.metrics_port >= 0 else None
         self.metrics_port: int | None = None
         self.health = health.HealthServicer(experimental_non_blocking=True)

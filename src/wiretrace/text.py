@@ -295,6 +295,12 @@ def _ascii_word(cp: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
 _ASCII_ODD = tuple(chr(c) for c in np.flatnonzero(_ASCII_CLASSES & _ODD).tolist())
 
 
+def warm_up() -> None:
+    """Build what tokenizing otherwise builds on first use (the Unicode class table: ~0.3 s), so that a
+    server's first article with a non-ASCII character does not wait for it."""
+    _unicode_classes()
+
+
 @functools.cache
 def _unicode_classes() -> npt.NDArray[np.uint8]:
     """All of Unicode; built on first use (about a second), as most batches are ASCII."""
