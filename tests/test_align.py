@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wiretrace.scoring import Alignment, Passage, ScoringParams, _coverage_mask, _find, align, align_many, shared_terms
-from wiretrace.shingling import U32, shingle_hashes, shingle_hashes_many
+from wiretrace.shingling import U32, Ragged, shingle_hashes
 
 P = ScoringParams(
     shingle_size=4,
@@ -146,15 +146,16 @@ def test_find_locates_values_in_a_sorted_table() -> None:
         assert np.array_equal(_find(table, values), np.where(ok, idx, -1))
 
 
-def test_shingle_hashes_many_equals_one_at_a_time() -> None:
+def test_shingles_of_many_sequences_equal_one_at_a_time() -> None:
     rng = np.random.default_rng(5)
     seqs = [rng.integers(0, 2**32, int(n), dtype=np.uint32) for n in rng.integers(0, 30, 50)]
     for k in (1, 2, 4, 9):
-        got = shingle_hashes_many(seqs, k)
+        got = Ragged.of(seqs).shingles(k)
         assert len(got) == len(seqs)
+        assert np.array_equal(got.sizes, [max(0, s.size - k + 1) for s in seqs])
         for g, s in zip(got, seqs, strict=True):
             assert np.array_equal(g, shingle_hashes(s, k))
-    assert shingle_hashes_many([], 4) == []
+    assert len(Ragged.of([]).shingles(4)) == 0
 
 
 @settings(max_examples=80, deadline=None)

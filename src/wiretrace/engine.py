@@ -27,7 +27,7 @@ from wiretrace.scoring import (
     qualifies,
     shared_terms,
 )
-from wiretrace.shingling import I64, U32, shingle_hashes, shingle_hashes_many, sorted_unique
+from wiretrace.shingling import I64, U32, Ragged, shingle_hashes, sorted_unique
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
 from wiretrace.text import Tokens, token_spans_many
 
@@ -178,15 +178,14 @@ class Detector:
         that many)."""
         p = self.params
         m = self.settings.match
-        story_bigrams = shingle_hashes_many([c.tokens for c in cands], 2)
-        story_shingles = shingle_hashes_many([c.tokens for c in cands], self.settings.index.shingle_size)
+        tokens = Ragged.of([c.tokens for c in cands])
+        story_bigrams = tokens.shingles(2)
+        story_shingles = tokens.shingles(self.settings.index.shingle_size)
         total = float(weights[np.unique(bigrams, return_index=True)[1]].sum()) or 1.0
         _, found_weight = shared_terms(bigrams, weights, story_bigrams)
         shares = found_weight / total
         # A passage needs more than one shared shingle.
-        alignments = align_many(
-            shingles, bigrams, weights, story_shingles, [c.tokens.size for c in cands], p, min_shared=2
-        )
+        alignments = align_many(shingles, bigrams, weights, story_shingles, tokens.sizes, p, min_shared=2)
         exacts = [al is not None and qualifies(al, p) for al in alignments]
         best_share, runner_up = self._best_and_rival(shares, story_shingles, exacts)
         found: list[Found] = []
@@ -212,7 +211,7 @@ class Detector:
                 found.append(Found(cand, al, mask, share, verdict))
         return found
 
-    def _best_and_rival(self, shares: np.ndarray, story_shingles: list[U32], exacts: list[bool]) -> tuple[float, float]:
+    def _best_and_rival(self, shares: np.ndarray, story_shingles: Ragged, exacts: list[bool]) -> tuple[float, float]:
         """The best rewrite share and its strongest rival's.
 
         When the article also copies passages from the best story, that
@@ -231,7 +230,7 @@ class Detector:
         if exacts[best] and mine.size and shares.size > 1:
             n_common, _ = shared_terms(mine, np.ones(mine.size), story_shingles)
             # Sizes with repeats: prose repeats few shingles, and distinct counts cost more than the alignment.
-            sizes = np.array([b.size for b in story_shingles])
+            sizes = story_shingles.sizes
             same = n_common >= self.settings.match.edition_overlap * np.maximum(1, np.minimum(sizes, mine.size))
             rivals[same] = 0.0
         return float(shares[best]), float(rivals.max())

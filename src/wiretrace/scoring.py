@@ -28,7 +28,7 @@ from enum import IntEnum
 import numba
 import numpy as np
 
-from wiretrace.shingling import I64, U32, sorted_unique
+from wiretrace.shingling import I64, U32, Ragged, sorted_unique
 
 
 class Verdict(IntEnum):
@@ -87,43 +87,47 @@ def _coverage_mask(n: int, starts: I64, ends: I64) -> np.ndarray:
     return np.cumsum(diff[:-1]) > 0
 
 
+def _slots(table: U32) -> tuple[I64, int]:
+    """Group a sorted table of uniform 32-bit hashes by their top bits, 8-16 slots per entry:
+    slot s holds ``table[slots[s]:slots[s+1]]``, mostly one entry or none."""
+    bits = min(24, int(table.size).bit_length() + 3)
+    shift = 32 - bits
+    slots = np.zeros((1 << bits) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(table >> np.uint32(shift), minlength=1 << bits), out=slots[1:])
+    return slots, shift
+
+
 def _find(table: U32, values: U32) -> np.ndarray:
     """Index of each value in `table` (sorted, distinct), or -1.
 
     The tables here are an article's few hundred distinct hashes and the values
     the tens of thousands of its candidates': ``searchsorted`` pays a branch
-    miss per step for such unsorted needles (~0.1 µs a value). The hashes are
-    uniform, so their top bits pick a slot that mostly holds one table entry
-    or none, and one compiled pass settles every value.
+    miss per step for such unsorted needles (~0.1 µs a value); the slots of
+    `_slots` settle every value in one compiled pass.
     """
     if table.size == 0 or values.size == 0:
         return np.full(values.size, -1, dtype=np.int64)
     if table.dtype != np.uint32 or values.dtype != np.uint32:  # not 32-bit hashes: search
         idx = np.minimum(np.searchsorted(table, values), table.size - 1)
         return np.where(table[idx] == values, idx, -1)
-    bits = min(24, int(table.size).bit_length() + 3)  # 8-16 slots per entry
-    shift = 32 - bits
-    slots = np.zeros((1 << bits) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(table >> np.uint32(shift), minlength=1 << bits), out=slots[1:])
+    slots, shift = _slots(table)
     return _find_in_slots(np.ascontiguousarray(table), np.ascontiguousarray(values), slots, shift)
 
 
-@numba.njit(
-    "int64[::1](uint32[::1], uint32[::1], int64[::1], int64)",
-    cache=True,  # compiled once per install
-    nogil=True,  # other threads run meanwhile
-    boundscheck=False,
-)
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _slot_find(table: U32, slots: I64, shift: int, v: np.uint32) -> int:
+    s = v >> np.uint32(shift)
+    for pos in range(slots[s], slots[s + 1]):
+        if table[pos] == v:
+            return pos
+    return -1
+
+
+@numba.njit("int64[::1](uint32[::1], uint32[::1], int64[::1], int64)", cache=True, nogil=True, boundscheck=False)
 def _find_in_slots(table: U32, values: U32, slots: I64, shift: int) -> I64:
-    """`_find` with the table's entries grouped by their top bits: slot s holds table[slots[s]:slots[s+1]]."""
     found = np.full(values.size, -1, dtype=np.int64)
     for i in range(values.size):
-        v = values[i]
-        s = v >> np.uint32(shift)
-        for pos in range(slots[s], slots[s + 1]):
-            if table[pos] == v:
-                found[i] = pos
-                break
+        found[i] = _slot_find(table, slots, shift, values[i])
     return found
 
 
@@ -148,8 +152,8 @@ def align_many(
     article: U32,
     article_bigrams: U32,
     bigram_weights: np.ndarray,
-    stories: Sequence[U32],
-    n_story_tokens: Sequence[int],
+    stories: Sequence[U32] | Ragged,
+    n_story_tokens: Sequence[int] | I64,
     p: ScoringParams,
     wanted: np.ndarray | None = None,
     min_shared: int = 1,
@@ -160,74 +164,41 @@ def align_many(
     too, as if not wanted (counted here, where the matching finds them anyway).
 
     Verifying ~80 candidates one by one cost ~25 numpy calls each; here the
-    matching, chaining and passage weighing of all of them are a fixed number
-    of calls over their concatenated shingles, and only stories with a
-    qualifying passage are visited one at a time. Results equal `align`'s:
+    matching, chaining and passage weighing of all of them are one compiled
+    pass (`_chains`) over their concatenated shingles, and only stories with
+    a qualifying passage are visited in Python. Results equal `align`'s:
 
     * each article shingle is paired with its first occurrence in the story;
     * matches are chained along diagonals, breaking where the article jumps
       more than ``max_gap`` ahead or the diagonal shifts by more than that;
     * a chain is a passage when its distinct bigrams weigh ``min_passage_weight``.
     """
+    stories = stories if isinstance(stories, Ragged) else Ragged.of(stories)
     n = len(stories)
     out: list[Alignment | None] = [None] * n
     k = p.shingle_size
     if article.size == 0 or n == 0:
         return out
-    todo = [i for i in range(n) if stories[i].size and (wanted is None or wanted[i])]
-    if not todo:
+    todo = np.flatnonzero((stories.sizes > 0) & (True if wanted is None else np.asarray(wanted, dtype=bool)))
+    if todo.size == 0:
         return out
-    # Article shingles and bigrams by distinct value.
     a_uniq, a_inv = np.unique(article, return_inverse=True)
-    by_value = np.argsort(a_inv, kind="stable")  # article positions grouped by value, ascending within
-    per_value = np.bincount(a_inv, minlength=a_uniq.size)
-    value_end = np.cumsum(per_value)
-    b_uniq, b_first, b_inv = np.unique(article_bigrams, return_index=True, return_inverse=True)
-    b_weight = bigram_weights[b_first]
-
-    # Story shingles that occur in the article: (story, value, first position in the story).
-    sizes = np.array([stories[i].size for i in todo], dtype=np.int64)
-    flat = np.concatenate([stories[i] for i in todo])
-    owner = np.repeat(np.arange(len(todo), dtype=np.int64), sizes)
-    where = _find(a_uniq, flat)
-    hit = np.flatnonzero(where >= 0)
-    if hit.size == 0:
-        return out
-    pair = owner[hit] * a_uniq.size + where[hit]
-    pair, first = np.unique(pair, return_index=True)  # first occurrence: the flat order is positional
-    shared = np.bincount(pair // a_uniq.size, minlength=len(todo))  # distinct article shingles per story
-    if min_shared > 1:
-        enough = shared[pair // a_uniq.size] >= min_shared
-        if not enough.all():
-            pair, first = pair[enough], first[enough]
-            if pair.size == 0:
-                return out
-    p_owner = pair // a_uniq.size
-    p_value = pair % a_uniq.size
-    p_spos = hit[first] - (np.cumsum(sizes) - sizes)[p_owner]
-
-    # Every article position holding each shared value, ordered by (story, article position).
-    reps = per_value[p_value]
-    starts = value_end[p_value] - reps
-    total = int(reps.sum())
-    offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
-    a_pos = by_value[np.repeat(starts, reps) + offs].astype(np.int64)
-    own = np.repeat(p_owner, reps)
-    s_pos = np.repeat(p_spos, reps)
-    order = np.argsort(own * article.size + a_pos, kind="stable")
-    a_pos, own, s_pos = a_pos[order], own[order], s_pos[order]
-
-    # Chains: break at a new story, an article jump or a diagonal shift.
-    diag = s_pos - a_pos
-    brk = (np.diff(own) != 0) | (np.diff(a_pos) > p.max_gap) | (np.abs(np.diff(diag)) > p.max_gap)
-    seg_lo = np.concatenate(([0], np.flatnonzero(brk) + 1))
-    seg_hi = np.concatenate((seg_lo[1:], [a_pos.size]))
-    seg_of = np.repeat(np.arange(seg_lo.size, dtype=np.int64), seg_hi - seg_lo)
-
-    # Weight of each chain's distinct bigrams (those inside its matched shingles).
-    covered = (a_pos[:, None] + np.arange(k - 1)[None, :]).reshape(-1)
-    seg_bigram = sorted_unique(np.repeat(seg_of, k - 1) * b_uniq.size + b_inv[covered])
-    weight = np.bincount(seg_bigram // b_uniq.size, weights=b_weight[seg_bigram % b_uniq.size], minlength=seg_lo.size)
+    _, b_first, b_inv = np.unique(article_bigrams, return_index=True, return_inverse=True)
+    slots, shift = _slots(a_uniq)
+    a_pos, own, seg_lo, seg_hi, weight, s_min, s_max, shared = _chains(
+        a_uniq,
+        slots,
+        shift,
+        a_inv.astype(np.int64, copy=False),
+        b_inv.astype(np.int64, copy=False),
+        np.ascontiguousarray(bigram_weights[b_first], dtype=np.float64),
+        stories.values,
+        stories.starts[todo],
+        stories.ends[todo],
+        k,
+        p.max_gap,
+        max(1, min_shared),
+    )
     keep = weight >= p.min_passage_weight
     # Summed in another order than align's reference sum; settle near-ties with that sum.
     for s in np.flatnonzero(np.abs(weight - p.min_passage_weight) <= 1e-9 * max(1.0, p.min_passage_weight)).tolist():
@@ -237,8 +208,6 @@ def align_many(
     segs = np.flatnonzero(keep)
     if segs.size == 0:
         return out
-    s_min = np.minimum.reduceat(s_pos, seg_lo)
-    s_max = np.maximum.reduceat(s_pos, seg_lo)
 
     n_article_tokens = article_bigrams.size + 1
     seg_story = own[seg_lo[segs]]
@@ -262,7 +231,7 @@ def align_many(
             s_hi.append(s1)
             matched += hi - lo
             spanned += span
-        i = todo[j]
+        i = int(todo[j])
         n_story = int(n_story_tokens[i])
         article_mask = _coverage_mask(n_article_tokens, np.array(a_lo), np.array(a_hi))
         story_mask = _coverage_mask(n_story, np.array(s_lo), np.array(s_hi))
@@ -276,6 +245,108 @@ def align_many(
             jaccard=inter / union if union else 0.0,
             density=matched / spanned if spanned else 0.0,
         )
+    return out
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _chains(
+    a_uniq: U32,
+    slots: I64,
+    shift: int,
+    a_inv: I64,
+    b_inv: I64,
+    b_weight: np.ndarray,
+    values: U32,
+    starts: I64,
+    ends: I64,
+    k: int,
+    max_gap: int,
+    min_shared: int,
+) -> tuple[I64, I64, I64, I64, np.ndarray, I64, I64, I64]:
+    """`align_many`'s matching and chaining, story by story.
+
+    Marks each distinct article shingle with its first position in the story
+    (``stamp`` says which story the mark belongs to, so nothing is reset), then
+    walks the article once: its marked positions are the matches, already in
+    article order, ready to chain. A chain's weight sums its distinct bigrams
+    once each (``b_stamp`` again).
+    """
+    n = starts.size
+    n_art = a_inv.size
+    stamp = np.full(a_uniq.size, -1, dtype=np.int64)
+    first = np.zeros(a_uniq.size, dtype=np.int64)
+    shared = np.zeros(n, dtype=np.int64)
+    cap = 2 * n_art + 64
+    a_pos = np.empty(cap, dtype=np.int64)
+    s_pos = np.empty(cap, dtype=np.int64)
+    own = np.empty(cap, dtype=np.int64)
+    m = 0
+    for j in range(n):
+        lo = starts[j]
+        count = 0
+        for x in range(lo, ends[j]):
+            v = _slot_find(a_uniq, slots, shift, values[x])
+            if v >= 0 and stamp[v] != j:
+                stamp[v] = j
+                first[v] = x - lo
+                count += 1
+        shared[j] = count
+        if count < min_shared:
+            continue
+        if m + n_art > cap:
+            cap = max(2 * cap, m + n_art)
+            a_pos = _grown(a_pos, m, cap)
+            s_pos = _grown(s_pos, m, cap)
+            own = _grown(own, m, cap)
+        for a in range(n_art):
+            v = a_inv[a]
+            if stamp[v] == j:
+                a_pos[m] = a
+                s_pos[m] = first[v]
+                own[m] = j
+                m += 1
+
+    seg_lo = np.empty(m, dtype=np.int64)
+    n_seg = 0
+    for i in range(m):
+        if (
+            i == 0
+            or own[i] != own[i - 1]
+            or a_pos[i] - a_pos[i - 1] > max_gap
+            or abs((s_pos[i] - a_pos[i]) - (s_pos[i - 1] - a_pos[i - 1])) > max_gap
+        ):
+            seg_lo[n_seg] = i
+            n_seg += 1
+    seg_lo = seg_lo[:n_seg]
+    seg_hi = np.empty(n_seg, dtype=np.int64)
+    weight = np.zeros(n_seg)
+    s_min = np.empty(n_seg, dtype=np.int64)
+    s_max = np.empty(n_seg, dtype=np.int64)
+    b_stamp = np.full(b_weight.size, -1, dtype=np.int64)
+    for g in range(n_seg):
+        hi = seg_lo[g + 1] if g + 1 < n_seg else m
+        seg_hi[g] = hi
+        w = 0.0
+        lo_s = s_pos[seg_lo[g]]
+        hi_s = lo_s
+        for i in range(seg_lo[g], hi):
+            for d in range(k - 1):
+                b = b_inv[a_pos[i] + d]
+                if b_stamp[b] != g:
+                    b_stamp[b] = g
+                    w += b_weight[b]
+            lo_s = min(lo_s, s_pos[i])
+            hi_s = max(hi_s, s_pos[i])
+        weight[g] = w
+        s_min[g] = lo_s
+        s_max[g] = hi_s
+    return a_pos[:m], own[:m], seg_lo, seg_hi, weight, s_min, s_max, shared
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _grown(a: I64, used: int, cap: int) -> I64:
+    out = np.empty(cap, dtype=a.dtype)
+    out[:used] = a[:used]
     return out
 
 
@@ -293,22 +364,44 @@ class Lexical:
     article_mask: np.ndarray
 
 
-def shared_terms(article_terms: U32, term_weights: np.ndarray, stories: list[U32]) -> tuple[np.ndarray, np.ndarray]:
+def shared_terms(
+    article_terms: U32, term_weights: np.ndarray, stories: Sequence[U32] | Ragged
+) -> tuple[np.ndarray, np.ndarray]:
     """For many stories at once: how many distinct article terms each contains,
-    and their summed weight (one sort and one search for the whole batch)."""
+    and their summed weight (in term order, as a sum over a set would be)."""
     uniq, first = np.unique(article_terms, return_index=True)
+    stories = stories if isinstance(stories, Ragged) else Ragged.of(stories)
     n = len(stories)
     if uniq.size == 0 or n == 0:
         return np.zeros(n, dtype=np.int64), np.zeros(n)
-    flat = np.concatenate(stories)
-    owner = np.repeat(np.arange(n, dtype=np.int64), [t.size for t in stories])
-    idx = _find(uniq, flat)
-    hit = idx >= 0
-    pairs = sorted_unique(owner[hit] * uniq.size + idx[hit])
-    whose = pairs // uniq.size
-    counts = np.bincount(whose, minlength=n)
-    weights = np.bincount(whose, weights=term_weights[first][pairs % uniq.size], minlength=n)
-    return counts, weights
+    slots, shift = _slots(uniq)
+    weights = np.ascontiguousarray(term_weights[first], dtype=np.float64)
+    return _shared_counts(uniq, slots, shift, weights, stories.values, stories.starts, stories.ends)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _shared_counts(
+    table: U32, slots: I64, shift: int, weights: np.ndarray, values: U32, starts: I64, ends: I64
+) -> tuple[I64, np.ndarray]:
+    n = starts.size
+    stamp = np.full(table.size, -1, dtype=np.int64)  # the last story holding each term
+    counts = np.zeros(n, dtype=np.int64)
+    sums = np.zeros(n)
+    for j in range(n):
+        count = 0
+        for x in range(starts[j], ends[j]):
+            t = _slot_find(table, slots, shift, values[x])
+            if t >= 0 and stamp[t] != j:
+                stamp[t] = j
+                count += 1
+        counts[j] = count
+        if count:
+            total = 0.0
+            for t in range(table.size):
+                if stamp[t] == j:
+                    total += weights[t]
+            sums[j] = total
+    return counts, sums
 
 
 def lexical_overlap(article_bigrams: U32, bigram_weights: np.ndarray, story_bigrams: U32) -> Lexical:

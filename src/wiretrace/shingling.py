@@ -15,7 +15,8 @@ almost entirely inside some query window that is aligned with a story window.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -90,19 +91,43 @@ def _shingles(tokens: U32, k: int) -> U32:
     return out
 
 
-def shingle_hashes_many(token_hashes: Sequence[U32], k: int) -> list[U32]:
-    """`shingle_hashes` of many sequences, hashed in one pass over their concatenation.
+@dataclass(frozen=True, slots=True)
+class Ragged:
+    """Many sequences in one array: sequence i is ``values[starts[i]:ends[i]]``.
 
-    A shingle's hash depends only on its own k tokens, so each sequence's
-    shingles are a slice of the concatenation's (those not straddling a joint).
+    Verification works on ~80 candidate stories at once; compiled loops take
+    the three arrays whole instead of a Python list of small arrays, and
+    shingling the concatenation is one pass (a shingle's hash depends only on
+    its own k tokens, so each sequence's shingles are a slice of it).
     """
-    if not token_hashes:
-        return []
-    sizes = np.array([t.shape[0] for t in token_hashes], dtype=np.int64)
-    offsets = np.cumsum(sizes) - sizes
-    flat = shingle_hashes(np.concatenate(token_hashes), k)
-    empty = np.empty(0, dtype=np.uint32)
-    return [flat[o : o + n - k + 1] if n >= k else empty for o, n in zip(offsets.tolist(), sizes.tolist(), strict=True)]
+
+    values: U32
+    starts: I64
+    ends: I64
+
+    @classmethod
+    def of(cls, seqs: Sequence[U32]) -> Ragged:
+        sizes = np.fromiter((s.shape[0] for s in seqs), dtype=np.int64, count=len(seqs))
+        ends = np.cumsum(sizes)
+        values = np.concatenate(seqs).astype(np.uint32, copy=False) if seqs else np.empty(0, np.uint32)
+        return cls(values, ends - sizes, ends)
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def __getitem__(self, i: int) -> U32:
+        return self.values[self.starts[i] : self.ends[i]]
+
+    def __iter__(self) -> Iterator[U32]:
+        return (self.values[a:b] for a, b in zip(self.starts.tolist(), self.ends.tolist(), strict=True))
+
+    @property
+    def sizes(self) -> I64:
+        return self.ends - self.starts
+
+    def shingles(self, k: int) -> Ragged:
+        """`shingle_hashes` of every sequence (empty where shorter than k)."""
+        return Ragged(shingle_hashes(self.values, k), self.starts, np.maximum(self.starts, self.ends - k + 1))
 
 
 def window_bounds(n_shingles: int, size: int, step: int) -> tuple[I64, I64]:
