@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wiretrace.scoring import Alignment, Passage, ScoringParams, _coverage_mask, _find, align, align_many, shared_terms
-from wiretrace.shingling import U32, Ragged, shingle_hashes
+from wiretrace.shingling import U32, Ragged, distinct, shingle_hashes
 
 P = ScoringParams(
     shingle_size=4,
@@ -176,3 +176,14 @@ def test_shared_terms_equal_sets(article: list[int], stories: list[list[int]]) -
         for t in common:
             want += first[t]
         assert total == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 9), max_size=300))
+def test_distinct_equals_numpy_unique(values: list[int]) -> None:
+    """Sorted distinct values, each one's first position, and every position's value index."""
+    a = np.array(values, dtype=np.uint32)
+    want = np.unique(a, return_index=True, return_inverse=True)
+    got = distinct(a)
+    for g, w in zip(got, want, strict=True):
+        assert np.array_equal(g, w)

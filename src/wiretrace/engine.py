@@ -27,7 +27,7 @@ from wiretrace.scoring import (
     qualifies,
     shared_terms,
 )
-from wiretrace.shingling import I64, U32, Ragged, shingle_hashes, sorted_unique
+from wiretrace.shingling import I64, U32, Ragged, distinct, shingle_hashes, sorted_unique
 from wiretrace.store import Candidate, StoryPrint, StoryRecord
 from wiretrace.text import Tokens, token_spans_many
 
@@ -181,7 +181,7 @@ class Detector:
         tokens = Ragged.of([c.tokens for c in cands])
         story_bigrams = tokens.shingles(2)
         story_shingles = tokens.shingles(self.settings.index.shingle_size)
-        total = float(weights[np.unique(bigrams, return_index=True)[1]].sum()) or 1.0
+        total = float(weights[distinct(bigrams)[1]].sum()) or 1.0
         _, found_weight = shared_terms(bigrams, weights, story_bigrams)
         shares = found_weight / total
         # A passage needs more than one shared shingle.

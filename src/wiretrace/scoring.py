@@ -28,7 +28,7 @@ from enum import IntEnum
 import numba
 import numpy as np
 
-from wiretrace.shingling import I64, U32, Ragged, sorted_unique
+from wiretrace.shingling import I64, U32, Ragged, distinct, sorted_unique
 
 
 class Verdict(IntEnum):
@@ -182,15 +182,15 @@ def align_many(
     todo = np.flatnonzero((stories.sizes > 0) & (True if wanted is None else np.asarray(wanted, dtype=bool)))
     if todo.size == 0:
         return out
-    a_uniq, a_inv = np.unique(article, return_inverse=True)
-    _, b_first, b_inv = np.unique(article_bigrams, return_index=True, return_inverse=True)
+    a_uniq, _, a_inv = distinct(article)
+    _, b_first, b_inv = distinct(article_bigrams)
     slots, shift = _slots(a_uniq)
     a_pos, own, seg_lo, seg_hi, weight, s_min, s_max, shared = _chains(
         a_uniq,
         slots,
         shift,
-        a_inv.astype(np.int64, copy=False),
-        b_inv.astype(np.int64, copy=False),
+        a_inv,
+        b_inv,
         np.ascontiguousarray(bigram_weights[b_first], dtype=np.float64),
         stories.values,
         stories.starts[todo],
@@ -211,7 +211,7 @@ def align_many(
 
     n_article_tokens = article_bigrams.size + 1
     seg_story = own[seg_lo[segs]]
-    for j in np.unique(seg_story).tolist():
+    for j in sorted_unique(seg_story).tolist():
         passages: list[Passage] = []
         a_lo: list[int] = []
         a_hi: list[int] = []
@@ -369,7 +369,7 @@ def shared_terms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For many stories at once: how many distinct article terms each contains,
     and their summed weight (in term order, as a sum over a set would be)."""
-    uniq, first = np.unique(article_terms, return_index=True)
+    uniq, first, _ = distinct(article_terms)
     stories = stories if isinstance(stories, Ragged) else Ragged.of(stories)
     n = len(stories)
     if uniq.size == 0 or n == 0:

@@ -49,6 +49,33 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return out[keep]
 
 
+def distinct(values: U32) -> tuple[U32, I64, I64]:
+    """``np.unique(values, return_index=True, return_inverse=True)`` of 32-bit hashes: verification
+    takes it of an article's shingles and bigrams several times a match, where numpy's version
+    costs ~10 us in calls around a sort of a few hundred values. Here: one SIMD sort of
+    (value, position) pairs, one compiled pass."""
+    packed = np.sort(values.astype(np.uint64) << _S32 | np.arange(values.size, dtype=np.uint64))
+    return _distinct_sorted(packed)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _distinct_sorted(packed: U64) -> tuple[U32, I64, I64]:
+    n = packed.size
+    inverse = np.empty(n, dtype=np.int64)
+    uniq = np.empty(n, dtype=np.uint32)
+    first = np.empty(n, dtype=np.int64)
+    m = -1
+    for i in range(n):
+        value = np.uint32(packed[i] >> np.uint64(32))
+        at = np.int64(packed[i] & np.uint64(0xFFFFFFFF))
+        if m < 0 or value != uniq[m]:
+            m += 1
+            uniq[m] = value
+            first[m] = at
+        inverse[at] = m
+    return uniq[: m + 1].copy(), first[: m + 1].copy(), inverse
+
+
 def fmix64(x: U64) -> U64:
     """MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit."""
     x = x ^ (x >> _S33)
