@@ -152,6 +152,24 @@ def _bounds(
     return lo, hi, heavy_lo, heavy_hi
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _gather(stories: U32, lo: np.ndarray, hi: np.ndarray, alive: np.ndarray) -> U32:
+    """The live stories of ``stories[lo[i]:hi[i]]`` for every i, concatenated (in one pass, where
+    numpy took ten calls per list)."""
+    total = 0
+    for i in range(lo.size):
+        total += hi[i] - lo[i]
+    out = np.empty(total, dtype=np.uint32)
+    m = 0
+    for i in range(lo.size):
+        for p in range(lo[i], hi[i]):
+            story = stories[p]
+            if story < alive.size and alive[story]:
+                out[m] = story
+                m += 1
+    return out[:m]
+
+
 def _stable_order(keys: U64) -> np.ndarray:
     """``np.argsort(keys, kind="stable")`` of 48-bit keys, ten times faster.
 
@@ -443,20 +461,8 @@ class LSHIndex:
         if max_bucket > 0 and spans:
             keep = np.sum([hi - lo for _, lo, hi in spans], axis=0) <= max_bucket
             spans = [(stories, lo[keep], hi[keep]) for stories, lo, hi in spans]
-        found: list[U32] = []
-        for stories, lo, hi in spans:
-            counts = hi - lo
-            nz = counts > 0
-            counts = counts[nz]
-            total_hits = int(counts.sum())
-            if total_hits == 0:
-                continue
-            starts = np.repeat(lo[nz] - (np.cumsum(counts) - counts), counts)
-            found.append(stories[starts + np.arange(total_hits)])
-        if not found:
-            return np.empty(0, dtype=np.uint32)
-        hits = np.concatenate(found)
-        return hits[alive[hits]]
+        found = [_gather(stories, lo, hi, alive) for stories, lo, hi in spans]
+        return np.concatenate(found) if found else np.empty(0, dtype=np.uint32)
 
     @property
     def entries(self) -> int:
