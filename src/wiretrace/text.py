@@ -120,7 +120,8 @@ def content_spans(text: str) -> list[tuple[int, int]]:
 def _prose_spans(text: str, pretest: bool) -> list[tuple[int, int]]:
     """``content_spans``; with `pretest`, the batch path's cheap necessary conditions go first: for
     the credit search over the whole text (~45 µs for an article, in most of them a "/" or ";"),
-    ``_may_credit``; for the chrome regex on each line, its first two characters (``_OPEN2``)."""
+    ``_may_credit``; for the chrome regex on each line, its first two characters; for the
+    sign-off regex on each line, the word itself."""
     spans: list[tuple[int, int]] = []
     credits = (
         ("/" in text or ";" in text)
@@ -128,23 +129,20 @@ def _prose_spans(text: str, pretest: bool) -> list[tuple[int, int]]:
         and _CHROME_ANYWHERE_RE.search(text) is not None
     )
     signoffs = "reuter" in text.lower()
+    chrome, signed = True, signoffs
     pos = 0
     for line in text.splitlines(keepends=True):
-        span = _line_span(text, pos, pos + len(line), credits, signoffs, not pretest or _may_open_chrome(line))
+        if pretest:
+            # IGNORECASE pairs an ASCII letter only with its other case or a non-ASCII letter, so a
+            # line opening with two ASCII characters, not spaces, that start no opening is not chrome.
+            head = line[:2].lower()
+            chrome = not head.isascii() or head[:1].isspace() or head in _OPEN_PAIRS or head[:1] in _OPEN_SINGLES
+            signed = signoffs and "reuter" in line.lower()
+        span = _line_span(text, pos, pos + len(line), credits, signed, chrome)
         pos += len(line)
         if span is not None:
             spans.append(span)
     return spans
-
-
-def _may_open_chrome(line: str) -> bool:
-    """False only if ``_CHROME_START_RE`` cannot match `line`: it opens with two ASCII characters,
-    not spaces, that no chrome opening starts with (IGNORECASE pairs an ASCII letter only with its
-    other case or a non-ASCII letter)."""
-    head = line[:2].lower()
-    if not head.isascii() or head[:1].isspace():
-        return True
-    return bool(_OPEN2[ord(head[0]) | (ord(head[1]) << 8 if len(head) > 1 else 0)])
 
 
 def _line_span(
@@ -162,7 +160,7 @@ def _line_span(
         return None
     if (chrome and _CHROME_START_RE.match(line)) or (credits and _CHROME_ANYWHERE_RE.search(line)):
         return None
-    if stripped[0].isupper() and any(c in line for c in _DATELINE_MARKS):
+    if stripped[0].isupper() and ("-" in line or ":" in line or "–" in line or "—" in line):  # _DATELINE_MARKS
         m = _DATELINE_RE.match(line)
         if m and m.end() < len(line.rstrip()):
             start += m.end()
@@ -379,6 +377,8 @@ def _opening_pairs() -> npt.NDArray[np.bool_]:
 
 
 _OPEN2 = _opening_pairs()
+_OPEN_PAIRS = frozenset(o[:2] for o in _CHROME_OPENINGS if o.isascii() and len(o) > 1)  # the same, as strings
+_OPEN_SINGLES = frozenset(o for o in _CHROME_OPENINGS if o.isascii() and len(o) == 1)
 
 
 @dataclass(frozen=True, slots=True)
