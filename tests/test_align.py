@@ -63,8 +63,8 @@ def reference_align(
         spanned += span
     if not passages:
         return None
-    article_mask = _coverage_mask(n_article_tokens, np.array(a_lo), np.array(a_hi))
-    story_mask = _coverage_mask(n_story_tokens, np.array(s_lo), np.array(s_hi))
+    article_mask = _coverage_mask(n_article_tokens, a_lo, a_hi)
+    story_mask = _coverage_mask(n_story_tokens, s_lo, s_hi)
     a_set = np.unique(article)
     inter = int(np.isin(a_set, sorted_story).sum())
     union = a_set.size + np.unique(sorted_story).size - inter
@@ -187,3 +187,12 @@ def test_distinct_equals_numpy_unique(values: list[int]) -> None:
     got = distinct(a)
     for g, w in zip(got, want, strict=True):
         assert np.array_equal(g, w)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 60), st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=6))
+def test_coverage_mask_marks_the_union_of_the_ranges(n: int, ranges: list[tuple[int, int]]) -> None:
+    ranges = [(min(a, n), min(b, n)) for a, b in ranges]
+    inside = {t for a, b in ranges for t in range(a, b)}
+    mask = _coverage_mask(n, [a for a, _ in ranges], [b for _, b in ranges])
+    assert mask.tolist() == [t in inside for t in range(n)]

@@ -80,11 +80,12 @@ class Alignment:
         return int(self.article_mask.sum())
 
 
-def _coverage_mask(n: int, starts: I64, ends: I64) -> np.ndarray:
-    diff = np.zeros(n + 1, dtype=np.int32)
-    np.add.at(diff, starts, 1)
-    np.add.at(diff, ends, -1)
-    return np.cumsum(diff[:-1]) > 0
+def _coverage_mask(n: int, starts: Sequence[int], ends: Sequence[int]) -> np.ndarray:
+    """Tokens inside any [start, end): a story has a few passages, so slices beat np.add.at."""
+    mask = np.zeros(n, dtype=bool)
+    for a, b in zip(starts, ends, strict=True):
+        mask[a:b] = True
+    return mask
 
 
 def _slots(table: U32) -> tuple[I64, int]:
@@ -233,8 +234,8 @@ def align_many(
             spanned += span
         i = int(todo[j])
         n_story = int(n_story_tokens[i])
-        article_mask = _coverage_mask(n_article_tokens, np.array(a_lo), np.array(a_hi))
-        story_mask = _coverage_mask(n_story, np.array(s_lo), np.array(s_hi))
+        article_mask = _coverage_mask(n_article_tokens, a_lo, a_hi)
+        story_mask = _coverage_mask(n_story, s_lo, s_hi)
         inter = int(shared[j])
         union = a_uniq.size + sorted_unique(stories[i]).size - inter
         out[i] = Alignment(
