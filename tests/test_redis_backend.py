@@ -105,14 +105,42 @@ def test_same_answers_as_embedded(server: RedisServer, stories: list[StoryRecord
         for q in queries:
             r, e = red.match(q), emb.match(q)
             assert r.verdict == e.verdict
-            assert [m.story_id for m in r.matches] == [m.story_id for m in e.matches]
-            assert [m.containment for m in r.matches] == [m.containment for m in e.matches]
+            assert r.matches == e.matches  # whole matches: ids, headlines, scores, passages
         # Term weights come from the shared document frequencies, and agree with the embedded table.
         bigrams = shingle_hashes(red.pipeline.story(queries[0]).tokens, 2)
         np.testing.assert_allclose(red.backend.term_weights(bigrams), emb.backend.term_weights(bigrams))
         red.delete(["wire-7"])
         emb.delete(["wire-7"])
         np.testing.assert_allclose(red.backend.term_weights(bigrams), emb.backend.term_weights(bigrams))
+    finally:
+        red.close()
+        emb.close()
+
+
+def test_candidates_carry_tokens_and_texts_come_apart(
+    server: RedisServer, stories: list[StoryRecord], tmp_path: Path
+) -> None:
+    """Verification reads only tokens; the shown stories' headline and body come from `texts`,
+    which leaves out a story deleted since (its number is never reused)."""
+    red = _detector(server.url)
+    emb = Detector(SETTINGS, EmbeddedBackend(tmp_path / "emb", FP))
+    try:
+        for det in (red, emb):
+            det.upsert(stories)
+            numbers = list(range(1, len(stories) + 6))  # numbers start at 1; the last five do not exist
+            cands = det.backend.candidates(numbers)
+            by_id = {r.story_id: r for r in stories}
+            assert sorted(c.story_id for c in cands) == sorted(by_id)
+            for c in cands:
+                assert c.tokens.tolist() == det.pipeline.story(by_id[c.story_id].body).tokens.tolist()
+            texts = det.backend.texts(numbers)
+            assert {c.story_id: texts[c.number] for c in cands} == {
+                sid: (r.headline, r.body) for sid, r in by_id.items()
+            }
+            det.delete(["wire-3"])
+            gone = next(c.number for c in cands if c.story_id == "wire-3")
+            assert gone not in det.backend.texts(numbers)
+            assert gone not in [c.number for c in det.backend.candidates(numbers)]
     finally:
         red.close()
         emb.close()

@@ -55,6 +55,9 @@ class Backend(Protocol):
 
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]: ...
 
+    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(headline, body) of the stories still stored, by number."""
+
     def refresh(self) -> None:
         """Catch up with writes made through other processes (before a lookup)."""
 
@@ -155,6 +158,9 @@ class EmbeddedBackend:
 
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
         return self.store.candidates(numbers)
+
+    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
+        return self.store.texts(numbers)
 
     def stats(self) -> BackendStats:
         return BackendStats(

@@ -140,9 +140,15 @@ class Detector:
         for f in found:
             covered |= f.mask
         wire_fraction = float(covered.sum()) / n_tokens
-        shown = ranked[:top_k]
-        story_spans = token_spans_many([f.candidate.body for f in shown])
-        matches = tuple(self._source_match(art.tokens, f, *t) for f, t in zip(shown, story_spans, strict=True))
+        # Texts only for the stories shown; one deleted since verification is left out, as if
+        # the deletion had come first (numbers are never reused, so a text found is the one verified).
+        texts = self.backend.texts([f.candidate.number for f in ranked[:top_k]])
+        shown = [f for f in ranked[:top_k] if f.candidate.number in texts]
+        story_spans = token_spans_many([texts[f.candidate.number][1] for f in shown])
+        matches = tuple(
+            self._source_match(art.tokens, f, texts[f.candidate.number][0], *t)
+            for f, t in zip(shown, story_spans, strict=True)
+        )
         return MatchResult(
             verdict=overall_verdict([f.verdict for f in found], wire_fraction, self.params),
             matches=matches,
@@ -235,7 +241,9 @@ class Detector:
             rivals[same] = 0.0
         return float(shares[best]), float(rivals.max())
 
-    def _source_match(self, art_tokens: Tokens, f: Found, story_starts: I64, story_ends: I64) -> SourceMatch:
+    def _source_match(
+        self, art_tokens: Tokens, f: Found, headline: str, story_starts: I64, story_ends: I64
+    ) -> SourceMatch:
         cand, al = f.candidate, f.alignment
         n_story = story_starts.size
         passages = tuple(
@@ -250,7 +258,7 @@ class Detector:
         )
         return SourceMatch(
             story_id=cand.story_id,
-            headline=cand.headline,
+            headline=headline,
             containment=round(f.containment, 4),
             coverage=round(al.coverage if al is not None else 0.0, 4),
             jaccard=round(al.jaccard if al is not None else 0.0, 4),

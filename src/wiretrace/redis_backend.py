@@ -532,14 +532,25 @@ class RedisBackend:
             return []
         pipe = self.client.pipeline(transaction=False)
         for n in numbers:
-            pipe.hmget(self.prefix + b"s:" + str(int(n)).encode(), ["sid", "h", "body", "tok"])
+            pipe.hmget(self.prefix + b"s:" + str(int(n)).encode(), ["sid", "tok"])
         out: list[Candidate] = []
         for n, row in zip(numbers, cast(list[list[bytes | None]], pipe.execute()), strict=True):
-            sid, headline, body, tok = row
+            sid, tok = row
             if sid is None or tok is None:  # replaced or deleted since the lookup
                 continue
-            tokens = np.frombuffer(tok, "<u4").astype(np.uint32, copy=False)
-            out.append(Candidate(int(n), _s(sid), _s(headline or b""), _s(body or b""), tokens))
+            out.append(Candidate(int(n), _s(sid), np.frombuffer(tok, "<u4").astype(np.uint32, copy=False)))
+        return out
+
+    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
+        if not len(numbers):
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for n in numbers:
+            pipe.hmget(self.prefix + b"s:" + str(int(n)).encode(), ["sid", "h", "body"])
+        out: dict[int, tuple[str, str]] = {}
+        for n, (sid, headline, body) in zip(numbers, cast(list[list[bytes | None]], pipe.execute()), strict=True):
+            if sid is not None:  # else deleted since
+                out[int(n)] = (_s(headline or b""), _s(body or b""))
         return out
 
     def refresh(self) -> None:
