@@ -90,7 +90,9 @@ class ServerSettings:
         " holds its own index (memory times N) and applies the others' writes before every match.",
     )
     match_threads: int = _opt(
-        0, "Matches computed at once (0: one per CPU core); others wait their turn, since extra threads slow the GIL."
+        1,
+        "Matches computed at once per process (0: one per CPU core); others wait their turn, since threads"
+        " contend for the GIL (use --processes for more cores).",
     )
     max_concurrent_rpcs: int = _opt(64, "RPCs in progress at once; more get RESOURCE_EXHAUSTED (0: none).")
     max_message_bytes: int = _opt(8 * 1024 * 1024, "Largest gRPC message accepted or sent.")
