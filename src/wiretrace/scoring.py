@@ -90,29 +90,17 @@ def _coverage_mask(n: int, starts: Sequence[int], ends: Sequence[int]) -> np.nda
 
 def _slots(table: U32) -> tuple[I64, int]:
     """Group a sorted table of uniform 32-bit hashes by their top bits, 8-16 slots per entry:
-    slot s holds ``table[slots[s]:slots[s+1]]``, mostly one entry or none."""
+    slot s holds ``table[slots[s]:slots[s+1]]``, mostly one entry or none.
+
+    The tables here are an article's few hundred distinct hashes and the values looked up the
+    tens of thousands of its candidates': ``searchsorted`` pays a branch miss per step for such
+    unsorted needles (~0.1 µs a value); a slot settles most values with one comparison.
+    """
     bits = min(24, int(table.size).bit_length() + 3)
     shift = 32 - bits
     slots = np.zeros((1 << bits) + 1, dtype=np.int64)
     np.cumsum(np.bincount(table >> np.uint32(shift), minlength=1 << bits), out=slots[1:])
     return slots, shift
-
-
-def _find(table: U32, values: U32) -> np.ndarray:
-    """Index of each value in `table` (sorted, distinct), or -1.
-
-    The tables here are an article's few hundred distinct hashes and the values
-    the tens of thousands of its candidates': ``searchsorted`` pays a branch
-    miss per step for such unsorted needles (~0.1 µs a value); the slots of
-    `_slots` settle every value in one compiled pass.
-    """
-    if table.size == 0 or values.size == 0:
-        return np.full(values.size, -1, dtype=np.int64)
-    if table.dtype != np.uint32 or values.dtype != np.uint32:  # not 32-bit hashes: search
-        idx = np.minimum(np.searchsorted(table, values), table.size - 1)
-        return np.where(table[idx] == values, idx, -1)
-    slots, shift = _slots(table)
-    return _find_in_slots(np.ascontiguousarray(table), np.ascontiguousarray(values), slots, shift)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
@@ -122,14 +110,6 @@ def _slot_find(table: U32, slots: I64, shift: int, v: np.uint32) -> int:
         if table[pos] == v:
             return pos
     return -1
-
-
-@numba.njit("int64[::1](uint32[::1], uint32[::1], int64[::1], int64)", cache=True, nogil=True, boundscheck=False)
-def _find_in_slots(table: U32, values: U32, slots: I64, shift: int) -> I64:
-    found = np.full(values.size, -1, dtype=np.int64)
-    for i in range(values.size):
-        found[i] = _slot_find(table, slots, shift, values[i])
-    return found
 
 
 def align(
