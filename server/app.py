@@ -131,6 +131,7 @@ class WiretraceServer:
             time.sleep(drain)
         grace = self.settings.server.grace_seconds if grace is None else grace
         self.grpc_server.stop(grace).wait()
+        self.servicer.close()
         if self.metrics is not None:
             self.metrics.close()
         self.detector.close()

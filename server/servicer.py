@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -124,8 +123,13 @@ class SyndicationServicer:
         self.metrics = metrics
         # Match is CPU-bound Python: past one thread per core, threads only take
         # the GIL from each other (measured: 8 clients got half the throughput
-        # of one). Calls past the limit wait here, within their deadline.
-        self._match_slots = threading.BoundedSemaphore(settings.server.match_threads or os.cpu_count() or 1)
+        # of one). Matches run on these threads, not on the RPC's: always the
+        # same thread(s), whose caches stay warm (p50 at 100k stories 1.42-1.51
+        # vs 1.68-1.75 ms on whichever RPC thread). Calls past them queue here,
+        # within their deadline.
+        self._matchers = ThreadPoolExecutor(
+            max_workers=settings.server.match_threads or os.cpu_count() or 1, thread_name_prefix="wiretrace-match"
+        )
 
     # -- plumbing ----------------------------------------------------------
 
@@ -175,17 +179,19 @@ class SyndicationServicer:
 
     def _match(self, req: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
         remaining = context.time_remaining()  # huge, not None, when the call has no deadline
-        if not self._match_slots.acquire(timeout=None if remaining is None or remaining > MAX_WAIT_S else remaining):
+        job = self._matchers.submit(self.detector.match, req.text, req.top_k)
+        done, _ = wait([job], timeout=None if remaining is None or remaining > MAX_WAIT_S else remaining)
+        if not done and job.cancel():  # still queued; once started, a match runs to its end
             raise RequestError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 "the deadline passed while the request waited for a free matcher; retry with a longer deadline "
                 "or fewer concurrent requests",
             )
-        try:
-            result = self.detector.match(req.text, req.top_k)
-        finally:
-            self._match_slots.release()
-        return convert.match_to_proto(result, req.request_id)
+        return convert.match_to_proto(job.result(), req.request_id)
+
+    def close(self) -> None:
+        """Let queued matches finish and stop the matcher threads (after the server has stopped)."""
+        self._matchers.shutdown(wait=True)
 
     # -- RPCs ----------------------------------------------------------------
 

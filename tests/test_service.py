@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -230,37 +234,60 @@ def test_generated_stub_works(server: WiretraceServer) -> None:
         assert stub.GetStats(pb.GetStatsRequest(), timeout=5).story_count == 0
 
 
+@contextlib.contextmanager
+def busy_matchers(server: WiretraceServer) -> Iterator[None]:
+    """Every matcher thread busy until the block ends."""
+    release = threading.Event()
+    matchers = server.servicer._matchers
+    started = [threading.Event() for _ in range(matchers._max_workers)]
+    for ev in started:
+        matchers.submit(lambda ev=ev: (ev.set(), release.wait()))
+    for ev in started:
+        assert ev.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+
+
 def test_match_waits_for_a_free_matcher_within_its_deadline(server: WiretraceServer, raw: SyndicationStub) -> None:
     """Matches past match_threads wait; one that cannot start before its deadline says so."""
-    slots = server.servicer._match_slots
-    taken = 0
-    while slots.acquire(blocking=False):  # every matcher busy
-        taken += 1
-    try:
-        with pytest.raises(grpc.RpcError) as err:
-            raw.Match(pb.MatchRequest(request_id="late", text="some words to match " * 5), timeout=0.3)
-        assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    finally:
-        for _ in range(taken):
-            slots.release()
+    with busy_matchers(server), pytest.raises(grpc.RpcError) as err:
+        raw.Match(pb.MatchRequest(request_id="late", text="some words to match " * 5), timeout=0.3)
+    assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "waited for a free matcher" in (err.value.details() or "")
     reply = raw.Match(pb.MatchRequest(request_id="on-time", text="some words to match " * 5), timeout=10)
     assert reply == pb.MatchResponse(request_id="on-time", verdict=pb.UNRELATED, original_fraction=1.0)
 
 
 def test_match_without_a_deadline_waits_for_a_free_matcher(server: WiretraceServer, raw: SyndicationStub) -> None:
-    slots = server.servicer._match_slots
-    taken = 0
-    while slots.acquire(blocking=False):
-        taken += 1
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        reply = pool.submit(raw.Match, pb.MatchRequest(request_id="patient", text="words to match " * 5))
-        time.sleep(0.3)
-        assert not reply.done()  # waiting for a matcher, not failed
-        for _ in range(taken):
-            slots.release()
+        with busy_matchers(server):
+            reply = pool.submit(raw.Match, pb.MatchRequest(request_id="patient", text="words to match " * 5))
+            time.sleep(0.3)
+            assert not reply.done()  # waiting for a matcher, not failed
         assert reply.result(timeout=10) == pb.MatchResponse(
             request_id="patient", verdict=pb.UNRELATED, original_fraction=1.0
         )
+
+
+def test_matches_run_on_the_matcher_threads(server: WiretraceServer, raw: SyndicationStub) -> None:
+    """Whatever RPC thread takes the call, the match itself runs on the matcher thread (warm caches)."""
+    seen: list[str] = []
+    original = server.detector.match
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    server.detector.match = recording  # type: ignore[method-assign]
+    try:
+        for i in range(6):
+            raw.Match(pb.MatchRequest(request_id=f"r{i}", text="words to match " * 5), timeout=10)
+    finally:
+        server.detector.match = original  # type: ignore[method-assign]
+    assert len(seen) == 6
+    assert all(name.startswith("wiretrace-match") for name in seen)
 
 
 def test_server_builds_the_tokenizer_tables_before_serving(tmp_path: Path) -> None:
