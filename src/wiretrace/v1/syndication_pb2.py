@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewiretrace/v1/syndication.proto\x12\x0cwiretrace.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x01\n\x05Story\x12\x10\n\x08story_id\x18\x01 \x01(\t\x12\x10\n\x08headline\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08metadata\x18\x06 \x03(\x0b\x32!.wiretrace.v1.Story.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"C\n\rRejectedStory\x12\x10\n\x08story_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x03\"V\n\x14IndexStoriesResponse\x12\x0f\n\x07indexed\x18\x01 \x01(\x03\x12-\n\x08rejected\x18\x02 \x03(\x0b\x32\x1b.wiretrace.v1.RejectedStory\")\n\x14\x44\x65leteStoriesRequest\x12\x11\n\tstory_ids\x18\x01 \x03(\t\"(\n\x15\x44\x65leteStoriesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"#\n\x0fGetStoryRequest\x12\x10\n\x08story_id\x18\x01 \x01(\t\"\x11\n\x0fGetStatsRequest\"\x81\x02\n\x10GetStatsResponse\x12\x13\n\x0bstory_count\x18\x01 \x01(\x03\x12I\n\x0eindex_settings\x18\x02 \x03(\x0b\x32\x31.wiretrace.v1.GetStatsResponse.IndexSettingsEntry\x12\x15\n\rindex_entries\x18\x03 \x01(\x03\x12\x13\n\x0bindex_bytes\x18\x04 \x01(\x03\x12\x12\n\ndisk_bytes\x18\x05 \x01(\x03\x12\x17\n\x0frebuild_seconds\x18\x06 \x01(\x01\x1a\x34\n\x12IndexSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x0cMatchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08headline\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\"q\n\x07Passage\x12\x15\n\rarticle_start\x18\x01 \x01(\x03\x12\x13\n\x0b\x61rticle_end\x18\x02 \x01(\x03\x12\x13\n\x0bstory_start\x18\x03 \x01(\x03\x12\x11\n\tstory_end\x18\x04 \x01(\x03\x12\x12\n\nsimilarity\x18\x05 \x01(\x01\"\xba\x01\n\x0bSourceMatch\x12\x10\n\x08story_id\x18\x01 \x01(\t\x12\x10\n\x08headline\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontainment\x18\x03 \x01(\x01\x12\x10\n\x08\x63overage\x18\x04 \x01(\x01\x12\x0f\n\x07jaccard\x18\x05 \x01(\x01\x12\'\n\x08passages\x18\x06 \x03(\x0b\x32\x15.wiretrace.v1.Passage\x12&\n\x07verdict\x18\x07 \x01(\x0e\x32\x15.wiretrace.v1.Verdict\"\xae\x01\n\rMatchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.wiretrace.v1.Verdict\x12*\n\x07matches\x18\x03 \x03(\x0b\x32\x19.wiretrace.v1.SourceMatch\x12\x19\n\x11original_fraction\x18\x04 \x01(\x01\x12\x1a\n\x12\x63\x61ndidates_checked\x18\x05 \x01(\x05*Y\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\r\n\tUNRELATED\x10\x01\x12\x0b\n\x07PARTIAL\x10\x02\x12\x0b\n\x07\x44\x45RIVED\x10\x03\x12\x0c\n\x08VERBATIM\x10\x04\x32\xd2\x03\n\x12SyndicationService\x12I\n\x0cIndexStories\x12\x13.wiretrace.v1.Story\x1a\".wiretrace.v1.IndexStoriesResponse(\x01\x12X\n\rDeleteStories\x12\".wiretrace.v1.DeleteStoriesRequest\x1a#.wiretrace.v1.DeleteStoriesResponse\x12>\n\x08GetStory\x12\x1d.wiretrace.v1.GetStoryRequest\x1a\x13.wiretrace.v1.Story\x12I\n\x08GetStats\x12\x1d.wiretrace.v1.GetStatsRequest\x1a\x1e.wiretrace.v1.GetStatsResponse\x12@\n\x05Match\x12\x1a.wiretrace.v1.MatchRequest\x1a\x1b.wiretrace.v1.MatchResponse\x12J\n\x0bMatchStream\x12\x1a.wiretrace.v1.MatchRequest\x1a\x1b.wiretrace.v1.MatchResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewiretrace/v1/syndication.proto\x12\x0cwiretrace.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x01\n\x05Story\x12\x10\n\x08story_id\x18\x01 \x01(\t\x12\x10\n\x08headline\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08metadata\x18\x06 \x03(\x0b\x32!.wiretrace.v1.Story.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"C\n\rRejectedStory\x12\x10\n\x08story_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x03\"V\n\x14IndexStoriesResponse\x12\x0f\n\x07indexed\x18\x01 \x01(\x03\x12-\n\x08rejected\x18\x02 \x03(\x0b\x32\x1b.wiretrace.v1.RejectedStory\")\n\x14\x44\x65leteStoriesRequest\x12\x11\n\tstory_ids\x18\x01 \x03(\t\"(\n\x15\x44\x65leteStoriesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"#\n\x0fGetStoryRequest\x12\x10\n\x08story_id\x18\x01 \x01(\t\"\x11\n\x0fGetStatsRequest\"\xf3\x02\n\x10GetStatsResponse\x12\x13\n\x0bstory_count\x18\x01 \x01(\x03\x12I\n\x0eindex_settings\x18\x02 \x03(\x0b\x32\x31.wiretrace.v1.GetStatsResponse.IndexSettingsEntry\x12\x15\n\rindex_entries\x18\x03 \x01(\x03\x12\x13\n\x0bindex_bytes\x18\x04 \x01(\x03\x12\x12\n\ndisk_bytes\x18\x05 \x01(\x03\x12\x17\n\x0frebuild_seconds\x18\x06 \x01(\x01\x12\x37\n\x13oldest_published_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13newest_published_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x34\n\x12IndexSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe6\x01\n\x0cMatchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08headline\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x33\n\x0fpublished_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10published_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07sources\x18\x07 \x03(\t\x12\x17\n\x0f\x65xclude_sources\x18\x08 \x03(\t\"q\n\x07Passage\x12\x15\n\rarticle_start\x18\x01 \x01(\x03\x12\x13\n\x0b\x61rticle_end\x18\x02 \x01(\x03\x12\x13\n\x0bstory_start\x18\x03 \x01(\x03\x12\x11\n\tstory_end\x18\x04 \x01(\x03\x12\x12\n\nsimilarity\x18\x05 \x01(\x01\"\x8e\x02\n\x0bSourceMatch\x12\x10\n\x08story_id\x18\x01 \x01(\t\x12\x10\n\x08headline\x18\x02 \x01(\t\x12\x13\n\x0b\x63ontainment\x18\x03 \x01(\x01\x12\x10\n\x08\x63overage\x18\x04 \x01(\x01\x12\x0f\n\x07jaccard\x18\x05 \x01(\x01\x12\'\n\x08passages\x18\x06 \x03(\x0b\x32\x15.wiretrace.v1.Passage\x12&\n\x07verdict\x18\x07 \x01(\x0e\x32\x15.wiretrace.v1.Verdict\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x30\n\x0cpublished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65\x64itions\x18\n \x03(\t\"\xae\x01\n\rMatchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.wiretrace.v1.Verdict\x12*\n\x07matches\x18\x03 \x03(\x0b\x32\x19.wiretrace.v1.SourceMatch\x12\x19\n\x11original_fraction\x18\x04 \x01(\x01\x12\x1a\n\x12\x63\x61ndidates_checked\x18\x05 \x01(\x05*Y\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\r\n\tUNRELATED\x10\x01\x12\x0b\n\x07PARTIAL\x10\x02\x12\x0b\n\x07\x44\x45RIVED\x10\x03\x12\x0c\n\x08VERBATIM\x10\x04\x32\xd2\x03\n\x12SyndicationService\x12I\n\x0cIndexStories\x12\x13.wiretrace.v1.Story\x1a\".wiretrace.v1.IndexStoriesResponse(\x01\x12X\n\rDeleteStories\x12\".wiretrace.v1.DeleteStoriesRequest\x1a#.wiretrace.v1.DeleteStoriesResponse\x12>\n\x08GetStory\x12\x1d.wiretrace.v1.GetStoryRequest\x1a\x13.wiretrace.v1.Story\x12I\n\x08GetStats\x12\x1d.wiretrace.v1.GetStatsRequest\x1a\x1e.wiretrace.v1.GetStatsResponse\x12@\n\x05Match\x12\x1a.wiretrace.v1.MatchRequest\x1a\x1b.wiretrace.v1.MatchResponse\x12J\n\x0bMatchStream\x12\x1a.wiretrace.v1.MatchRequest\x1a\x1b.wiretrace.v1.MatchResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STORY_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_GETSTATSRESPONSE_INDEXSETTINGSENTRY']._loaded_options = None
   _globals['_GETSTATSRESPONSE_INDEXSETTINGSENTRY']._serialized_options = b'8\001'
-  _globals['_VERDICT']._serialized_start=1431
-  _globals['_VERDICT']._serialized_end=1520
+  _globals['_VERDICT']._serialized_start=1779
+  _globals['_VERDICT']._serialized_end=1868
   _globals['_STORY']._serialized_start=82
   _globals['_STORY']._serialized_end=307
   _globals['_STORY_METADATAENTRY']._serialized_start=260
@@ -55,17 +55,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATSREQUEST']._serialized_start=588
   _globals['_GETSTATSREQUEST']._serialized_end=605
   _globals['_GETSTATSRESPONSE']._serialized_start=608
-  _globals['_GETSTATSRESPONSE']._serialized_end=865
-  _globals['_GETSTATSRESPONSE_INDEXSETTINGSENTRY']._serialized_start=813
-  _globals['_GETSTATSRESPONSE_INDEXSETTINGSENTRY']._serialized_end=865
-  _globals['_MATCHREQUEST']._serialized_start=867
-  _globals['_MATCHREQUEST']._serialized_end=948
-  _globals['_PASSAGE']._serialized_start=950
-  _globals['_PASSAGE']._serialized_end=1063
-  _globals['_SOURCEMATCH']._serialized_start=1066
-  _globals['_SOURCEMATCH']._serialized_end=1252
-  _globals['_MATCHRESPONSE']._serialized_start=1255
-  _globals['_MATCHRESPONSE']._serialized_end=1429
-  _globals['_SYNDICATIONSERVICE']._serialized_start=1523
-  _globals['_SYNDICATIONSERVICE']._serialized_end=1989
+  _globals['_GETSTATSRESPONSE']._serialized_end=979
+  _globals['_GETSTATSRESPONSE_INDEXSETTINGSENTRY']._serialized_start=927
+  _globals['_GETSTATSRESPONSE_INDEXSETTINGSENTRY']._serialized_end=979
+  _globals['_MATCHREQUEST']._serialized_start=982
+  _globals['_MATCHREQUEST']._serialized_end=1212
+  _globals['_PASSAGE']._serialized_start=1214
+  _globals['_PASSAGE']._serialized_end=1327
+  _globals['_SOURCEMATCH']._serialized_start=1330
+  _globals['_SOURCEMATCH']._serialized_end=1600
+  _globals['_MATCHRESPONSE']._serialized_start=1603
+  _globals['_MATCHRESPONSE']._serialized_end=1777
+  _globals['_SYNDICATIONSERVICE']._serialized_start=1871
+  _globals['_SYNDICATIONSERVICE']._serialized_end=2337
 # @@protoc_insertion_point(module_scope)

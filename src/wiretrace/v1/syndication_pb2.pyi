@@ -87,7 +87,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("story_count", "index_settings", "index_entries", "index_bytes", "disk_bytes", "rebuild_seconds")
+    __slots__ = ("story_count", "index_settings", "index_entries", "index_bytes", "disk_bytes", "rebuild_seconds", "oldest_published_at", "newest_published_at")
     class IndexSettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -101,25 +101,37 @@ class GetStatsResponse(_message.Message):
     INDEX_BYTES_FIELD_NUMBER: _ClassVar[int]
     DISK_BYTES_FIELD_NUMBER: _ClassVar[int]
     REBUILD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     story_count: int
     index_settings: _containers.ScalarMap[str, str]
     index_entries: int
     index_bytes: int
     disk_bytes: int
     rebuild_seconds: float
-    def __init__(self, story_count: _Optional[int] = ..., index_settings: _Optional[_Mapping[str, str]] = ..., index_entries: _Optional[int] = ..., index_bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ..., rebuild_seconds: _Optional[float] = ...) -> None: ...
+    oldest_published_at: _timestamp_pb2.Timestamp
+    newest_published_at: _timestamp_pb2.Timestamp
+    def __init__(self, story_count: _Optional[int] = ..., index_settings: _Optional[_Mapping[str, str]] = ..., index_entries: _Optional[int] = ..., index_bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ..., rebuild_seconds: _Optional[float] = ..., oldest_published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., newest_published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MatchRequest(_message.Message):
-    __slots__ = ("request_id", "headline", "text", "top_k")
+    __slots__ = ("request_id", "headline", "text", "top_k", "published_after", "published_before", "sources", "exclude_sources")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     HEADLINE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_SOURCES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     headline: str
     text: str
     top_k: int
-    def __init__(self, request_id: _Optional[str] = ..., headline: _Optional[str] = ..., text: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+    published_after: _timestamp_pb2.Timestamp
+    published_before: _timestamp_pb2.Timestamp
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    exclude_sources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request_id: _Optional[str] = ..., headline: _Optional[str] = ..., text: _Optional[str] = ..., top_k: _Optional[int] = ..., published_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sources: _Optional[_Iterable[str]] = ..., exclude_sources: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Passage(_message.Message):
     __slots__ = ("article_start", "article_end", "story_start", "story_end", "similarity")
@@ -136,7 +148,7 @@ class Passage(_message.Message):
     def __init__(self, article_start: _Optional[int] = ..., article_end: _Optional[int] = ..., story_start: _Optional[int] = ..., story_end: _Optional[int] = ..., similarity: _Optional[float] = ...) -> None: ...
 
 class SourceMatch(_message.Message):
-    __slots__ = ("story_id", "headline", "containment", "coverage", "jaccard", "passages", "verdict")
+    __slots__ = ("story_id", "headline", "containment", "coverage", "jaccard", "passages", "verdict", "source", "published_at", "editions")
     STORY_ID_FIELD_NUMBER: _ClassVar[int]
     HEADLINE_FIELD_NUMBER: _ClassVar[int]
     CONTAINMENT_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +156,9 @@ class SourceMatch(_message.Message):
     JACCARD_FIELD_NUMBER: _ClassVar[int]
     PASSAGES_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    EDITIONS_FIELD_NUMBER: _ClassVar[int]
     story_id: str
     headline: str
     containment: float
@@ -151,7 +166,10 @@ class SourceMatch(_message.Message):
     jaccard: float
     passages: _containers.RepeatedCompositeFieldContainer[Passage]
     verdict: Verdict
-    def __init__(self, story_id: _Optional[str] = ..., headline: _Optional[str] = ..., containment: _Optional[float] = ..., coverage: _Optional[float] = ..., jaccard: _Optional[float] = ..., passages: _Optional[_Iterable[_Union[Passage, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, str]] = ...) -> None: ...
+    source: str
+    published_at: _timestamp_pb2.Timestamp
+    editions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, story_id: _Optional[str] = ..., headline: _Optional[str] = ..., containment: _Optional[float] = ..., coverage: _Optional[float] = ..., jaccard: _Optional[float] = ..., passages: _Optional[_Iterable[_Union[Passage, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., source: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., editions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MatchResponse(_message.Message):
     __slots__ = ("request_id", "verdict", "matches", "original_fraction", "candidates_checked")
