@@ -17,8 +17,7 @@ from google.protobuf.message import Message
 
 from wiretrace.client.errors import WiretraceError, from_rpc_error
 from wiretrace.corpus import story_from_json
-from wiretrace.engine import MatchResult, Stats
-from wiretrace.store import StoryRecord
+from wiretrace.types import BackendStats, MatchResult, StoryRecord
 from wiretrace.v1 import convert
 from wiretrace.v1 import syndication_pb2 as pb
 
@@ -212,7 +211,7 @@ class WiretraceClient:
         resp: pb.Story = self._call(self.stub.GetStory, pb.GetStoryRequest(story_id=story_id), self._deadline(timeout))
         return convert.story_from_proto(resp)
 
-    def stats(self, timeout: float | None = None) -> tuple[Stats, dict[str, str]]:
+    def stats(self, timeout: float | None = None) -> tuple[BackendStats, dict[str, str]]:
         """Index size, and the index settings in force (name -> value as text)."""
         resp: pb.GetStatsResponse = self._call(self.stub.GetStats, pb.GetStatsRequest(), self._deadline(timeout))
         return convert.stats_from_proto(resp)

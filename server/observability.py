@@ -24,8 +24,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from wiretrace.engine import Stats
 from wiretrace.server.security import Interceptor, handler_behavior, handler_factory
+from wiretrace.types import BackendStats
 
 request_log = logging.getLogger("wiretrace.requests")
 
@@ -45,7 +45,7 @@ def method_label(full_method: str) -> str:
 class _IndexCollector(Collector):
     """Index size, read from the detector when scraped (not on every write)."""
 
-    def __init__(self, stats: Callable[[], Stats]) -> None:
+    def __init__(self, stats: Callable[[], BackendStats]) -> None:
         self._stats = stats
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -62,7 +62,7 @@ class _IndexCollector(Collector):
 class Metrics:
     """The service's series, in a registry of its own (several servers may share a process)."""
 
-    def __init__(self, stats: Callable[[], Stats]) -> None:
+    def __init__(self, stats: Callable[[], BackendStats]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(

@@ -26,7 +26,7 @@ from wiretrace.engine import Detector
 from wiretrace.server.errors import RequestError, invalid, too_large
 from wiretrace.server.observability import Metrics
 from wiretrace.server.validation import id_problem, text_problem
-from wiretrace.store import StoryPrint, StoryRecord
+from wiretrace.types import StoryPrint, StoryRecord
 from wiretrace.v1 import convert
 from wiretrace.v1 import syndication_pb2 as pb
 

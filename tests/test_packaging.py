@@ -6,6 +6,7 @@ import importlib.metadata
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,13 @@ import wiretrace.server
 
 REPO = Path(__file__).resolve().parent.parent
 ALLOWED_TOP = {"wiretrace"}
+
+
+def _installed() -> importlib.metadata.Distribution:
+    """wiretrace as installed in site-packages (the repository root, on sys.path for the tests package, holds
+    the editable install's own wiretrace.egg-info, which is not what pip installed)."""
+    [dist] = importlib.metadata.distributions(name="wiretrace", path=[sysconfig.get_paths()["purelib"]])
+    return dist
 
 
 def _top_level(names: list[str]) -> set[str]:
@@ -29,7 +37,7 @@ def _top_level(names: list[str]) -> set[str]:
 
 
 def test_installed_distribution_top_level_names() -> None:
-    dist = importlib.metadata.distribution("wiretrace")
+    dist = _installed()
     files = [str(f) for f in dist.files or []]
     assert files, "wiretrace has no RECORD"
     assert _top_level(files) <= ALLOWED_TOP
@@ -39,7 +47,7 @@ def test_installed_distribution_top_level_names() -> None:
 
 def test_editable_install_points_at_the_repo() -> None:
     """`pip install -e . --config-settings editable_mode=strict` maps server/ and client/ into wiretrace."""
-    dist = importlib.metadata.distribution("wiretrace")
+    dist = _installed()
     if not any(str(f).startswith("__editable__") for f in dist.files or []):
         pytest.skip("not an editable install")
     assert Path(wiretrace.server.__file__).resolve() == REPO / "server" / "__init__.py"
@@ -64,3 +72,14 @@ def test_wheel_holds_only_the_wiretrace_package(tmp_path: Path) -> None:
     for expected in ("wiretrace/server/servicer.py", "wiretrace/client/client.py", "wiretrace/v1/syndication_pb2.py",
                      "wiretrace/v1/syndication_pb2.pyi", "wiretrace/cli.py", "wiretrace/engine.py"):  # fmt: skip
         assert expected in names
+
+
+def test_importing_the_client_stays_light() -> None:
+    """A client imports the API types and the generated messages, not the engine, the index or numba."""
+    code = "import sys, wiretrace.client; print(' '.join(sorted(sys.modules)))"
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    )
+    assert "wiretrace.client" in loaded
+    heavy = {"numba", "datasketch", "wiretrace.engine", "wiretrace.index", "wiretrace.store", "wiretrace.scoring"}
+    assert not heavy & loaded

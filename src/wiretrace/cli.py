@@ -25,8 +25,7 @@ from tqdm import tqdm
 from wiretrace.config import Settings, env_name, setting_fields
 from wiretrace.corpus import read_jsonl, story_from_json
 from wiretrace.dedup_cli import dedup_command
-from wiretrace.engine import MatchResult
-from wiretrace.store import SettingsMismatchError, StoryRecord
+from wiretrace.types import MatchResult, SettingsMismatchError, StoryRecord
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 F = TypeVar("F", bound=Callable[..., Any])

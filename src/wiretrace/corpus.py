@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from wiretrace.store import StoryRecord
+from wiretrace.types import StoryRecord
 
 _ID_FIELDS = ("story_id", "id", "doc_id", "newid")
 _BODY_FIELDS = ("body", "text")

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wiretrace.backend import Backend, BackendStats, EmbeddedBackend
+from wiretrace.backend import Backend, open_backend
 from wiretrace.config import Settings
 from wiretrace.pipeline import ArticlePrint, TextPipeline
 from wiretrace.scoring import (
     Alignment,
     ScoringParams,
-    Verdict,
     align_many,
     lexical_overlap,
     match_verdict,
@@ -28,46 +27,35 @@ from wiretrace.scoring import (
     shared_terms,
 )
 from wiretrace.shingling import I64, U32, Ragged, distinct, shingle_hashes, sorted_unique
-from wiretrace.store import Candidate, StoryPrint, StoryRecord
 from wiretrace.text import Tokens, token_spans_many
+from wiretrace.types import (
+    BackendStats,
+    Candidate,
+    MatchResult,
+    PassageMatch,
+    SourceMatch,
+    StoryPrint,
+    StoryRecord,
+    Verdict,
+)
+
+# Re-exported for code written before these moved to wiretrace.types.
+__all__ = ["Detector", "MatchResult", "PassageMatch", "SourceMatch", "Stats"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PassageMatch:
-    """Character ranges [start, end) in the article and in the story."""
-
-    article_start: int
-    article_end: int
-    story_start: int
-    story_end: int
-    similarity: float
-
-
-@dataclass(frozen=True, slots=True)
-class SourceMatch:
-    story_id: str
-    headline: str
-    containment: float
-    coverage: float
-    jaccard: float
-    verdict: Verdict
-    passages: tuple[PassageMatch, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MatchResult:
-    verdict: Verdict
-    matches: tuple[SourceMatch, ...]
-    original_fraction: float
-    candidates_checked: int
 
 
 Stats = BackendStats
 
 
 class Detector:
+    """Indexes wire stories and answers, for an article, which of them it derives from.
+
+    It works on any ``Backend`` (the store and the LSH lookup over it), so the
+    same matching runs on the embedded store and on a shared one; the backend
+    is chosen from the settings by ``wiretrace.backend.open_backend``.
+    """
+
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.settings = settings
         self.backend = backend
@@ -86,15 +74,8 @@ class Detector:
 
     @classmethod
     def open(cls, settings: Settings) -> Detector:
-        """A detector on ``settings.server.store`` (redis://…) or else the embedded store in the data dir."""
-        store = settings.server.store
-        if store.startswith(("redis://", "rediss://", "unix://")):
-            from wiretrace.redis_backend import open_redis_backend  # redis is an optional dependency
-
-            return cls(settings, open_redis_backend(store, settings.index.fingerprint()))
-        if store:
-            raise ValueError(f"--store {store!r}: expected redis://HOST:PORT/DB, or leave it empty for the data dir")
-        return cls(settings, EmbeddedBackend(settings.server.data_dir, settings.index.fingerprint()))
+        """A detector on the store the settings name (``--store``, else the data dir)."""
+        return cls(settings, open_backend(settings))
 
     def close(self) -> None:
         self.backend.close()
@@ -124,6 +105,10 @@ class Detector:
         return self.backend.stats()
 
     def match(self, text: str, top_k: int = 0) -> MatchResult:
+        """Verdict and sources of `text`, best first (at most `top_k`, 0: the default setting).
+
+        Reads only: safe from many threads at once, and alongside writes.
+        """
         m = self.settings.match
         top_k = top_k or m.default_top_k
         art = self.pipeline.article(text, m.query_step)

@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wiretrace.engine import MatchResult
-from wiretrace.scoring import Verdict
+from wiretrace.types import MatchResult, Verdict
 
 DERIVED_KINDS = ("verbatim", "trimmed", "excerpt", "merged", "edited", "noisy")
 ORIGINAL_KINDS = ("unrelated", "local")

@@ -22,8 +22,8 @@ import numpy.typing as npt
 from wiretrace.config import IndexSettings
 from wiretrace.shingling import I64, U32, U64, shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
-from wiretrace.store import StoryPrint
 from wiretrace.text import Tokens, token_hashes_batch, tokenize
+from wiretrace.types import StoryPrint
 
 _ONE = np.zeros(1, dtype=np.int64)
 

@@ -58,9 +58,9 @@ from typing import Any, cast
 import numpy as np
 import redis
 
-from wiretrace.backend import BackendStats
 from wiretrace.shingling import U32, U64, shingle_hashes, sorted_unique
-from wiretrace.store import SCHEMA_VERSION, Candidate, SettingsMismatchError, StoryPrint, StoryRecord
+from wiretrace.store import SCHEMA_VERSION
+from wiretrace.types import BackendStats, Candidate, SettingsMismatchError, StoryPrint, StoryRecord
 
 log = logging.getLogger(__name__)
 

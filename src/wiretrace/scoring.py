@@ -23,22 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numba
 import numpy as np
 
 from wiretrace.shingling import I64, U32, Ragged, distinct, sorted_unique
-
-
-class Verdict(IntEnum):
-    """Mirrors wiretrace.v1.Verdict."""
-
-    UNSPECIFIED = 0
-    UNRELATED = 1
-    PARTIAL = 2
-    DERIVED = 3
-    VERBATIM = 4
+from wiretrace.types import Verdict as Verdict  # re-exported: imported from here before wiretrace.types
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,13 +24,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wiretrace.shingling import U32, U64
+from wiretrace.types import U32
+
+# Re-exported for code written before these moved to wiretrace.types.
+from wiretrace.types import Candidate as Candidate
+from wiretrace.types import SettingsMismatchError as SettingsMismatchError
+from wiretrace.types import StoryPrint as StoryPrint
+from wiretrace.types import StoryRecord as StoryRecord
 
 SCHEMA_VERSION = "2"
 
@@ -45,34 +51,6 @@ _PRUNE_EVERY = 16  # write transactions between prunings of the change log
 _MAX_VARIABLES = 900  # numbers bound per IN (...) query (SQLite's old default limit is 999)
 
 
-class SettingsMismatchError(RuntimeError):
-    """The data store was built with different index settings."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoryRecord:
-    """A wire story as the API carries it."""
-
-    story_id: str
-    body: str
-    headline: str = ""
-    source: str = ""
-    published_at_ns: int | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class StoryPrint:
-    """What the matcher needs of a story: its token hashes in order and its LSH keys.
-
-    Shingles of any size and bigram statistics are derived from the tokens on
-    demand (a few vectorised operations), so only the tokens are kept.
-    """
-
-    tokens: U32
-    band_keys: U64
-
-
 @dataclass(frozen=True, slots=True)
 class Change:
     """One write transaction as the change log has it."""
@@ -80,15 +58,6 @@ class Change:
     seq: int
     added: list[int]  # story numbers of the rows it inserted
     removed: list[tuple[int, U32]]  # number and tokens of each row it deleted or replaced
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A story loaded for verification: its tokens, not its text (only the few shown need that)."""
-
-    number: int
-    story_id: str
-    tokens: U32
 
 
 _SCHEMA = """

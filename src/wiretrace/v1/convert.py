@@ -10,9 +10,7 @@ import dataclasses
 from typing import cast
 
 from wiretrace.config import IndexSettings
-from wiretrace.engine import MatchResult, PassageMatch, SourceMatch, Stats
-from wiretrace.scoring import Verdict
-from wiretrace.store import StoryRecord
+from wiretrace.types import BackendStats, MatchResult, PassageMatch, SourceMatch, StoryRecord, Verdict
 from wiretrace.v1 import syndication_pb2 as pb
 
 NS_PER_S = 1_000_000_000
@@ -103,7 +101,7 @@ def match_from_proto(msg: pb.MatchResponse) -> MatchResult:
     )
 
 
-def stats_to_proto(stats: Stats, index: IndexSettings) -> pb.GetStatsResponse:
+def stats_to_proto(stats: BackendStats, index: IndexSettings) -> pb.GetStatsResponse:
     return pb.GetStatsResponse(
         story_count=stats.stories,
         index_settings={f.name: str(getattr(index, f.name)) for f in dataclasses.fields(index)},
@@ -114,7 +112,7 @@ def stats_to_proto(stats: Stats, index: IndexSettings) -> pb.GetStatsResponse:
     )
 
 
-def stats_from_proto(msg: pb.GetStatsResponse) -> tuple[Stats, dict[str, str]]:
-    """Engine Stats and the index settings map (name -> value as text)."""
-    stats = Stats(msg.story_count, msg.index_entries, msg.index_bytes, msg.disk_bytes, msg.rebuild_seconds)
+def stats_from_proto(msg: pb.GetStatsResponse) -> tuple[BackendStats, dict[str, str]]:
+    """Engine BackendStats and the index settings map (name -> value as text)."""
+    stats = BackendStats(msg.story_count, msg.index_entries, msg.index_bytes, msg.disk_bytes, msg.rebuild_seconds)
     return stats, dict(msg.index_settings)

@@ -1,0 +1,146 @@
+"""The embedded backend: SQLite in the data dir and an in-memory LSH index rebuilt from it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from wiretrace.index import LSHIndex, TermFrequencies
+from wiretrace.shingling import shingle_hashes
+from wiretrace.store import Change, SQLiteStore
+from wiretrace.types import U32, U64, BackendStats, Candidate, StoryPrint, StoryRecord
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 5.0  # how often an embedded backend applies other processes' writes between matches
+
+
+class EmbeddedBackend:
+    """SQLite in the data dir + an in-memory LSH index rebuilt from it.
+
+    Several processes may serve one data dir: each keeps its own index and,
+    before each lookup, applies the store's change log after the last change
+    it has seen, so a story any of them acknowledged is matched by all.
+    """
+
+    def __init__(self, data_dir: Path, index_fingerprint: str) -> None:
+        self.store = SQLiteStore(data_dir, index_fingerprint)
+        self._sync = threading.Lock()  # one thread applies changes at a time
+        self.index, self.terms, self._seen = self._load()
+        # Idle processes keep up too, so a match never waits for a long backlog (or a rebuild).
+        self._closed = threading.Event()
+        self._refresher = threading.Thread(target=self._refresh_forever, name="store-refresh", daemon=True)
+        self._refresher.start()
+
+    def _load(self) -> tuple[LSHIndex, TermFrequencies, int]:
+        """A fresh index of the store as of one change (read in one transaction)."""
+        started = time.perf_counter()
+        index, terms = LSHIndex(background_merge=True), TermFrequencies()
+        with self.store.snapshot() as seen:
+            for numbers, prints in self.store.iter_prints():
+                _add(index, terms, numbers, prints)
+        self.rebuild_seconds = time.perf_counter() - started
+        log.info("index rebuilt from %s: %d entries in %.2fs", self.store.path, index.entries, self.rebuild_seconds)
+        return index, terms, seen
+
+    def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
+        if items:
+            self._catch_up(self.store.upsert(items), [p for _, p in items])
+
+    def delete(self, story_ids: Sequence[str]) -> int:
+        change = self.store.delete(story_ids)
+        if change.seq:
+            self._catch_up(change, [])
+        return len(change.removed)
+
+    def refresh(self) -> None:
+        """Apply what other processes wrote since the last change seen here."""
+        if self.store.changed():
+            self._catch_up(None, [])
+
+    def _refresh_forever(self) -> None:
+        while not self._closed.wait(REFRESH_S):
+            try:
+                self.refresh()
+            except Exception:  # a busy or closing store: the next match or round catches up
+                log.exception("catching up with the store's change log failed")
+
+    def _catch_up(self, own: Change | None, own_prints: list[StoryPrint]) -> None:
+        """Apply every logged change after the last one seen, in order: `own`
+        (just committed here) from memory, the others' prints from the store."""
+        with self._sync:
+            if own is not None and own.seq <= self._seen:
+                return  # another thread applied it already
+            with self.store.snapshot() as last:
+                if last == self._seen:
+                    return
+                changes = self.store.changes_since(self._seen)
+                pruned = not changes or changes[0].seq != self._seen + 1
+                theirs = [n for c in changes if own is None or c.seq != own.seq for n in c.added]
+                prints = self.store.prints_of(theirs) if theirs and not pruned else {}
+            if pruned:
+                log.warning("the change log was pruned past change %d, the last seen here: rebuilding", self._seen)
+                old = self.index
+                self.index, self.terms, self._seen = self._load()
+                old.close()
+                return
+            gone: set[int] = set()  # added, then removed before this read: never indexed here
+            for c in changes:
+                if own is not None and c.seq == own.seq:
+                    _remove(self.index, self.terms, c.removed)
+                    _add(self.index, self.terms, c.added, own_prints)
+                else:
+                    _remove(self.index, self.terms, [r for r in c.removed if r[0] not in gone])
+                    present = [n for n in c.added if n in prints]
+                    gone.update(n for n in c.added if n not in prints)
+                    _add(self.index, self.terms, present, [prints[n] for n in present])
+                self._seen = c.seq
+
+    def get(self, story_id: str) -> StoryRecord | None:
+        return self.store.get(story_id)
+
+    def lookup(self, band_keys: U64, max_bucket: int = 0) -> U32:
+        return self.index.query(band_keys, max_bucket)
+
+    def term_weights(self, bigrams: U32) -> np.ndarray:
+        return self.terms.weights(bigrams)
+
+    def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
+        return self.store.candidates(numbers)
+
+    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
+        return self.store.texts(numbers)
+
+    def stats(self) -> BackendStats:
+        return BackendStats(
+            stories=self.store.count(),
+            index_entries=self.index.entries,
+            index_bytes=self.index.nbytes + self.terms.nbytes,
+            disk_bytes=self.store.disk_bytes(),
+            rebuild_seconds=self.rebuild_seconds,
+        )
+
+    def close(self) -> None:
+        self._closed.set()
+        self._refresher.join()
+        self.index.close()
+        self.store.close()
+
+
+def _add(index: LSHIndex, terms: TermFrequencies, numbers: list[int], prints: list[StoryPrint]) -> None:
+    if not prints:
+        return
+    counts = [p.band_keys.size for p in prints]
+    index.insert(np.concatenate([p.band_keys for p in prints]), np.repeat(np.array(numbers, np.uint32), counts))
+    terms.add([shingle_hashes(p.tokens, 2) for p in prints])
+
+
+def _remove(index: LSHIndex, terms: TermFrequencies, rows: list[tuple[int, U32]]) -> None:
+    if rows:
+        index.remove(np.array([n for n, _ in rows], dtype=np.uint32))
+        terms.remove([shingle_hashes(t, 2) for _, t in rows])
