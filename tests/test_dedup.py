@@ -6,7 +6,6 @@ import gzip
 import json
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,26 +17,17 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synth import NewsGen
-
-import wiretrace.dedup
+import wiretrace.dedup.local
+from tests.dedup_reference import bucket_pairs, printed_docs, verify, verify_many
+from tests.synth import NewsGen
 from wiretrace.config import Settings
-from wiretrace.dedup import (
-    Corpus,
-    DedupParams,
-    _offsets,
-    align_pairs_distinct,
-    bucket_pairs,
-    candidate_pairs,
-    components,
-    label_components,
-    print_flat,
-    run_local,
-    scoring_params,
-    verify,
-    verify_many,
-)
+from wiretrace.dedup import DedupParams, run_local
+from wiretrace.dedup.components import components, label_components
+from wiretrace.dedup.local import fork_pool
+from wiretrace.dedup.pairs import candidate_pairs
+from wiretrace.dedup.params import scoring_params
+from wiretrace.dedup.prints import offsets, print_flat
+from wiretrace.dedup.verify import Corpus, align_pairs_distinct
 from wiretrace.dedup_cli import dedup_command
 from wiretrace.pipeline import TextPipeline
 
@@ -128,7 +118,7 @@ def spark() -> Iterator[Any]:
     if shutil.which("java") is None:
         pytest.skip("Spark needs a Java runtime (apt-get install openjdk-17-jre-headless)")
     pytest.importorskip("pyspark")
-    from wiretrace.dedup_spark import spark_session
+    from wiretrace.dedup.spark import spark_session
 
     session = spark_session("local[2]", progress=False)
     yield session
@@ -145,7 +135,7 @@ def test_spark_gives_the_same_clusters_as_local(
     archive: dict[str, Any], tmp_path: Path, spark: Any, driver_edges: int | None, singletons: bool
 ) -> None:
     """Both ways Spark finds components (driver union-find, large-star/small-star) give local's file."""
-    from wiretrace.dedup_spark import DRIVER_EDGES, run_spark
+    from wiretrace.dedup.spark import DRIVER_EDGES, run_spark
 
     limit = DRIVER_EDGES if driver_edges is None else driver_edges
     paths, params = archive["paths"], DedupParams()
@@ -175,7 +165,7 @@ def test_spark_gives_the_same_clusters_as_local(
 def test_spark_numbers_records_across_the_partitions_of_a_file(tmp_path: Path, spark: Any) -> None:
     """A plain JSONL file is read as several partitions; junk anywhere in it (blank lines included)
     is reported at the same file and record as the local engine reports it, and the clusters agree."""
-    from wiretrace.dedup_spark import run_spark
+    from wiretrace.dedup.spark import run_spark
 
     gen = NewsGen(seed=9)
     sources = [gen.article() for _ in range(6)]
@@ -200,7 +190,7 @@ def test_spark_numbers_records_across_the_partitions_of_a_file(tmp_path: Path, s
 @pytest.mark.timeout(600)
 def test_spark_components_chain_and_star(spark: Any) -> None:
     """Large-star/small-star on a long chain and a star: every node points at its component's minimum."""
-    from wiretrace.dedup_spark import connected_components
+    from wiretrace.dedup.spark import connected_components
 
     edges = [(i, i + 1) for i in range(30)] + [(100, 100 + k) for k in range(1, 8)] + [(200, 201)]
     got = dict(connected_components(spark.sparkContext.parallelize(edges, 3), 2).collect())
@@ -276,7 +266,7 @@ def test_candidate_pairs_and_prefilter_match_the_reference(archive: dict[str, An
     printed, _ = print_flat(TextPipeline(cfg.index), list(range(len(texts))), list(map(str, range(len(texts)))), texts)
     order = np.argsort(printed.owner, kind="stable")
     left, right = candidate_pairs(printed.owner[order], printed.bands[order], dp.max_bucket)
-    docs = list(printed.docs())
+    docs = list(printed_docs(printed))
     buckets: dict[int, list[int]] = {}
     for d, (*_, keys) in enumerate(docs):
         for k in keys.tolist():
@@ -301,7 +291,7 @@ def _related_docs(draw: st.DrawFn) -> list[list[int]]:
     base = draw(st.lists(vocab, max_size=70))
     docs = [base]
     for _ in range(draw(st.integers(1, 4))):
-        if base and draw(st.booleans()):
+        if base and draw(st.booleans()):  # type: ignore[arg-type]  # hypothesis types draw by the function's result
             cut = sorted(draw(st.lists(st.integers(0, len(base)), min_size=2, max_size=4)))
             docs.append(base[cut[0] : cut[-1]] + draw(st.lists(vocab, max_size=8)) + base[: cut[1]])
         else:
@@ -346,7 +336,7 @@ def test_distinct_content_alignment_equals_pair_by_pair(
     arrays = [np.array(d, dtype=np.uint32) for d in docs]
     n = len(arrays)
     keys = np.arange(n, dtype=np.int64) * 7 + 3
-    corpus = Corpus.of(keys, np.concatenate(arrays), _offsets(np.array([a.size for a in arrays])), k)
+    corpus = Corpus.of(keys, np.concatenate(arrays), offsets(np.array([a.size for a in arrays])), k)
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
     left, right = (np.array(x, dtype=np.int64) for x in zip(*pairs, strict=True))
     expected = [e for e in (verify(keys[i], arrays[i], keys[j], arrays[j], sp, dp) for i, j in pairs) if e]
@@ -417,9 +407,9 @@ def test_a_worker_stuck_since_its_fork_does_not_hang_the_pool(monkeypatch: pytes
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(3600)
 
-    monkeypatch.setattr(wiretrace.dedup, "_worker_start", start)
-    monkeypatch.setattr(wiretrace.dedup, "_POOL_GRACE_S", 1.0)
-    with wiretrace.dedup._fork_pool(2) as pool:
+    monkeypatch.setattr(wiretrace.dedup.local, "_worker_start", start)
+    monkeypatch.setattr(wiretrace.dedup.local, "_POOL_GRACE_S", 1.0)
+    with fork_pool(2) as pool:
         assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]
     assert first.exists()
 
@@ -427,6 +417,6 @@ def test_a_worker_stuck_since_its_fork_does_not_hang_the_pool(monkeypatch: pytes
 @given(st.lists(st.integers(0, (1 << 62) - 1), min_size=1, max_size=50), st.integers(1, 300))
 def test_vector_routing_equals_the_partitioner(keys: list[int], parts: int) -> None:
     """Join 1 ships by `_routes`; Spark places blocks by `_route`: a mismatch would lose pairs."""
-    from wiretrace.dedup_spark import _route, _routes
+    from wiretrace.dedup.spark import route, routes
 
-    assert _routes(parts, np.array(keys, dtype=np.int64)).tolist() == [_route(parts, k) for k in keys]
+    assert routes(parts, np.array(keys, dtype=np.int64)).tolist() == [route(parts, k) for k in keys]

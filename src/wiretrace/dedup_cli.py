@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from wiretrace.config import Settings
-from wiretrace.dedup import DedupParams, run_against, run_local
+from wiretrace.dedup import DedupParams, run_local
+from wiretrace.tagging import run_against
+from wiretrace.types import MissingDependencyError
 
 _DEFAULTS = DedupParams()
 
@@ -57,16 +59,35 @@ def dedup_command(
     settings = Settings.load()
     paths = list(inputs)
     progress = not no_progress
-    if against is not None:
-        summary = run_against(paths, out_dir, params, against, settings, progress=progress)
-    elif engine == "spark":
-        from wiretrace.dedup_spark import run_spark
-
-        summary = run_spark(
-            paths, out_dir, params, settings, master=master, include_singletons=include_singletons, progress=progress
-        )
-    else:
-        summary = run_local(
-            paths, out_dir, params, settings, workers=workers, include_singletons=include_singletons, progress=progress
-        )
+    try:
+        if against is not None:
+            summary = run_against(paths, out_dir, params, against, settings, progress=progress)
+        elif engine == "spark":
+            try:
+                from wiretrace.dedup.spark import run_spark
+            except ModuleNotFoundError as err:
+                if err.name is None or err.name.split(".")[0] not in ("pyspark", "py4j"):
+                    raise
+                raise MissingDependencyError("--engine spark", "pyspark", "spark") from None
+            summary = run_spark(
+                paths,
+                out_dir,
+                params,
+                settings,
+                master=master,
+                include_singletons=include_singletons,
+                progress=progress,
+            )
+        else:
+            summary = run_local(
+                paths,
+                out_dir,
+                params,
+                settings,
+                workers=workers,
+                include_singletons=include_singletons,
+                progress=progress,
+            )
+    except MissingDependencyError as err:
+        raise click.ClickException(str(err)) from None
     click.echo(json.dumps(summary, indent=2))

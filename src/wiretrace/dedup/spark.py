@@ -1,4 +1,4 @@
-"""Archive de-duplication on Spark: the method of ``dedup`` at cluster scale.
+"""The Spark engine: the stages of ``wiretrace.dedup`` at cluster scale.
 
 Every step calls the same functions as the local engine (record parsing,
 printing through ``TextPipeline``, ``candidate_pairs``, ``align_pairs_distinct``,
@@ -39,28 +39,13 @@ from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
 from wiretrace.config import Settings
-from wiretrace.dedup import (
-    CHUNK,
-    FILE_SHIFT,
-    RECORD_MASK,
-    Corpus,
-    DedupParams,
-    Edge,
-    EdgeArrays,
-    OutputWriter,
-    Skipped,
-    _chunks,
-    _gather,
-    _offsets,
-    _print_chunk,
-    align_pairs_distinct,
-    candidate_pairs,
-    cluster_record,
-    components,
-    input_kind,
-    scoring_params,
-    write_clusters,
-)
+from wiretrace.dedup.components import components
+from wiretrace.dedup.input import CHUNK, FILE_SHIFT, RECORD_MASK, Skipped, chunked, input_kind
+from wiretrace.dedup.output import OutputWriter, cluster_record, write_clusters
+from wiretrace.dedup.pairs import candidate_pairs
+from wiretrace.dedup.params import DedupParams, scoring_params
+from wiretrace.dedup.prints import offsets, print_records
+from wiretrace.dedup.verify import Corpus, Edge, EdgeArrays, align_pairs_distinct, gather
 from wiretrace.scoring import ScoringParams
 from wiretrace.shingling import I64, U32, sorted_unique
 
@@ -163,8 +148,8 @@ def _print_partition(settings: Settings, params: DedupParams, files: list[tuple[
                 if not isinstance(payload, str) or payload.strip():
                     yield _local_key(part, line), path, payload
 
-        for chunk in _chunks(records(), CHUNK):
-            printed, skipped = _print_chunk((settings, params, chunk))
+        for chunk in chunked(records(), CHUNK):
+            printed, skipped = print_records((settings, params, chunk))
             if skipped:  # numbered in the partition: the driver numbers them in the file
                 yield "skip", [(_local_key(part, s.record), s.id, s.reason) for s in skipped]
             if not printed.ids:
@@ -194,14 +179,14 @@ def _unpack(block: Block) -> tuple[I64, I64, U32]:
 FIBONACCI = 0x9E3779B97F4A7C15
 
 
-def _route(parts: int, key: int) -> int:
+def route(parts: int, key: int) -> int:
     """Partition of a block key, by a Fibonacci hash over `parts` partitions (keys are multiples of the
     chunk size within a partition's range: a plain modulo would crowd them)."""
     return (((key * FIBONACCI) & 0xFFFFFFFFFFFFFFFF) >> 32) % parts
 
 
-def _routes(parts: int, keys: I64) -> I64:
-    """`_route` of many keys (uint64 products wrap as the masked ones do)."""
+def routes(parts: int, keys: I64) -> I64:
+    """`route` of many keys (uint64 products wrap as the masked ones do)."""
     return ((keys.astype(np.uint64) * np.uint64(FIBONACCI)) >> np.uint64(32)).astype(np.int64) % parts
 
 
@@ -256,8 +241,8 @@ def _trim(block: Block, keep: I64) -> Block | None:
     if not here.size:
         return None
     sizes = np.diff(toff)[here]
-    idx, _ = _gather(toff[here], sizes)
-    return keys[here].tobytes(), [block[1][i] for i in here.tolist()], _offsets(sizes).tobytes(), tokens[idx].tobytes()
+    idx, _ = gather(toff[here], sizes)
+    return keys[here].tobytes(), [block[1][i] for i in here.tolist()], offsets(sizes).tobytes(), tokens[idx].tobytes()
 
 
 def _pairs_partition(losers: Any, firsts: Any, max_bucket: int) -> Any:
@@ -319,17 +304,17 @@ def _send_left(
     a, b = a[fresh], b[fresh]
     doc = np.searchsorted(keys, a)
     dest_block = _block_of(firsts, b)
-    dest = _routes(parts, dest_block)
+    dest = routes(parts, dest_block)
     order = np.argsort(dest, kind="stable")
     doc, b, dest, dest_block = doc[order], b[order], dest[order], dest_block[order]
     sizes = np.diff(toff)
     cuts = np.flatnonzero(np.diff(dest)) + 1
     for lo, hi in itertools.pairwise([0, *cuts.tolist(), int(b.size)]):
         need = sorted_unique(doc[lo:hi])
-        idx, _ = _gather(toff[need], sizes[need])
+        idx, _ = gather(toff[need], sizes[need])
         ship: Shipment = (
             keys[need].tobytes(),
-            _offsets(sizes[need]).tobytes(),
+            offsets(sizes[need]).tobytes(),
             tokens[idx].tobytes(),
             [ids[i] for i in need.tolist()],
             np.searchsorted(need, doc[lo:hi]).tobytes(),
@@ -352,7 +337,7 @@ def _verify_block(
     right = np.concatenate([np.searchsorted(keys, np.frombuffer(bb, np.int64)) for *_, bb in ships])
     here = sorted_unique(right)  # the block's documents with pairs
     sizes = np.diff(toff)[here]
-    idx, _ = _gather(toff[here], sizes)
+    idx, _ = gather(toff[here], sizes)
     all_keys, all_tokens, all_sizes = [keys[here]], [tokens[idx]], [sizes]
     all_ids = [block[1][i] for i in here.tolist()]
     left: list[I64] = []
@@ -366,7 +351,7 @@ def _verify_block(
         left.append(base + np.frombuffer(local, np.int64))
         base += shipped.size
     doc_keys, doc_sizes = np.concatenate(all_keys), np.concatenate(all_sizes)
-    corpus = Corpus.of(doc_keys, np.concatenate(all_tokens), _offsets(doc_sizes), sp.shingle_size)
+    corpus = Corpus.of(doc_keys, np.concatenate(all_tokens), offsets(doc_sizes), sp.shingle_size)
     edges = align_pairs_distinct(corpus, np.concatenate(left), np.searchsorted(here, right), sp, dp, VERIFY_BATCH)
     ends = sorted_unique(np.concatenate((edges.a, edges.b)))
     at = np.minimum(np.searchsorted(ends, doc_keys), max(ends.size - 1, 0))
@@ -403,7 +388,7 @@ def _merge(blocks: list[Block]) -> Block:
     return (
         b"".join(b[0] for b in blocks),
         [doc_id for b in blocks for doc_id in b[1]],
-        _offsets(sizes).tobytes(),
+        offsets(sizes).tobytes(),
         b"".join(b[3] for b in blocks),
     )
 
@@ -630,18 +615,18 @@ def run_spark(
     # Only the documents in pairs go to the joins (in an archive most have none), in blocks partitioned by
     # key once and kept; both joins send their items to them.
     join_parts = n * max(1, -(-int(in_pairs.size) // (JOIN_DOCS * n)))  # a multiple of n: no straggler
-    route = functools.partial(_route, join_parts)  # one object: the joins' partitioner must equal this one
+    partition = functools.partial(route, join_parts)  # one object: the joins' partitioner must equal this one
     block_parts: RDD[Tagged] = (
         all_blocks.map(lambda kv: (kv[0], _trim(kv[1], needed.value)))
         .filter(lambda kv: kv[1] is not None)
         .mapValues(lambda b: ("block", b))
-        .partitionBy(join_parts, route)
+        .partitionBy(join_parts, partition)
         .persist(DISK_TOO)
     )
     shipments: RDD[tuple[int, Shipment]] = _join_blocks(
-        block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value, join_parts), route
+        block_parts, pairs, lambda v, b: _send_left(v, b, firsts.value, join_parts), partition
     )
-    edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params), route)
+    edges = _join_blocks(block_parts, shipments, lambda v, b: _verify_block(v, b, sp, params), partition)
     edges = edges.persist(DISK_TOO)
     n_pairs, n_edges = edges.map(lambda pe: (pe[0], len(pe[1]))).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
     phases["verify"] = time.perf_counter() - started

@@ -1,0 +1,141 @@
+"""The output directory: clusters.jsonl, skipped.jsonl and summary.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wiretrace.dedup.components import label_components
+from wiretrace.dedup.input import Skipped
+from wiretrace.dedup.verify import Edge, EdgeArrays
+from wiretrace.shingling import sorted_unique
+from wiretrace.types import I64
+
+log = logging.getLogger(__name__)
+
+
+def cluster_record(
+    members: list[int], ids: dict[int, str], n_tokens: dict[int, int], edges: list[Edge]
+) -> dict[str, Any]:
+    """One line of clusters.jsonl (cluster_id is filled in by the writer)."""
+    members = sorted(members)
+    rep = min(members, key=lambda m: (-n_tokens[m], m))
+    return {
+        "members": [ids[m] for m in members],
+        "representative": ids[rep],
+        "pairs": [
+            {"a": ids[e.a], "b": ids[e.b], "containment": e.containment, "coverage": e.coverage, "jaccard": e.jaccard}
+            for e in sorted(edges, key=lambda e: (e.a, e.b))
+        ],
+    }
+
+
+def _pair_json(a: str, b: str, containment: float, coverage: float, jaccard: float) -> str:
+    """One entry of a cluster's "pairs", as json.dumps writes it (floats by repr, as json does)."""
+    return f'{{"a": {a}, "b": {b}, "containment": {containment!r}, "coverage": {coverage!r}, "jaccard": {jaccard!r}}}'
+
+
+def write_clusters(
+    writer: OutputWriter, keys: I64, ids: list[str], n_tokens: I64, edges: EdgeArrays, include_singletons: bool
+) -> None:
+    """The clusters of documents `keys` (ascending) joined by `edges`, in root order, as `cluster_record`s.
+
+    Whole-array steps (components, grouping) and lines rendered straight to
+    text, identical to ``json.dumps(cluster_record(...))``: the per-edge and
+    per-document Python objects were most of this step on a million articles.
+    """
+    n = int(keys.size)
+    pa, pb = np.searchsorted(keys, edges.a), np.searchsorted(keys, edges.b)
+    root = label_components(n, pa, pb)
+    if include_singletons:
+        nodes = np.arange(n, dtype=np.int64)
+    else:  # only documents with an edge can be in a cluster of two or more
+        nodes = sorted_unique(np.concatenate((pa, pb)))
+    by_root = nodes[np.argsort(root[nodes], kind="stable")]  # members ascending within each root
+    r_sorted = root[by_root]
+    starts = np.flatnonzero(np.concatenate(([True], r_sorted[1:] != r_sorted[:-1]))) if nodes.size else nodes
+    m_cut = [*starts.tolist(), int(nodes.size)]
+    e_order = np.lexsort((pb, pa, root[pa]))  # edges by root, then (a, b)
+    e_root = root[pa][e_order].tolist()
+    e_a, e_b = pa[e_order].tolist(), pb[e_order].tolist()
+    e_c = edges.containment[e_order].tolist()
+    e_v = edges.coverage[e_order].tolist()
+    e_j = edges.jaccard[e_order].tolist()
+    sizes = n_tokens.tolist()
+    quoted: dict[int, str] = {}
+
+    def q(i: int) -> str:
+        text = quoted.get(i)
+        if text is None:
+            text = quoted[i] = json.dumps(ids[i], ensure_ascii=False)
+        return text
+
+    members_all = by_root.tolist()
+    e = 0
+    for lo, hi in itertools.pairwise(m_cut):
+        members = members_all[lo:hi]
+        r = members[0]
+        pairs: list[str] = []
+        while e < len(e_root) and e_root[e] == r:
+            pairs.append(_pair_json(q(e_a[e]), q(e_b[e]), e_c[e], e_v[e], e_j[e]))
+            e += 1
+        rep = min(members, key=lambda m: (-sizes[m], m))
+        writer.cluster_line(len(members), [q(m) for m in members], q(rep), pairs)
+
+
+class OutputWriter:
+    """clusters.jsonl, skipped.jsonl and summary.json in the output directory."""
+
+    def __init__(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out_dir
+        self._clusters = (out_dir / "clusters.jsonl").open("w", encoding="utf-8")
+        self._skipped = (out_dir / "skipped.jsonl").open("w", encoding="utf-8")
+        self.sizes: Counter[int] = Counter()
+        self.skips: Counter[str] = Counter()
+        self.n_clusters = 0
+
+    def skip(self, s: Skipped) -> None:
+        self.skips[s.reason] += 1
+        if self.skips[s.reason] <= 5:
+            log.warning("skipped %s record %d (id %s): %s", s.file, s.record, s.id, s.reason)
+        self._skipped.write(json.dumps(dataclasses.asdict(s), ensure_ascii=False) + "\n")
+
+    def cluster(self, record: dict[str, Any]) -> None:
+        self.sizes[len(record["members"])] += 1
+        self._clusters.write(json.dumps({"cluster_id": self.n_clusters, **record}, ensure_ascii=False) + "\n")
+        self.n_clusters += 1
+
+    def cluster_line(self, size: int, members: list[str], representative: str, pairs: list[str]) -> None:
+        """`cluster` of a record already rendered: JSON-quoted member ids and representative, pair objects."""
+        self.sizes[size] += 1
+        self._clusters.write(
+            f'{{"cluster_id": {self.n_clusters}, "members": [{", ".join(members)}], '
+            f'"representative": {representative}, "pairs": [{", ".join(pairs)}]}}\n'
+        )
+        self.n_clusters += 1
+
+    def finish(self, documents: int, extra: dict[str, Any]) -> dict[str, Any]:
+        self._clusters.close()
+        self._skipped.close()
+        in_clusters = sum(size * n for size, n in self.sizes.items() if size > 1)
+        histogram = Counter(self.sizes)
+        histogram[1] = documents - in_clusters
+        summary = {
+            "documents": documents,
+            "skipped": dict(sorted(self.skips.items())),
+            "clusters": sum(n for size, n in self.sizes.items() if size > 1),
+            "duplicates": in_clusters - sum(n for size, n in self.sizes.items() if size > 1),
+            "singletons": histogram[1],
+            "size_histogram": {str(s): histogram[s] for s in sorted(histogram)},
+            **extra,
+        }
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        return summary

@@ -1,0 +1,104 @@
+"""The straightforward definitions the de-duplication stages are tested against.
+
+One pair at a time through ``scoring.align`` (`verify`), every pair of a bucket
+(`bucket_pairs`), and a print's documents one by one (`printed_docs`): slow,
+obviously right, and used by no engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from wiretrace.dedup.params import DedupParams
+from wiretrace.dedup.prints import Printed, offsets
+from wiretrace.dedup.verify import Corpus, Edge, EdgeArrays, align_oriented, orient
+from wiretrace.scoring import ScoringParams, align
+from wiretrace.shingling import shingle_hashes
+from wiretrace.types import I64, U32, U64
+
+
+def bucket_pairs(members: Sequence[int], max_bucket: int) -> Iterator[tuple[int, int]]:
+    """Candidate pairs of one bucket (members sorted, distinct): all pairs, or a star if huge."""
+    n = len(members)
+    if n > max_bucket:
+        first = members[0]
+        for m in members[1:]:
+            yield first, m
+        return
+    for i in range(n - 1):
+        a = members[i]
+        for b in members[i + 1 :]:
+            yield a, b
+
+
+def verify(key_a: int, tokens_a: U32, key_b: int, tokens_b: U32, sp: ScoringParams, dp: DedupParams) -> Edge | None:
+    """Is the pair a duplicate? Aligns the shorter document against the longer one."""
+    na, nb = int(tokens_a.size), int(tokens_b.size)
+    short, long_ = (tokens_a, tokens_b) if (na, key_a) <= (nb, key_b) else (tokens_b, tokens_a)
+    if short.size < dp.min_coverage * long_.size:  # cannot reach min_coverage
+        return None
+    bigrams = shingle_hashes(short, 2)
+    k = sp.shingle_size
+    al = align(shingle_hashes(short, k), bigrams, np.ones(bigrams.size), shingle_hashes(long_, k), int(long_.size), sp)
+    if al is None or al.containment < dp.threshold or al.coverage < dp.min_coverage:
+        return None
+    a, b = min(key_a, key_b), max(key_a, key_b)
+    return Edge(a, b, round(al.containment, 4), round(al.coverage, 4), round(al.jaccard, 4))
+
+
+def verify_many(pairs: list[tuple[int, U32, int, U32]], sp: ScoringParams, dp: DedupParams) -> list[Edge]:
+    """`verify` of many (key a, tokens a, key b, tokens b), through `align_pairs`; edges in pair order."""
+    if not pairs:
+        return []
+    keys = np.array([k for a, _, b, _ in pairs for k in (a, b)], dtype=np.int64)
+    docs = [t for _, ta, _, tb in pairs for t in (ta, tb)]
+    toff = offsets(np.array([d.size for d in docs], dtype=np.int64))
+    corpus = Corpus.of(keys, np.concatenate(docs).astype(np.uint32, copy=False), toff, sp.shingle_size)
+    both = np.arange(0, 2 * len(pairs), 2, dtype=np.int64)
+    return align_pairs(corpus, both, both + 1, sp, dp)
+
+
+def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> list[Edge]:
+    """`verify` of the pairs (left[i], right[i]) of `corpus` documents through the batch code, as `Edge` objects."""
+    return _align_pairs_arrays(corpus, left, right, sp, dp).edges()
+
+
+def _align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> EdgeArrays:
+    """`verify` of the pairs (left[i], right[i]) of `corpus` documents, many pairs per numpy pass.
+
+    The same steps and numbers as ``scoring.align`` with unit bigram weights,
+    done for a whole batch at once (every array carries its pair number in its
+    top bits, so one sort and one search serve every pair):
+
+    * each story (longer document) shingle becomes ``pair | hash | position``;
+      after one sort, a search for ``pair | hash | 0`` finds the first story
+      position of each article (shorter document) shingle, as the stable sort in
+      `align` does;
+    * matched positions are broken into segments on a new pair, an article jump
+      or a diagonal shift over ``max_gap``;
+    * a segment is a passage when the distinct bigrams under its shingles reach
+      ``min_passage_weight`` (unit weights: their count);
+    * containment and coverage are the lengths of the unions of the passages'
+      token ranges, and Jaccard the distinct shared shingles, as in `align`.
+
+    Pairs that cannot pass are dropped on the way (size ratio first); the edges
+    come out in the order of the pairs.
+    """
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    short, long_ = orient(corpus, left, right)
+    ok, containment, coverage, jaccard = align_oriented(corpus, short, long_, sp, dp)
+    x, y = corpus.keys[short[ok]], corpus.keys[long_[ok]]
+    return EdgeArrays(np.minimum(x, y), np.maximum(x, y), containment, coverage, jaccard)
+
+
+def printed_docs(printed: Printed) -> Iterator[tuple[int, str, U32, U64]]:
+    """(key, id, token hashes, distinct band keys) of each document of `printed`."""
+    order = np.lexsort((printed.bands, printed.owner))
+    b, o = printed.bands[order], printed.owner[order]
+    keep = np.ones(b.size, dtype=bool)
+    keep[1:] = (b[1:] != b[:-1]) | (o[1:] != o[:-1])
+    b, boff = b[keep], offsets(np.bincount(o[keep], minlength=len(printed.ids)))
+    for i, key in enumerate(printed.keys.tolist()):
+        yield key, printed.ids[i], printed.tokens[printed.toff[i] : printed.toff[i + 1]], b[boff[i] : boff[i + 1]]
