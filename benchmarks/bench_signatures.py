@@ -20,16 +20,10 @@ from wiretrace.config import IndexSettings
 from wiretrace.pipeline import TextPipeline
 from wiretrace.shingling import shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
-from wiretrace.text import (
-    _TOKEN_RE,
-    _content_ranges,
-    _Joined,
-    _token_bounds,
-    _xxh32_ascii_tokens,
-    content_spans,
-    token_hashes_batch,
-    tokenize,
-)
+from wiretrace.text import content_spans, token_hashes_batch, tokenize
+from wiretrace.text.batch import Joined, content_ranges, token_bounds
+from wiretrace.text.normalize import TOKEN_RE
+from wiretrace.text.xxh32 import xxh32_ascii_tokens
 
 # Best of this many runs for every contender alike: the machine is shared, and one run of
 # ours on the quick profile's 300 stories lasts ~15 ms, short enough for one stall to halve it.
@@ -74,7 +68,7 @@ def breakdown(docs: list[str], settings: IndexSettings) -> dict[str, float]:
     def regex_only() -> None:
         for d in docs:
             for s, e in content_spans(d):
-                for _ in _TOKEN_RE.finditer(d, s, e):
+                for _ in TOKEN_RE.finditer(d, s, e):
                     pass
 
     out = {
@@ -97,16 +91,16 @@ def breakdown(docs: list[str], settings: IndexSettings) -> dict[str, float]:
         timed(lambda: [token_hashes_batch(b) for b in batches], 3) / n
     )
     # ...and its parts, each alone on the same batches.
-    joined = [_Joined.of(b) for b in batches]
-    ascii_bounds = [(j, *_token_bounds(j)) for j in joined if j.cp.dtype == np.uint8]
-    out["stories path, batched: code points and word classes"] = timed(lambda: [_Joined.of(b) for b in batches], 3) / n
-    out["stories path, batched: token bounds"] = timed(lambda: [_token_bounds(j) for j in joined], 3) / n
+    joined = [Joined.of(b) for b in batches]
+    ascii_bounds = [(j, *token_bounds(j)) for j in joined if j.cp.dtype == np.uint8]
+    out["stories path, batched: code points and word classes"] = timed(lambda: [Joined.of(b) for b in batches], 3) / n
+    out["stories path, batched: token bounds"] = timed(lambda: [token_bounds(j) for j in joined], 3) / n
     out["stories path, batched: boilerplate lines (vectorised pre-tests + regexes)"] = (
-        timed(lambda: [_content_ranges(j) for j in joined], 3) / n
+        timed(lambda: [content_ranges(j) for j in joined], 3) / n
     )
     if ascii_bounds:
         out["stories path, batched: xxh32 of ASCII tokens"] = (
-            timed(lambda: [_xxh32_ascii_tokens(j.cp, a, b - a) for j, a, b in ascii_bounds], 3) / n
+            timed(lambda: [xxh32_ascii_tokens(j.cp, a, b - a) for j, a, b in ascii_bounds], 3) / n  # type: ignore[arg-type]
         )
     prints = [token_hashes_batch(b) for b in batches]
     out["stories path, batched: window prints (tokens + shingles + window MinHash + band keys)"] = (
@@ -159,10 +153,10 @@ def run(profile: Profile, docs: list[str], out_dir: Path) -> dict[str, Any]:
         settings = IndexSettings(shingle_size=k, window=base.window, num_perm=p, bands=bands, rows=base.rows)
         pipe = TextPipeline(settings)
         _ours(pipe, docs[:64], 64)  # warm-up: permutations, token-hash cache
-        t_ours = timed(lambda pipe=pipe: _ours(pipe, docs, 256), REPEATS)
-        t_single = timed(lambda pipe=pipe: [pipe.story(d) for d in docs[:400]], REPEATS)
-        t_loop = timed(lambda p=p: ds_loop(loop_docs, p, k), REPEATS)
-        t_batch = timed(lambda p=p: ds_batch(batch_docs, p, k), REPEATS)
+        t_ours = timed(lambda pipe=pipe: _ours(pipe, docs, 256), REPEATS)  # type: ignore[misc]
+        t_single = timed(lambda pipe=pipe: [pipe.story(d) for d in docs[:400]], REPEATS)  # type: ignore[misc]
+        t_loop = timed(lambda p=p: ds_loop(loop_docs, p, k), REPEATS)  # type: ignore[misc]
+        t_batch = timed(lambda p=p: ds_batch(batch_docs, p, k), REPEATS)  # type: ignore[misc]
         row = {
             "ours_docs_s": len(docs) / t_ours,
             "ours_single_docs_s": min(400, len(docs)) / t_single,

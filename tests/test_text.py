@@ -89,3 +89,35 @@ def test_signatures_equal_datasketch(values: list[int], seed: int) -> None:
     ref.update_batch(values)
     assert np.array_equal(sig, ref.hashvalues)
     assert hasher.lean_minhash(sig).jaccard(ref) == 1.0
+
+
+# MurmurHash3's fmix64 constants and the golden-ratio multiplier, written out here rather than
+# imported: the reference must not share its numbers with the code it checks.
+_REF_POLY, _REF_M1, _REF_M2 = 0x9E3779B97F4A7C15, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53
+
+
+def ref_shingle_hashes(tokens: list[int], k: int) -> list[int]:
+    """The definition in Python integers: the polynomial t0*P^(k-1) + ... + t(k-1) mod 2**64, MurmurHash3's
+    64-bit finaliser, then the top 32 bits."""
+    out = []
+    for i in range(len(tokens) - k + 1):
+        acc = 0
+        for t in tokens[i : i + k]:
+            acc = (acc * _REF_POLY + t) % 2**64
+        acc ^= acc >> 33
+        acc = acc * _REF_M1 % 2**64
+        acc ^= acc >> 33
+        acc = acc * _REF_M2 % 2**64
+        acc ^= acc >> 33
+        out.append(acc >> 32)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=40), st.integers(1, 8), st.booleans())
+def test_shingle_hashes_equal_the_reference(tokens: list[int], k: int, read_only: bool) -> None:
+    arr = np.array(tokens, dtype=np.uint32)
+    arr.flags.writeable = not read_only  # stored token arrays come back read-only
+    got = shingle_hashes(arr, k)
+    assert got.dtype == np.uint32
+    assert got.tolist() == ref_shingle_hashes(tokens, k)

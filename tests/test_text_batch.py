@@ -22,18 +22,6 @@ from wiretrace.pipeline import TextPipeline
 from wiretrace.shingling import shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher, fmix32
 from wiretrace.text import (
-    _ASCII_WORD,
-    _SIGNOFF_RE,
-    _TOKEN_RE,
-    _ascii_word,
-    _content_ranges,
-    _credit_docs,
-    _Joined,
-    _line_bounds,
-    _may_credit,
-    _scan,
-    _signed_lines,
-    _xxh32_ascii_tokens,
     content_spans,
     normalize_token,
     token_hashes,
@@ -42,13 +30,26 @@ from wiretrace.text import (
     tokenize,
     tokenize_many,
 )
+from wiretrace.text.batch import (
+    ASCII_WORD,
+    Joined,
+    ascii_word,
+    content_ranges,
+    credit_docs,
+    line_bounds,
+    scan,
+    signed_lines,
+)
+from wiretrace.text.boilerplate import SIGNOFF_RE, may_credit
+from wiretrace.text.normalize import TOKEN_RE
+from wiretrace.text.xxh32 import xxh32_ascii_tokens
 
 # --- the reference -------------------------------------------------------------
 
 
 def ref_tokens(text: str, strip: bool = True) -> tuple[list[int], list[int], list[int]]:
     spans = content_spans(text) if strip else [(0, len(text))]
-    found = [m for s, e in spans for m in _TOKEN_RE.finditer(text, s, e)]
+    found = [m for s, e in spans for m in TOKEN_RE.finditer(text, s, e)]
     hashes = [xxhash.xxh32_intdigest(normalize_token(m.group()).encode("utf-8", "surrogatepass")) for m in found]
     return hashes, [m.start() for m in found], [m.end() for m in found]
 
@@ -206,11 +207,11 @@ def test_batch_equals_reference(batch: list[str]) -> None:
         assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_tokens(text)[0], text
         assert token_hashes(text).tolist() == ref_tokens(text)[0]
     for small in (True, False):  # per-line content_spans, or the vectorised line tests
-        hashes, _, _, off = _scan(batch, True, small=small)
+        hashes, _, _, off = scan(batch, True, small=small)
         assert hashes.tolist() == flat.tolist() and off.tolist() == offsets.tolist()
     if batch:
-        j = _Joined.of(batch)
-        kstart, kend = _content_ranges(j)
+        j = Joined.of(batch)
+        kstart, kend = content_ranges(j)
         want = [(a + int(j.starts[i]), b + int(j.starts[i])) for i, t in enumerate(batch) for a, b in content_spans(t)]
         assert list(zip(kstart.tolist(), kend.tolist(), strict=True)) == want
 
@@ -268,7 +269,7 @@ def test_ascii_token_hashes_equal_xxhash(count: int) -> None:
     starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]).astype(np.int64)
     lengths = np.array([len(w) for w in words], dtype=np.int64)
     want = [xxhash.xxh32_intdigest(w.lower().encode("ascii")) for w in words]
-    assert _xxh32_ascii_tokens(data, starts, lengths).tolist() == want
+    assert xxh32_ascii_tokens(data, starts, lengths).tolist() == want
 
 
 def test_a_large_batch_equals_reference() -> None:
@@ -331,15 +332,15 @@ def ascii_texts(draw: st.DrawFn) -> str:
 
 def test_ascii_word_arithmetic_equals_the_class_table() -> None:
     every = np.arange(128, dtype=np.uint8)
-    assert _ascii_word(every).tolist() == _ASCII_WORD.tolist()
+    assert ascii_word(every).tolist() == ASCII_WORD.tolist()
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ascii_texts(), min_size=1, max_size=6))
 def test_ascii_batches_equal_reference(batch: list[str]) -> None:
-    j = _Joined.of(batch)
+    j = Joined.of(batch)
     assert j.cp.dtype == np.uint8
-    kstart, kend = _content_ranges(j)
+    kstart, kend = content_ranges(j)
     want = [(a + int(j.starts[i]), b + int(j.starts[i])) for i, t in enumerate(batch) for a, b in content_spans(t)]
     assert list(zip(kstart.tolist(), kend.tolist(), strict=True)) == want
     flat, offsets = token_hashes_batch(batch)
@@ -351,15 +352,15 @@ def test_ascii_batches_equal_reference(batch: list[str]) -> None:
 @given(st.lists(st.one_of(ascii_texts(), texts()), min_size=1, max_size=6))
 def test_line_pretests_are_necessary_conditions(batch: list[str]) -> None:
     # Which texts need the credit search, exactly; and every line the sign-off regex matches in is flagged.
-    j = _Joined.of(batch)
+    j = Joined.of(batch)
     odd = np.zeros(len(batch), dtype=bool)
     if j.odd.size:
         odd[np.searchsorted(j.starts, j.odd, side="right") - 1] = True
-    want = [not odd[i] and ("/" in t or ";" in t) and _may_credit(t) for i, t in enumerate(batch)]
-    assert _credit_docs(j, odd).tolist() == want
-    start, end, doc = _line_bounds(j)
-    signed = _signed_lines(j, start, end)
+    want = [not odd[i] and ("/" in t or ";" in t) and may_credit(t) for i, t in enumerate(batch)]
+    assert credit_docs(j, odd).tolist() == want
+    start, end, doc = line_bounds(j)
+    signed = signed_lines(j, start, end)
     for li, (s, e, d) in enumerate(zip(start.tolist(), end.tolist(), doc.tolist(), strict=True)):
         base = int(j.starts[d])
-        if not odd[d] and _SIGNOFF_RE.search(batch[d], s - base, e - base):
+        if not odd[d] and SIGNOFF_RE.search(batch[d], s - base, e - base):
             assert signed[li], (batch[d], j.joined[s:e])
