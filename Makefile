@@ -13,7 +13,7 @@ STAMP := $(VENV)/.wiretrace-installed
 SOURCES := $(VENV)/.wiretrace-sources
 SHARED ?= ../shared
 ARGS ?=
-LINT_PATHS := src server client tests proto
+LINT_PATHS := src server client tests benchmarks proto
 
 .PHONY: serve test lint typecheck pytest proto proto-baseline eval bench-quick bench install clean FORCE
 
@@ -30,11 +30,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
 # mypy cannot express the package-dir mapping (server/ -> wiretrace.server), so it checks the
-# strict editable install's link tree, where every module sits at its installed name.
+# strict editable install's link tree, where every module sits at its installed name, and the
+# tests and benchmarks (packages of the repository root) against it.
 typecheck: $(STAMP)
 	@tree=$$(ls -d build/__editable__.wiretrace-* | head -n 1); \
-	echo "mypy (link tree $$tree)"; \
-	MYPYPATH=$$tree $(BIN)/mypy --explicit-package-bases $$(find $$tree -name '*.py' ! -name '*_pb2*.py' | sort)
+	echo "mypy (link tree $$tree, tests, benchmarks)"; \
+	MYPYPATH=$$tree $(BIN)/mypy --explicit-package-bases $$(find $$tree -name '*.py' ! -name '*_pb2*.py' | sort) \
+		$$(find tests benchmarks -name '*.py' | sort)
 
 proto: $(STAMP)
 	$(PY) proto/generate.py code
@@ -57,10 +59,10 @@ eval: $(STAMP)
 
 # Performance suite (benchmarks/README.md): quick <= 2 min, full <= 15 min on 2 cores.
 bench-quick: $(STAMP)
-	$(PY) benchmarks/run.py --profile quick --out benchmarks/results/quick/
+	$(PY) -m benchmarks.run --profile quick --out benchmarks/results/quick/
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py --profile full --out benchmarks/results/full/
+	$(PY) -m benchmarks.run --profile full --out benchmarks/results/full/
 
 install: $(STAMP)
 

@@ -21,11 +21,10 @@ benchmarks/results/load.md (and stdout).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,13 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_service import _LAUNCH
-from benchmarks.common import REPO, ensure_importable, log, percentiles
-
-ensure_importable()
-
-from wiretrace.client import WiretraceClient, WiretraceError  # noqa: E402
-from wiretrace.corpusgen import CorpusGenerator  # noqa: E402
+from benchmarks.common import REPO, log, percentiles
+from tests.helpers import free_port, serve_process
+from wiretrace.client import WiretraceClient, WiretraceError
+from wiretrace.corpusgen import CorpusGenerator
 
 RESULTS = REPO / "benchmarks" / "results" / "load.md"
 HOLD_SLOTS = 4
@@ -84,36 +80,14 @@ def rss_of(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server_process(data_dir: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`wiretrace serve` on a free loopback port; stopped with SIGTERM (its exit code is checked)."""
-    code = _LAUNCH.format(repo=str(REPO))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "--log-level", "WARNING", "serve", "--data-dir", str(data_dir),
-         "--host", "127.0.0.1", "--port", "0", "--drain-seconds", "0", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "listening on" not in line:
-            raise RuntimeError(f"wiretrace serve did not start: {line!r}")
-        yield proc, line.split()[-1]
+    with serve_process(data_dir, "--host", "127.0.0.1", "--drain-seconds", "0", *args) as (proc, address):
+        yield proc, address
         proc.terminate()
         if proc.wait(timeout=30) != 0:
             raise RuntimeError(f"server exited with {proc.returncode} on SIGTERM")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 class Corpus:
@@ -150,11 +124,11 @@ def mixed_load(address: str, corpus: Corpus, clients: int, duration: float, seed
             while time.monotonic() < deadline:
                 if rng.random() < 0.8:
                     text = corpus.query(rng)
-                    tally.timed("Match", lambda text=text: client.match(text, top_k=3))
+                    tally.timed("Match", functools.partial(client.match, text, top_k=3))
                 else:
                     ids = rng.sample(range(corpus.pool), rng.randint(5, 20))
                     batch = [corpus.record(i) for i in ids]
-                    tally.timed("IndexStories", lambda batch=batch: client.index_stories(batch, timeout=60))
+                    tally.timed("IndexStories", functools.partial(client.index_stories, batch, timeout=60))
 
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(clients)]
     for t in threads:
@@ -342,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 with WiretraceClient(address, timeout=60) as client:
                     while time.monotonic() < deadline:
                         text = corpus.query(rng)
-                        overload.timed("Match", lambda text=text: client.match(text, top_k=3))
+                        overload.timed("Match", functools.partial(client.match, text, top_k=3))
 
             threads = [threading.Thread(target=hammer, args=(n,)) for n in range(args.clients)]
             for t in threads:

@@ -117,7 +117,7 @@ def run(bodies: list[str], work_dir: Path) -> dict[str, Any]:
                 text=True,
                 timeout=900,
                 check=True,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])},
+                env={**os.environ, "PYTHONPATH": str(REPO)},
             )
             res[kind] = json.loads(out.stdout.strip().splitlines()[-1])
             log(f"memory {kind}: {res[kind]['bytes_per_story']:.0f} B/story over {len(bodies)} stories")
@@ -125,7 +125,4 @@ def run(bodies: list[str], work_dir: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from benchmarks.common import ensure_importable
-
-    ensure_importable()
     print(json.dumps(_child(sys.argv[1], Path(sys.argv[2]))))

@@ -1,6 +1,6 @@
 """Scale-out figures: Redis backend vs embedded, dedup local vs Spark.
 
-    .venv/bin/python benchmarks/bench_scaleout.py [--stories 6000] [--dedup-docs 20000] [--skip-spark]
+    .venv/bin/python -m benchmarks.bench_scaleout [--stories 6000] [--dedup-docs 20000] [--skip-spark]
         [--only-redis] [--baseline GIT_REV] [--only-dedup] [--dedup-baseline GIT_REV]
 
 ``--baseline REV`` also runs the Redis backend as it was at REV (its
@@ -33,18 +33,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.redis_server import RedisServer
+from tests.synth import NewsGen
+from wiretrace.config import Settings
+from wiretrace.dedup import DedupParams, run_local
+from wiretrace.embedded_backend import EmbeddedBackend
+from wiretrace.engine import Detector
+from wiretrace.redis_backend import open_redis_backend
+from wiretrace.types import StoryRecord
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from redis_server import RedisServer  # noqa: E402
-from synth import NewsGen  # noqa: E402
-
-from wiretrace.backend import EmbeddedBackend  # noqa: E402
-from wiretrace.config import Settings  # noqa: E402
-from wiretrace.dedup import DedupParams, run_local  # noqa: E402
-from wiretrace.engine import Detector  # noqa: E402
-from wiretrace.redis_backend import open_redis_backend  # noqa: E402
-from wiretrace.store import StoryRecord  # noqa: E402
 
 REUTERS = ROOT.parent / "shared" / "data" / "reuters21578.jsonl.gz"
 
@@ -178,7 +176,10 @@ def dedup_baseline(rev: str, path: Path, out: Path, workers: int, warm: Path | N
     else:
         code = (
             "import json; from pathlib import Path; from wiretrace.dedup import DedupParams; "
-            "from wiretrace.dedup_spark import run_spark, spark_session; "
+            "import importlib.util; "  # the Spark engine moved from dedup_spark to dedup.spark
+            "old = importlib.util.find_spec('wiretrace.dedup_spark'); "
+            "name = 'wiretrace.dedup_spark' if old else 'wiretrace.dedup.spark'; "
+            "m = importlib.import_module(name); run_spark, spark_session = m.run_spark, m.spark_session; "
             "spark = spark_session('local[2]', progress=False); "
             f"run_spark([{str(warm)!r}], Path({str(out)!r} + '-warm'), DedupParams(), spark=spark, progress=False); "
             f"s = run_spark([{str(path)!r}], Path({str(out)!r}), DedupParams(), spark=spark, progress=False); "
@@ -247,7 +248,7 @@ def bench_dedup(
         rows.append(_dedup_row(f"local, {w} process(es)", s))
         outputs[f"local, {w} process(es)"] = tmp / f"local{w}"
     if not skip_spark:
-        from wiretrace.dedup_spark import run_spark, spark_session
+        from wiretrace.dedup.spark import run_spark, spark_session
 
         if baseline:
             s = dedup_baseline(baseline, path, tmp / "baseline-spark", 2, warm)

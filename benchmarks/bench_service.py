@@ -16,7 +16,6 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, Profile, log, percentiles, resident, wait_idle
+from benchmarks.common import Profile, log, percentiles, resident, wait_idle
+from tests.helpers import free_port
 from wiretrace.corpusgen import CorpusGenerator
 
 CHUNK = 5_000  # stories generated, then sent in one IndexStories stream
@@ -50,31 +50,16 @@ class Target:
     pid: int
 
 
-# An installed wiretrace comes first (a spawned server process imports it afresh); a plain
-# checkout falls back to its src/ (ensure_importable), enough for one server process.
-_LAUNCH = (
-    "import sys; sys.path.append({repo!r}); import benchmarks.common as c; c.ensure_importable(); "
-    "from wiretrace.cli import main; main(sys.argv[1:])"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def grpc_target(data_dir: Path, processes: int = 1) -> Iterator[Target]:
     """Start ``wiretrace serve`` in a subprocess and talk to it with the client."""
     from wiretrace.client import WiretraceClient
 
-    code = _LAUNCH.format(repo=str(REPO))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    port = _free_port() if processes > 1 else 0  # several processes need a fixed port to share
+    port = free_port() if processes > 1 else 0  # several processes need a fixed port to share
     args = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--processes", str(processes)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-m", "wiretrace.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -129,7 +114,7 @@ def grpc_target(data_dir: Path, processes: int = 1) -> Iterator[Target]:
 def inprocess_target(data_dir: Path) -> Iterator[Target]:
     from wiretrace.config import Settings
     from wiretrace.engine import Detector
-    from wiretrace.store import StoryRecord
+    from wiretrace.types import StoryRecord
 
     det = Detector.open(Settings.load({"data_dir": data_dir}))
 

@@ -29,16 +29,16 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import Profile, log, percentiles
-from wiretrace.backend import EmbeddedBackend
 from wiretrace.config import IndexSettings, MatchSettings, Settings
 from wiretrace.corpusgen import KINDS_DERIVED, CorpusGenerator
+from wiretrace.embedded_backend import EmbeddedBackend
 from wiretrace.engine import Detector
 from wiretrace.evaluation import score
 from wiretrace.index import LSHIndex
 from wiretrace.shingling import U32, shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
-from wiretrace.store import StoryRecord
 from wiretrace.text import Tokens, tokenize
+from wiretrace.types import StoryRecord
 
 TRUTH_MIN_SHARED = 8
 TRUTH_MIN_FRACTION = 0.05
@@ -120,17 +120,17 @@ def memo_tokenize(cache: dict[str, Tokens]) -> Iterator[None]:
     """
     import wiretrace.pipeline as pl
 
-    original = pl.tokenize
+    original = pl.tokenize  # type: ignore[attr-defined]
 
     def cached(text: str, **kw: Any) -> Tokens:
         hit = cache.get(text) if not kw else None
         return hit if hit is not None else original(text, **kw)
 
-    pl.tokenize = cached  # type: ignore[assignment]
+    pl.tokenize = cached  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        pl.tokenize = original  # type: ignore[assignment]
+        pl.tokenize = original  # type: ignore[attr-defined]
 
 
 def _evaluate(

@@ -1,4 +1,8 @@
-"""Shared helpers for the benchmarks: profiles, imports from a checkout, corpus source, timing."""
+"""Shared helpers for the benchmarks: profiles, corpus source, timing.
+
+The benchmarks import the installed ``wiretrace`` (``make install``) and run from the repository
+root as modules (``python -m benchmarks.run``), so ``tests.helpers`` is importable too.
+"""
 
 from __future__ import annotations
 
@@ -18,26 +22,6 @@ SHARED_SOURCES = (
     REPO.parent / "shared" / "data" / "reuters21578.jsonl.gz",
     REPO.parent / "shared" / "data" / "reuters_c50.jsonl.gz",
 )
-
-
-def ensure_importable() -> None:
-    """Make ``wiretrace`` (and ``wiretrace.server``/``.client``) importable from a plain checkout.
-
-    The distribution maps ``server/`` and ``client/`` into the package at install time; when the
-    benchmarks run from a checkout that is not installed, the same mapping is made here so the
-    numbers can be taken without ``pip install``.
-    """
-    try:
-        import wiretrace
-    except ImportError:
-        sys.path.insert(0, str(REPO / "src"))
-    import wiretrace
-
-    if str(REPO) not in list(wiretrace.__path__):
-        try:
-            import wiretrace.server
-        except ImportError:
-            wiretrace.__path__.append(str(REPO))  # server/ and client/ become wiretrace.server/.client
 
 
 def default_source(no_shared: bool = False) -> str | None:

@@ -1,4 +1,4 @@
-"""Run the benchmark suite: ``python benchmarks/run.py --profile quick|full --out benchmarks/results/<profile>/``.
+"""Run the benchmark suite: ``python -m benchmarks.run --profile quick|full --out benchmarks/results/<profile>/``.
 
 Writes ``results.json`` (every number), ``report.md`` (tables, findings) and PNG plots. Each
 section is independent (``--only signatures,service,memory,sweep``) and every ratio is taken
@@ -11,16 +11,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import PROFILES, REPO, default_source, ensure_importable, log
-
-ensure_importable()
+from benchmarks.common import PROFILES, REPO, default_source, log
 
 SECTIONS = ("signatures", "service", "memory", "sweep")
 
@@ -62,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     _ = gen.model
     log(f"corpus model from {gen.model.source} ({gen.model.v} words) in {time.perf_counter() - t0:.1f}s")
-    res: dict = {
+    res: dict[str, Any] = {
         "meta": {
             "profile": profile.name,
             "seed": args.seed,
@@ -108,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def findings(sig: dict) -> str:
+def findings(sig: dict[str, Any]) -> str:
     """Where our signature time goes, in words, from the stage breakdown."""
     b = sig["breakdown_s_per_doc"]
     stories = b.get("TextPipeline.stories (batches of 256)")

@@ -8,21 +8,16 @@ the same files to check that nothing acknowledged was lost.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 
+from tests.helpers import free_port
+
 REDIS_SERVER = shutil.which("redis-server")
 SKIP_REASON = "redis-server is not installed (apt-get install redis-server)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

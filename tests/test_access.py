@@ -16,15 +16,15 @@ from pathlib import Path
 import grpc
 import pytest
 from click.testing import CliRunner
-from conftest import make_settings, stories
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from synth import NewsGen
 
+from tests.helpers import make_settings, stories
+from tests.synth import NewsGen
 from wiretrace.cli import main
 from wiretrace.client import Unauthenticated, Unavailable, WiretraceClient
 from wiretrace.client.client import SyndicationStub

@@ -197,7 +197,7 @@ def test_distinct_equals_numpy_unique(values: list[int]) -> None:
     want = np.unique(a, return_index=True, return_inverse=True)
     got = distinct(a)
     for g, w in zip(got, want, strict=True):
-        assert np.array_equal(g, w)
+        assert np.array_equal(g, w)  # type: ignore[arg-type]  # np.unique's tuple is typed loosely
 
 
 @settings(max_examples=100, deadline=None)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import stories
-from synth import NewsGen
 
+from tests.helpers import stories
+from tests.synth import NewsGen
 from wiretrace.cli import main
 from wiretrace.client import WiretraceClient
 from wiretrace.config import env_name, setting_fields

@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
-from conftest import serve_process, stories
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from synth import NewsGen
 
+from tests.helpers import serve_process, stories
+from tests.synth import NewsGen
 from wiretrace.client import Cancelled, IndexResult, Unavailable, WiretraceClient, WiretraceError
-from wiretrace.scoring import Verdict
 from wiretrace.server import SERVICE_NAME
-from wiretrace.store import StoryRecord
+from wiretrace.types import StoryRecord, Verdict
 
 
 def test_kill_9_after_index_loses_nothing(tmp_path: Path, news: NewsGen) -> None:
@@ -41,9 +40,9 @@ def test_kill_9_after_index_loses_nothing(tmp_path: Path, news: NewsGen) -> None
         for rec in wire:
             assert client.get_story(rec.story_id) == rec
         for rec in wire[::5]:
-            result = client.match(rec.body, top_k=1)
-            assert result.verdict == Verdict.VERBATIM
-            assert result.matches[0].story_id == rec.story_id
+            found = client.match(rec.body, top_k=1)
+            assert found.verdict == Verdict.VERBATIM
+            assert found.matches[0].story_id == rec.story_id
 
 
 def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
@@ -141,7 +140,7 @@ def test_sigterm_drains_then_finishes_in_flight_calls(tmp_path: Path, news: News
             health = health_pb2_grpc.HealthStub(channel)
 
             def status() -> int:
-                return health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5).status
+                return int(health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5).status)
 
             sender = threading.Thread(
                 target=lambda: outcome.append(client.index_stories(held_stream(wire, 6, release), timeout=60))

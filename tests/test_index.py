@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
-from synth import NewsGen
-
 import wiretrace.index
-from wiretrace.backend import EmbeddedBackend
+from tests.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+from tests.synth import NewsGen
 from wiretrace.config import Settings
+from wiretrace.embedded_backend import EmbeddedBackend
 from wiretrace.engine import Detector
 from wiretrace.index import LSHIndex, TermFrequencies, _stable_order
 from wiretrace.redis_backend import open_redis_backend
-from wiretrace.store import StoryRecord
+from wiretrace.types import StoryRecord
 
 TOP = np.uint64(2**64 - 1)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import make_settings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
-from synth import NewsGen
 
+from tests.helpers import make_settings
+from tests.synth import NewsGen
 from wiretrace.client import InvalidArgument, Unauthenticated, WiretraceClient
 from wiretrace.server import WiretraceServer
 from wiretrace.server.observability import JsonFormatter

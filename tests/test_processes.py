@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from conftest import make_settings, serve_process, stories
-from synth import NewsGen
 
+from tests.helpers import free_port, make_settings, serve_process, stories
+from tests.synth import NewsGen
 from wiretrace.client import WiretraceClient
 from wiretrace.engine import Detector
-from wiretrace.scoring import Verdict
-from wiretrace.store import SQLiteStore, StoryRecord
+from wiretrace.store import SQLiteStore
+from wiretrace.types import StoryRecord, Verdict
 
 
 @pytest.fixture
@@ -103,12 +102,6 @@ def test_a_detector_behind_the_pruned_log_rebuilds(
     _assert_same_state(one, two, wire)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _children(pid: int) -> list[psutil.Process]:
     """The server processes (spawn also starts a resource tracker, which serves nothing)."""
     return [c for c in psutil.Process(pid).children() if "spawn_main" in " ".join(c.cmdline())]
@@ -138,7 +131,7 @@ def _match_on_fresh_connections(address: str, wire: list[StoryRecord], n: int = 
 
 @pytest.mark.timeout(180)
 def test_serve_processes_share_one_data_dir(tmp_path: Path, news: NewsGen) -> None:
-    port = _free_port()
+    port = free_port()
     with serve_process(tmp_path / "data", "--processes", "2", "--port", str(port)) as (proc, address):
         assert address.endswith(f":{port}")
         assert len(_listening(proc.pid, port)) == 2
@@ -167,7 +160,7 @@ def test_serve_processes_share_one_data_dir(tmp_path: Path, news: NewsGen) -> No
 
 
 def test_children_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with serve_process(tmp_path / "data", "--processes", "2", "--port", str(port)) as (proc, _):
         kids = _children(proc.pid)
         assert len(kids) == 2

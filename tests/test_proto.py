@@ -120,7 +120,7 @@ def test_every_field_enum_value_and_rpc_is_documented(generate: ModuleType, tmp_
 
 
 def test_engine_verdicts_mirror_the_proto_enum() -> None:
-    from wiretrace.scoring import Verdict
+    from wiretrace.types import Verdict
     from wiretrace.v1 import syndication_pb2 as pb
 
     assert {v.value: v.name for v in Verdict} == {

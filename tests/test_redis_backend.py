@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -12,19 +11,16 @@ import numpy as np
 import pytest
 import redis
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
-from synth import NewsGen
-
+from tests.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+from tests.synth import NewsGen
 from wiretrace import redis_backend
-from wiretrace.backend import EmbeddedBackend
 from wiretrace.config import IndexSettings, Settings
+from wiretrace.embedded_backend import EmbeddedBackend
 from wiretrace.engine import Detector
 from wiretrace.redis_backend import RedisBackend, open_redis_backend
-from wiretrace.scoring import Verdict
 from wiretrace.shingling import shingle_hashes
-from wiretrace.store import SCHEMA_VERSION, SettingsMismatchError, StoryRecord
+from wiretrace.store import SCHEMA_VERSION
+from wiretrace.types import SettingsMismatchError, StoryRecord, Verdict
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON)
 

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synth import NewsGen
 
+from tests.synth import NewsGen
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
 from wiretrace.index import LSHIndex
-from wiretrace.scoring import Verdict
-from wiretrace.store import StoryRecord
+from wiretrace.types import StoryRecord, Verdict
 
 
 @pytest.fixture(scope="module")

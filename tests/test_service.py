@@ -13,18 +13,17 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import make_settings, multilingual, stories
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from synth import NewsGen
 
-from wiretrace import text
+from tests.helpers import make_settings, multilingual, stories
+from tests.synth import NewsGen
 from wiretrace.client import MatchQuery, NotFound, WiretraceClient
 from wiretrace.client.client import SyndicationStub
-from wiretrace.scoring import Verdict
 from wiretrace.server import SERVICE_NAME, WiretraceServer
-from wiretrace.store import StoryRecord
+from wiretrace.text import batch
+from wiretrace.types import StoryRecord, Verdict
 from wiretrace.v1 import syndication_pb2 as pb
 from wiretrace.v1 import syndication_pb2_grpc
 
@@ -222,7 +221,7 @@ def test_health_and_reflection(server: WiretraceServer) -> None:
         assert reply.file_descriptor_response.file_descriptor_proto
 
     server.stop(grace=0)
-    assert server.health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), None) == (
+    assert server.health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), None) == (  # type: ignore[arg-type]
         health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)
     )
 
@@ -241,7 +240,7 @@ def busy_matchers(server: WiretraceServer) -> Iterator[None]:
     matchers = server.servicer._matchers
     started = [threading.Event() for _ in range(matchers._max_workers)]
     for ev in started:
-        matchers.submit(lambda ev=ev: (ev.set(), release.wait()))
+        matchers.submit(lambda ev=ev: (ev.set(), release.wait()))  # type: ignore[misc]
     for ev in started:
         assert ev.wait(10)
     try:
@@ -293,9 +292,9 @@ def test_matches_run_on_the_matcher_threads(server: WiretraceServer, raw: Syndic
 def test_server_builds_the_tokenizer_tables_before_serving(tmp_path: Path) -> None:
     """The Unicode class table costs ~0.3 s to build; a server builds it before it answers anything."""
 
-    text._unicode_classes.cache_clear()
+    batch.unicode_classes.cache_clear()
     srv = WiretraceServer(make_settings(tmp_path / "data"))
     try:
-        assert text._unicode_classes.cache_info().currsize == 1
+        assert batch.unicode_classes.cache_info().currsize == 1
     finally:
         srv.stop(grace=0)

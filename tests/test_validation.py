@@ -8,14 +8,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import make_settings, stories
-from synth import NewsGen
 
+from tests.helpers import make_settings, stories
+from tests.synth import NewsGen
 from wiretrace.client import InvalidArgument, ResourceExhausted, WiretraceClient, WiretraceError
 from wiretrace.client.client import SERVICE, MatchQuery, SyndicationStub
-from wiretrace.scoring import Verdict
 from wiretrace.server import WiretraceServer
-from wiretrace.store import StoryRecord
+from wiretrace.types import StoryRecord, Verdict
 from wiretrace.v1 import syndication_pb2 as pb
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -89,7 +88,7 @@ def test_undecodable_requests(server: WiretraceServer, client: WiretraceClient, 
             with pytest.raises(grpc.RpcError) as err:
                 send(payload, timeout=10)
             assert err.value.code() == INVALID, payload
-            assert "request is not a valid wiretrace.v1.MatchRequest" in err.value.details()
+            assert "request is not a valid wiretrace.v1.MatchRequest" in (err.value.details() or "")
         # A story stream where one message does not parse: that one is rejected, the rest indexed.
         index = channel.stream_unary(SERVICE + "IndexStories", None, pb.IndexStoriesResponse.FromString)
         good = pb.Story(story_id="ok", body=stored[0].body + " more").SerializeToString()
