@@ -125,6 +125,7 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
     ("driver_edges", "singletons"),
@@ -162,6 +163,7 @@ def test_spark_gives_the_same_clusters_as_local(
         assert summary[field] == local[field], field
 
 
+@pytest.mark.slow
 def test_spark_numbers_records_across_the_partitions_of_a_file(tmp_path: Path, spark: Any) -> None:
     """A plain JSONL file is read as several partitions; junk anywhere in it (blank lines included)
     is reported at the same file and record as the local engine reports it, and the clusters agree."""
@@ -187,6 +189,7 @@ def test_spark_numbers_records_across_the_partitions_of_a_file(tmp_path: Path, s
     assert len(records) >= 10 and max(records) > len(lines) // 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_spark_components_chain_and_star(spark: Any) -> None:
     """Large-star/small-star on a long chain and a star: every node points at its component's minimum."""

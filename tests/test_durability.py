@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.helpers import serve_process, stories
@@ -21,6 +22,8 @@ from tests.synth import NewsGen
 from wiretrace.client import Cancelled, IndexResult, Unavailable, WiretraceClient, WiretraceError
 from wiretrace.server import SERVICE_NAME
 from wiretrace.types import StoryRecord, Verdict
+
+pytestmark = pytest.mark.slow  # real server processes, started and killed
 
 
 def test_kill_9_after_index_loses_nothing(tmp_path: Path, news: NewsGen) -> None:

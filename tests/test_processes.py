@@ -27,6 +27,8 @@ from wiretrace.engine import Detector
 from wiretrace.store import SQLiteStore
 from wiretrace.types import StoryRecord, Verdict
 
+pytestmark = pytest.mark.slow  # real server processes, started and killed
+
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Detector, Detector]]:
@@ -177,7 +179,7 @@ def test_processes_need_a_fixed_port(tmp_path: Path) -> None:
 
 
 def test_an_idle_detector_keeps_up(news: NewsGen, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("wiretrace.backend.REFRESH_S", 0.05)  # before the detectors start their refreshers
+    monkeypatch.setattr("wiretrace.embedded_backend.REFRESH_S", 0.05)  # before the detectors start their refreshers
     settings = make_settings(tmp_path / "data")
     one, two = Detector.open(settings), Detector.open(settings)
     try:

@@ -39,6 +39,12 @@ class ArticlePrint:
 
 
 class TextPipeline:
+    """Prints of stories (to index) and of articles (to match) under one set of index settings.
+
+    The server and both de-duplication engines print through this one class,
+    so a story indexed by any of them has the same keys.
+    """
+
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
         self.windows = MinHasher(settings.num_perm, settings.bands, settings.rows, settings.seed)
