@@ -127,10 +127,11 @@ class SQLiteStore:
         return conn
 
     def _check_meta(self, key: str, value: str) -> None:
+        # Several processes may create a new data dir at once (serve --processes N): the first
+        # insert wins, and every process then compares with what is stored.
+        self._writer.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
         row = self._writer.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        if row is None:
-            self._writer.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, value))
-        elif row[0] != value:
+        if row[0] != value:
             raise SettingsMismatchError(
                 f"{self.path} was built with {key}={row[0]}, but this process uses {value}; "
                 "start with the store's settings or point --data-dir at a new directory"
