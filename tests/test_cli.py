@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,24 @@ def test_eval_without_data_dir_uses_a_temporary_one(
     result = CliRunner().invoke(main, ["eval", "--wire", str(wire), "--queries", str(queries)])
     assert result.exit_code == 0, result.output
     assert list(cwd.iterdir()) == []  # not ./data, the default of `serve`
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args", "expected"),
+    [
+        ("redis", ["serve", "--store", "redis://127.0.0.1:1/0", "--port", "0"],
+         "Error: a redis:// store needs the 'redis' package: pip install 'wiretrace[redis]'"),
+        ("pyspark", ["dedup", "IN", "--out", "OUT", "--engine", "spark"],
+         "Error: --engine spark needs the 'pyspark' package: pip install 'wiretrace[spark]'"),
+    ],
+)  # fmt: skip
+def test_a_missing_extra_is_one_line_with_the_install_command(
+    tmp_path: Path, blocked: str, args: list[str], expected: str
+) -> None:
+    """Without the optional package (made unimportable in a fresh interpreter), one line says what to install."""
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "some words here"}\n', encoding="utf-8")
+    argv = [str(tmp_path / "in.jsonl") if a == "IN" else str(tmp_path / "out") if a == "OUT" else a for a in args]
+    code = f"import sys; sys.modules[{blocked!r}] = None; from wiretrace.cli import main; main(sys.argv[1:])"
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == expected
