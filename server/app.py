@@ -26,8 +26,12 @@ from wiretrace.engine import Detector
 from wiretrace.server.observability import Metrics, ObservingInterceptor, configure_logging
 from wiretrace.server.security import BearerTokenInterceptor, Interceptor, load_tokens, server_credentials
 from wiretrace.server.servicer import SERVICE_NAME, SyndicationServicer, generic_handler
+from wiretrace.types import StoreError
 
 log = logging.getLogger("wiretrace.server")
+
+# How often health asks the store whether it can be reached (and at once after a call found it could not).
+STORE_PROBE_S = 1.0
 
 
 def format_address(host: str, port: int) -> str:
@@ -62,7 +66,8 @@ class WiretraceServer:
         if tokens:
             interceptors.append(BearerTokenInterceptor(tokens))
         max_rpcs = srv.max_concurrent_rpcs or None
-        self.servicer = SyndicationServicer(self.detector, settings, self.metrics)
+        self._probe_now = threading.Event()
+        self.servicer = SyndicationServicer(self.detector, settings, self.metrics, on_store_error=self._probe_now.set)
         self.grpc_server = grpc.server(
             ThreadPoolExecutor(max_workers=srv.workers, thread_name_prefix="wiretrace-rpc"),
             handlers=[generic_handler(self.servicer)],
@@ -94,6 +99,7 @@ class WiretraceServer:
             raise OSError(f"cannot listen on {requested} (address in use or not available)")
         self.address = format_address(srv.host, self.port)
         self._stopped = threading.Event()
+        self._prober = threading.Thread(target=self._follow_store, name="store-health", daemon=True)
 
     def start(self) -> WiretraceServer:
         srv = self.settings.server
@@ -104,8 +110,8 @@ class WiretraceServer:
                 self.detector.close()
                 raise
         self.grpc_server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self._prober.start()
         features = [
             "TLS" if self.tls else "plaintext",
             "bearer tokens" if self.auth else "no authentication",
@@ -119,12 +125,44 @@ class WiretraceServer:
             )
         return self
 
+    def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)  # ignored once shutting down: health stays NOT_SERVING
+
+    def _follow_store(self) -> None:
+        """Health is NOT_SERVING while the store cannot be reached, so balancers move traffic to replicas
+        whose store can; SERVING again once it answers (the backends reconnect by themselves)."""
+        reachable = True
+        while not self._stopped.is_set():
+            self._probe_now.wait(STORE_PROBE_S)
+            self._probe_now.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self.detector.check()
+                problem = None
+            except StoreError as err:
+                problem = str(err)
+            except Exception as err:  # a store closing under us at shutdown, say: not a reason to stop probing
+                problem = f"{type(err).__name__}: {err}"
+            if (problem is None) != reachable:
+                reachable = problem is None
+                if reachable:
+                    log.warning("the store answers again: health is SERVING")
+                    self._set_health(health_pb2.HealthCheckResponse.SERVING)
+                else:
+                    log.warning("the store cannot be reached, health is NOT_SERVING: %s", problem)
+                    self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+
     def stop(self, grace: float | None = None, drain: float = 0.0) -> None:
         """Report NOT_SERVING; keep taking calls for `drain` s so balancers notice; then let
         in-flight RPCs finish (up to `grace` s, new calls are refused) and close the store."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._probe_now.set()
+        if self._prober.is_alive():
+            self._prober.join()
         self.health.enter_graceful_shutdown()
         if drain > 0:
             log.info("health is NOT_SERVING; still taking calls for %.1fs", drain)

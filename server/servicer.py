@@ -26,7 +26,7 @@ from wiretrace.engine import Detector
 from wiretrace.server.errors import RequestError, invalid, too_large
 from wiretrace.server.observability import Metrics
 from wiretrace.server.validation import id_problem, text_problem
-from wiretrace.types import StoryPrint, StoryRecord
+from wiretrace.types import StoreError, StoreFullError, StoryPrint, StoryRecord
 from wiretrace.v1 import convert
 from wiretrace.v1 import syndication_pb2 as pb
 
@@ -116,8 +116,15 @@ class _BatchWriter:
 class SyndicationServicer:
     """The service implementation; one instance serves all threads."""
 
-    def __init__(self, detector: Detector, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        on_store_error: Callable[[], None] | None = None,
+    ) -> None:
         self.detector = detector
+        self.on_store_error = on_store_error  # e.g. the server checks the store's health at once
         self.settings = settings
         self.limits = settings.server
         self.metrics = metrics
@@ -135,11 +142,20 @@ class SyndicationServicer:
 
     @contextmanager
     def _rpc(self, method: str, context: grpc.ServicerContext) -> Iterator[None]:
-        """Turn RequestError into its status; log anything else with its traceback (it is a bug)."""
+        """Turn RequestError into its status, and the store's failures into RESOURCE_EXHAUSTED (full) or
+        UNAVAILABLE (anything else: retry later); log anything else with its traceback (it is a bug)."""
         try:
             yield
         except RequestError as err:
             context.abort_with_status(err.to_status())
+        except StoreError as err:
+            log.warning("%s failed: %s", method, err)
+            if self.on_store_error is not None and not isinstance(err, StoreFullError):
+                self.on_store_error()
+            code = (
+                grpc.StatusCode.RESOURCE_EXHAUSTED if isinstance(err, StoreFullError) else grpc.StatusCode.UNAVAILABLE
+            )
+            context.abort_with_status(RequestError(code, str(err)).to_status())
         except Exception:
             log.exception("%s failed", method)
             raise

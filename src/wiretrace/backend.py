@@ -28,6 +28,13 @@ SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class Backend(Protocol):
+    """A durable story store and an LSH lookup over it.
+
+    Failures of the store itself come out as ``StoreUnavailableError`` (cannot
+    be reached now: retry) or ``StoreFullError`` (no room for a write; reads
+    still work), never as the driver's own exceptions.
+    """
+
     def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
         """Store durably and make matchable; returns only once durable."""
 
@@ -50,6 +57,9 @@ class Backend(Protocol):
 
     def refresh(self) -> None:
         """Catch up with writes made through other processes (before a lookup)."""
+
+    def check(self) -> None:
+        """Raise StoreUnavailableError unless the store can be used now (cheap: health calls it every second)."""
 
     def stats(self) -> BackendStats: ...
 

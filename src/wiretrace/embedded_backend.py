@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
 from wiretrace.index import LSHIndex, TermFrequencies
 from wiretrace.shingling import shingle_hashes
-from wiretrace.store import Change, SQLiteStore
+from wiretrace.store import Change, SQLiteStore, store_error
 from wiretrace.types import U32, U64, BackendStats, Candidate, StoryPrint, StoryRecord
 
 log = logging.getLogger(__name__)
 
 REFRESH_S = 5.0  # how often an embedded backend applies other processes' writes between matches
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _answered(method: Callable[Concatenate[EmbeddedBackend, P], R]) -> Callable[Concatenate[EmbeddedBackend, P], R]:
+    """SQLite's failures on the way (a read of a store whose disk went away, say) as store errors."""
+
+    @functools.wraps(method)
+    def call(self: EmbeddedBackend, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise store_error(err, self.store.path) from err
+
+    return call
 
 
 class EmbeddedBackend:
@@ -48,16 +68,19 @@ class EmbeddedBackend:
         log.info("index rebuilt from %s: %d entries in %.2fs", self.store.path, index.entries, self.rebuild_seconds)
         return index, terms, seen
 
+    @_answered
     def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
         if items:
             self._catch_up(self.store.upsert(items), [p for _, p in items])
 
+    @_answered
     def delete(self, story_ids: Sequence[str]) -> int:
         change = self.store.delete(story_ids)
         if change.seq:
             self._catch_up(change, [])
         return len(change.removed)
 
+    @_answered
     def refresh(self) -> None:
         """Apply what other processes wrote since the last change seen here."""
         if self.store.changed():
@@ -101,6 +124,7 @@ class EmbeddedBackend:
                     _add(self.index, self.terms, present, [prints[n] for n in present])
                 self._seen = c.seq
 
+    @_answered
     def get(self, story_id: str) -> StoryRecord | None:
         return self.store.get(story_id)
 
@@ -110,12 +134,19 @@ class EmbeddedBackend:
     def term_weights(self, bigrams: U32) -> np.ndarray:
         return self.terms.weights(bigrams)
 
+    @_answered
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
         return self.store.candidates(numbers)
 
+    @_answered
     def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
         return self.store.texts(numbers)
 
+    @_answered
+    def check(self) -> None:
+        self.store.check()
+
+    @_answered
     def stats(self) -> BackendStats:
         return BackendStats(
             stories=self.store.count(),

@@ -104,6 +104,10 @@ class Detector:
     def stats(self) -> Stats:
         return self.backend.stats()
 
+    def check(self) -> None:
+        """Raise StoreUnavailableError unless the store can be used now."""
+        self.backend.check()
+
     def match(self, text: str, top_k: int = 0) -> MatchResult:
         """Verdict and sources of `text`, best first (at most `top_k`, 0: the default setting).
 

@@ -48,19 +48,28 @@ warning when the server is not set up for "always"; see docs/scaleout.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 import redis
 
 from wiretrace.shingling import U32, U64, shingle_hashes, sorted_unique
 from wiretrace.store import SCHEMA_VERSION
-from wiretrace.types import BackendStats, Candidate, SettingsMismatchError, StoryPrint, StoryRecord
+from wiretrace.types import (
+    BackendStats,
+    Candidate,
+    SettingsMismatchError,
+    StoreFullError,
+    StoreUnavailableError,
+    StoryPrint,
+    StoryRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +304,37 @@ def _df_buckets(tokens: U32) -> U32:
     return sorted_unique(shingle_hashes(tokens, 2) & _DF_MASK)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+# Redis is not there now: down, restarting, or loading its data after a restart.
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def _answered(method: Callable[Concatenate[RedisBackend, P], R]) -> Callable[Concatenate[RedisBackend, P], R]:
+    """Redis' failures as the store errors the service answers with: UNAVAILABLE while Redis cannot be
+    reached (the client reconnects by itself once it is back), RESOURCE_EXHAUSTED when it refuses writes
+    for want of memory or disk."""
+
+    @functools.wraps(method)
+    def call(self: RedisBackend, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except _UNREACHABLE as err:
+            raise StoreUnavailableError(
+                f"the shared store ({self.location}) is unreachable ({err}); retry once it is back "
+                "(acknowledged stories are safe)"
+            ) from err
+        except redis.ResponseError as err:
+            if str(err).startswith(("MISCONF", "OOM")):
+                raise StoreFullError(
+                    f"the shared store ({self.location}) refuses writes ({err}): give Redis memory or disk, "
+                    "then send the stories again (stories already acknowledged are intact)"
+                ) from err
+            raise
+
+    return call
+
+
 class RedisBackend:
     """The Backend protocol on one Redis database shared by any number of replicas."""
 
@@ -385,6 +425,7 @@ class RedisBackend:
 
     # -- writes ------------------------------------------------------------
 
+    @_answered
     def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
         """Write the batch unseen, then publish it in one atomic step; returns once that is acknowledged.
 
@@ -460,6 +501,7 @@ class RedisBackend:
                 log.warning("%s: clean-up of %d retired stories deferred: %s", self.location, len(numbers), exc)
                 return
 
+    @_answered
     def delete(self, story_ids: Sequence[str]) -> int:
         if not story_ids:
             return 0
@@ -469,6 +511,7 @@ class RedisBackend:
 
     # -- reads -------------------------------------------------------------
 
+    @_answered
     def get(self, story_id: str) -> StoryRecord | None:
         row = cast(list[bytes | None] | None, self._get(args=[self.prefix, story_id]))
         if not row or row[0] is None:
@@ -478,6 +521,7 @@ class RedisBackend:
             _s(sid), _s(body), _s(headline), _s(source), int(pub) if pub else None, json.loads(meta or b"{}")
         )
 
+    @_answered
     def lookup(self, band_keys: U64, max_bucket: int = 0) -> U32:
         """Story numbers sharing any of the band keys, with repeats, in one round trip.
 
@@ -515,6 +559,7 @@ class RedisBackend:
             hits = hits[keep]
         return hits
 
+    @_answered
     def term_weights(self, bigrams: U32) -> np.ndarray:
         """Informativeness of each bigram, from the shared document frequencies (one round trip)."""
         if bigrams.size == 0:
@@ -527,6 +572,7 @@ class RedisBackend:
         weights: np.ndarray = np.log1p(n / (df + 1.0)) / np.log1p(n)
         return weights
 
+    @_answered
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
         if not len(numbers):
             return []
@@ -541,6 +587,7 @@ class RedisBackend:
             out.append(Candidate(int(n), _s(sid), np.frombuffer(tok, "<u4").astype(np.uint32, copy=False)))
         return out
 
+    @_answered
     def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
         if not len(numbers):
             return {}
@@ -556,6 +603,7 @@ class RedisBackend:
     def refresh(self) -> None:
         """Nothing to catch up with: every replica reads the one shared state."""
 
+    @_answered
     def stats(self) -> BackendStats:
         pipe = self.client.pipeline(transaction=False)
         pipe.hlen(self.prefix + b"ids")
@@ -570,6 +618,11 @@ class RedisBackend:
             rebuild_seconds=self.rebuild_seconds,
         )
 
+    @_answered
+    def check(self) -> None:
+        """Raises StoreUnavailableError unless Redis answers a PING now."""
+        self.client.ping()
+
     def close(self) -> None:
         self.client.close()
 
@@ -582,7 +635,9 @@ def open_redis_backend(
     Raises SettingsMismatchError when the database holds an index built with
     other settings, and redis.ConnectionError when the server is unreachable.
     """
-    client = redis.Redis.from_url(url, decode_responses=False, health_check_interval=30)
+    # A connection attempt to a host that is down gives up after a few seconds, so calls answer
+    # UNAVAILABLE instead of hanging until their deadline.
+    client = redis.Redis.from_url(url, decode_responses=False, health_check_interval=30, socket_connect_timeout=5)
     client.ping()
     kw = client.connection_pool.connection_kwargs  # names the server in messages, without the password
     where = kw.get("path") or f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from wiretrace.types import U32
+from wiretrace.types import U32, StoreError, StoreFullError, StoreUnavailableError
 
 # Re-exported for code written before these moved to wiretrace.types.
 from wiretrace.types import Candidate as Candidate
@@ -49,6 +50,11 @@ READ_MMAP_BYTES = 1 << 30
 CHANGE_RETENTION_S = 60.0
 _PRUNE_EVERY = 16  # write transactions between prunings of the change log
 _MAX_VARIABLES = 900  # numbers bound per IN (...) query (SQLite's old default limit is 999)
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF).
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+# An I/O error with less free space than this in the data dir's filesystem is a full disk.
+_LOW_DISK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,22 @@ CREATE TABLE IF NOT EXISTS changes (
     removed_tokens BLOB NOT NULL
 );
 """
+
+
+def store_error(err: sqlite3.Error, path: Path) -> StoreError:
+    """What a failed SQLite call means for the caller: a full disk (nothing of the write was kept;
+    free space and send it again), or a store that cannot be used now (retry)."""
+    code = (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF
+    try:
+        low = shutil.disk_usage(path.parent).free < _LOW_DISK_BYTES
+    except OSError:
+        low = False
+    if code == _SQLITE_FULL or (code == _SQLITE_IOERR and low):
+        return StoreFullError(
+            f"the disk holding the data dir {path.parent} is full ({err}): nothing of this write was stored; "
+            "free space there and send it again (stories already acknowledged are intact and still match)"
+        )
+    return StoreUnavailableError(f"the store {path} failed ({err}); retry")
 
 
 def _u32(blob: bytes) -> U32:
@@ -144,57 +166,62 @@ class SQLiteStore:
         added, and the number and tokens of each row they replaced."""
         new: list[int] = []
         replaced: list[tuple[int, U32]] = []
-        with self._write_lock:
-            cur = self._writer.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                for rec, pr in stories:
-                    row = cur.execute(
-                        "DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (rec.story_id,)
-                    ).fetchone()
-                    if row is not None:
-                        replaced.append((int(row[0]), _u32(row[1])))
-                    cur.execute(
-                        "INSERT INTO stories(story_id, headline, body, source, published_at_ns, metadata,"
-                        " tokens, band_keys) VALUES (?,?,?,?,?,?,?,?)",
-                        (
-                            rec.story_id,
-                            rec.headline,
-                            rec.body,
-                            rec.source,
-                            rec.published_at_ns,
-                            json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True),
-                            pr.tokens.astype("<u4").tobytes(),
-                            pr.band_keys.astype("<u8").tobytes(),
-                        ),
-                    )
-                    new.append(int(cur.lastrowid or 0))
-                seq = self._log(cur, new, replaced)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._write_lock, self._transaction() as cur:
+            for rec, pr in stories:
+                row = cur.execute(
+                    "DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (rec.story_id,)
+                ).fetchone()
+                if row is not None:
+                    replaced.append((int(row[0]), _u32(row[1])))
+                cur.execute(
+                    "INSERT INTO stories(story_id, headline, body, source, published_at_ns, metadata,"
+                    " tokens, band_keys) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        rec.story_id,
+                        rec.headline,
+                        rec.body,
+                        rec.source,
+                        rec.published_at_ns,
+                        json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True),
+                        pr.tokens.astype("<u4").tobytes(),
+                        pr.band_keys.astype("<u8").tobytes(),
+                    ),
+                )
+                new.append(int(cur.lastrowid or 0))
+            seq = self._log(cur, new, replaced)
         return Change(seq, new, replaced)
 
     def delete(self, story_ids: Sequence[str]) -> Change:
         """Delete stories durably: the number and tokens of each row removed."""
         removed: list[tuple[int, U32]] = []
-        with self._write_lock:
-            cur = self._writer.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                for sid in story_ids:
-                    row = cur.execute(
-                        "DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (sid,)
-                    ).fetchone()
-                    if row is not None:
-                        removed.append((int(row[0]), _u32(row[1])))
-                seq = self._log(cur, [], removed) if removed else 0  # 0: nothing logged
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._write_lock, self._transaction() as cur:
+            for sid in story_ids:
+                row = cur.execute("DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (sid,)).fetchone()
+                if row is not None:
+                    removed.append((int(row[0]), _u32(row[1])))
+            seq = self._log(cur, [], removed) if removed else 0  # 0: nothing logged
         return Change(seq, [], removed)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction (the caller holds the write lock): committed if the block ends
+        normally, else rolled back, and SQLite's errors raised as ``StoreError``.
+
+        On a full disk or an I/O error SQLite may already have rolled the transaction back
+        itself; a ROLLBACK then would fail with "no transaction is active" and hide the cause.
+        """
+        cur = self._writer.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            yield cur
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            if self._writer.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._writer.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(exc, self.path) from exc
+            raise
 
     def _log(self, cur: sqlite3.Cursor, added: list[int], removed: list[tuple[int, U32]]) -> int:
         """Append a write to the change log (in its transaction); returns its seq."""
@@ -312,6 +339,13 @@ class SQLiteStore:
                 return
             last = rows[-1][0]
             yield [r[0] for r in rows], [StoryPrint(_u32(r[1]), np.frombuffer(r[2], dtype="<u8")) for r in rows]
+
+    def check(self) -> None:
+        """Raise StoreUnavailableError unless the store can be read now (cheap: one row of meta)."""
+        try:
+            self._reader().execute("SELECT 1 FROM meta LIMIT 1").fetchone()
+        except sqlite3.Error as err:
+            raise store_error(err, self.path) from err
 
     def count(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM stories").fetchone()[0])

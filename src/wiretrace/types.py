@@ -26,6 +26,18 @@ class SettingsMismatchError(RuntimeError):
     """The data store was built with different index settings."""
 
 
+class StoreError(RuntimeError):
+    """The store failed a call for a reason of its own, not the request's; the message says which and what to do."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached now (a shared store's server is down): the same call may work later."""
+
+
+class StoreFullError(StoreError):
+    """The store has no room for a write (its disk is full); what it holds is intact and still readable."""
+
+
 class MissingDependencyError(RuntimeError):
     """An optional feature was asked for without its extra installed; the message says how to install it."""
 
