@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import html
+import itertools
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
@@ -48,6 +49,13 @@ _MAX_SENTENCE_WORDS = 55
 KINDS_DERIVED = ("verbatim", "trimmed", "excerpt", "merged", "edited", "noisy")
 KINDS_ORIGINAL = ("unrelated", "local")
 KINDS = KINDS_DERIVED + KINDS_ORIGINAL
+# The kinds that tell index settings apart (issue 15): copy that keeps few long runs of words, and
+# negatives that look like positives. ``noisy@R`` is OCR noise on a share R of the characters.
+NOISE_RATES = (0.02, 0.05, 0.08, 0.12)
+KINDS_HARD_DERIVED = ("short_excerpt", "brief", *(f"noisy@{r:g}" for r in NOISE_RATES))
+KINDS_HARD_ORIGINAL = ("sibling",)
+KINDS_HARD = KINDS_HARD_DERIVED + KINDS_HARD_ORIGINAL
+DEFAULT_NOISE_RATE = 0.03
 
 _CITIES = (
     "LONDON",
@@ -368,6 +376,13 @@ class GenStory:
     def as_json(self) -> dict[str, Any]:
         return {"story_id": self.story_id, "headline": self.headline, "body": self.body}
 
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> GenStory:
+        """A story of a JSONL wire file (``story_id``, ``body``, ``headline``), paragraphs split at blank
+        lines; its ``body`` is the file's body, so offsets into it hold for the stored story."""
+        body = str(obj["body"])
+        return cls(str(obj["story_id"]), str(obj.get("headline") or ""), "", tuple(body.split("\n\n")))
+
 
 def _paragraphs(rng: np.random.Generator, sentences: list[str]) -> tuple[str, ...]:
     paras: list[str] = []
@@ -499,6 +514,34 @@ class CorpusGenerator:
                 made += 1
             group += 1
 
+    def queries_from(
+        self, stories: Sequence[GenStory], n_queries: int, kinds: tuple[str, ...], per_group: int = 16, key: int = 0
+    ) -> Iterator[dict[str, Any]]:
+        """``n_queries`` articles (kinds in turn) derived from given stories, e.g. a real wire set
+        (``GenStory.from_json``), with local prose and negatives from the model. Deterministic by
+        seed, ``key`` and the stories; every story is its own only ``accept`` id."""
+        rng = self._rng(3, key, len(stories))
+        same: dict[str, list[str]] = {}  # identical bodies: a re-sent story is as good a source
+        for st in stories:
+            same.setdefault(st.body, []).append(st.story_id)
+        groups = {ids[0]: ids for ids in same.values() if len(ids) > 1}
+        first = {i: ids[0] for ids in groups.values() for i in ids}
+        made = 0
+        group = 0
+        while made < n_queries:
+            pool = tuple(
+                replace(st, resend_of=first.get(st.story_id))
+                for st in (stories[int(i)] for i in rng.choice(len(stories), size=min(64, len(stories)), replace=False))
+            )
+            shadow = self._make(self._rng(4, key, group), [f"local-x{key}-{group}-{j}" for j in range(per_group)])
+            for j in range(min(per_group, n_queries - made)):
+                kind = kinds[made % len(kinds)]
+                q = self._derive(kind, rng, pool, groups, shadow[j], shadow[(j + 1) % per_group])
+                q["query_id"] = f"q{key}-{kind}-{made}"
+                yield q
+                made += 1
+            group += 1
+
     def _derive(
         self,
         kind: str,
@@ -519,6 +562,7 @@ class CorpusGenerator:
 
         parts: list[tuple[str, GenStory | None]] = []  # (text, source story or None)
         headline = s.headline
+        extra: dict[str, Any] = {}
         if kind == "verbatim":
             parts = [(_OUTLETS[int(rng.integers(len(_OUTLETS)))], None), (_curly(s.body), s)]
             parts.append(("Copyright 2025 Syndicated content. All rights reserved.", None))
@@ -548,8 +592,13 @@ class CorpusGenerator:
                 paras[i], paras[j] = paras[j], paras[i]
                 del paras[int(rng.integers(1, len(paras)))]
             parts = [("\n\n".join(_edit(rng, p) for p in paras), s)]
-        elif kind == "noisy":
-            parts = [(_ocr_noise(rng, s.body), s)]
+        elif (rate := noise_rate(kind)) is not None:
+            parts = [(ocr_noise(rng, s.body, rate), s)]
+        elif kind in _HARD:
+            pieces, headline, s = _HARD[kind](rng, picks, other, other2)
+            parts = [(t, s if copied else None) for t, copied in pieces]
+            if kind in KINDS_HARD_ORIGINAL:
+                extra["same_subject_as"] = s.story_id
         elif kind == "unrelated":
             parts = [(other.body, None)]
             headline = other.headline
@@ -570,7 +619,7 @@ class CorpusGenerator:
             {"story_id": sid, "fraction": round(min(1.0, w / total), 3), "accept": accept(st)}
             for sid, (st, w) in ranked
         ]
-        return {"kind": kind, "headline": headline, "text": text, "derived": bool(sources), "sources": sources}
+        return {"kind": kind, "headline": headline, "text": text, "derived": bool(sources), "sources": sources, **extra}
 
 
 def _curly(text: str) -> str:
@@ -584,16 +633,16 @@ def _curly(text: str) -> str:
     return "".join(out)
 
 
-def _edit(rng: np.random.Generator, para: str) -> str:
+def _edit(rng: np.random.Generator, para: str, synonym_rate: float = 0.5, drop_rate: float = 0.3) -> str:
     """Expand wire shorthand, swap in synonyms, drop a sentence now and then."""
     sents = _SENT_SPLIT.split(para)
-    if len(sents) > 1 and rng.random() < 0.3:
+    if len(sents) > 1 and rng.random() < drop_rate:
         del sents[int(rng.integers(len(sents)))]
     words = " ".join(sents).split()
     for i, w in enumerate(words):
         core = w.rstrip(".,;:")
         tail = w[len(core) :]
-        rep = _SHORTHAND.get(core) or (_SYNONYMS.get(core) if rng.random() < 0.5 else None)
+        rep = _SHORTHAND.get(core) or (_SYNONYMS.get(core) if rng.random() < synonym_rate else None)
         if rep:
             words[i] = rep + tail
     return " ".join(words)
@@ -602,22 +651,182 @@ def _edit(rng: np.random.Generator, para: str) -> str:
 _OCR = {"m": "rn", "l": "1", "o": "0", "e": "c", "i": "l", "S": "5", "B": "8", "a": "o"}
 
 
-def _ocr_noise(rng: np.random.Generator, text: str, rate: float = 0.03) -> str:
-    """OCR-like character noise: confusable letters, dropped and doubled characters, split words."""
+def noise_rate(kind: str) -> float | None:
+    """The OCR noise of a ``noisy`` (3%) or ``noisy@R`` kind: the share R of characters changed; else None."""
+    if kind == "noisy":
+        return DEFAULT_NOISE_RATE
+    if not kind.startswith("noisy@"):
+        return None
+    try:
+        rate = float(kind.removeprefix("noisy@"))
+    except ValueError:
+        raise ValueError(f"kind {kind!r}: expected noisy@RATE, e.g. noisy@0.08") from None
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"kind {kind!r}: the noise rate must be between 0 and 1")
+    return rate
+
+
+def ocr_noise(rng: np.random.Generator, text: str, rate: float = DEFAULT_NOISE_RATE) -> str:
+    """OCR-like noise on a share ``rate`` of the characters (each one changed once, in one of four ways):
+    a confusable letter (m -> rn, l -> 1, ...), a dropped letter or space, a doubled character, or a
+    word split after it. Where a way does not apply (no confusable, not a letter) the character is doubled,
+    so the rate is the share of characters changed, comparable between texts."""
     chars = list(text)
     hits = np.flatnonzero(rng.random(len(chars)) < rate)
     ops = rng.integers(0, 4, hits.size)
     for i, op in zip(hits.tolist(), ops.tolist(), strict=True):
         c = chars[i]
-        if op == 0:
-            chars[i] = _OCR.get(c, c)
-        elif op == 1 and c.isalpha():
-            chars[i] = ""
-        elif op == 2:
-            chars[i] = c + c
-        elif c.isalpha():
+        if op == 0 and c in _OCR:
+            chars[i] = _OCR[c]
+        elif op == 1 and (c.isalpha() or c == " "):
+            chars[i] = ""  # a dropped letter, or two words run together
+        elif op == 3 and c.isalpha():
             chars[i] = c + " "
+        else:
+            chars[i] = c + c
     return "".join(chars)
+
+
+# --- the hard kinds (issue 15) -------------------------------------------------
+#
+# Each takes indexed stories to choose from (the first, unless it does not suit) and two
+# never-indexed texts of the same model (local prose), and returns the article's pieces as
+# (text, copied from the story?), its headline and the story chosen.
+
+_WORD = re.compile(r"\S+")
+_ATTRIBUTION_FIRST = re.compile(
+    r"^(?P<who>(?:[A-Z][\w'.&-]*\s){0,4}(?:[A-Z][\w'.&-]*|it|he|she|they)) said(?: that| on \w+)? (?P<what>.+?)[.]?$"
+)
+_ATTRIBUTION_LAST = re.compile(r"^(?P<what>.+), (?P<who>(?:[\w'.&-]+\s){0,4}[\w'.&-]+) (?:said|added|told \w+)[.]?$")
+_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'&-]+(?:\s[A-Z][a-zA-Z'&-]+)*")
+_FIGURE = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")
+_QUOTE = re.compile(r"\"([^\"]{10,90})\"")
+
+
+def _sentences_of(story: GenStory) -> list[str]:
+    return [x.strip() for p in story.paragraphs for x in _SENT_SPLIT.split(p) if x.strip()]
+
+
+def _short_excerpt(
+    rng: np.random.Generator, picks: list[GenStory], other: GenStory, other2: GenStory
+) -> tuple[list[tuple[str, bool]], str, GenStory]:
+    """30-60 words of one paragraph (sentences whole when they fit), inside local text.
+
+    The first of ``picks`` with a paragraph that long is used; a story with none (tables, flashes)
+    gives its longest stretch from a paragraph start. The stretch is a substring of the story's
+    body, so its place in both texts is exact.
+    """
+    s = next((p for p in picks if any(len(x.split()) >= 30 for x in p.paragraphs)), picks[0])
+    body = s.body
+    spans = [(m.start(), m.end()) for m in _WORD.finditer(body)]
+    para = np.cumsum([0] + [int("\n\n" in body[e:b]) for (_, e), (b, _) in itertools.pairwise(spans)])
+    starts = [i for i in range(len(spans)) if i == 0 or para[i] != para[i - 1] or body[spans[i - 1][1] - 1] in ".!?"]
+    one = [a for a in starts if a + 29 < len(spans) and para[a + 29] == para[a]]
+    a = one[int(rng.integers(len(one)))] if one else 0
+    b = min(len(spans), a + int(rng.integers(30, 61)))
+    if one:
+        b = min(b, int(np.searchsorted(para, para[a], side="right")))  # the paragraph's last word
+    ends = [j + 1 for j in range(a + 29, b) if body[spans[j][1] - 1] in ".!?"]
+    if ends:  # end on a sentence end when one falls in 30-60 words
+        b = ends[-1]
+    excerpt = body[spans[a][0] : spans[b - 1][1]]
+    before = "\n\n".join(other.paragraphs[:2])
+    after = "\n\n".join(other.paragraphs[2:4] or other2.paragraphs[:2])
+    return [(before, False), (excerpt, True), (after, False)], other.headline, s
+
+
+def _clauses_cut(rng: np.random.Generator, sentence: str) -> str:
+    """Drop some middle clauses (between commas) and parentheses, as a sub-editor cuts for length."""
+    sentence = re.sub(r"\s*\([^)]*\)", "", sentence)
+    parts = sentence.split(", ")
+    if len(parts) > 2:
+        keep = [parts[0]] + [c for c in parts[1:-1] if rng.random() < 0.4] + [parts[-1]]
+        sentence = ", ".join(keep)
+    return sentence
+
+
+def _attribution_moved(sentence: str) -> str:
+    """'X said Y.' -> 'Y, X said.' and back: the brief keeps the claim but not the sentence's shape."""
+    sentence = sentence.rstrip()
+    m = _ATTRIBUTION_FIRST.match(sentence)
+    if m and len(m["what"].split()) >= 4:
+        what = m["what"]
+        return f"{what[0].upper()}{what[1:]}, {m['who'] if m['who'][0].isupper() else m['who'].lower()} said."
+    m = _ATTRIBUTION_LAST.match(sentence.rstrip("."))
+    if m and len(m["what"].split()) >= 4:
+        what = m["what"]
+        first = what.split()[0]
+        keep_case = first.isupper() or (first[:1].isupper() and not first.istitle())  # U.S., McDonald's
+        lowered = what if keep_case else what[0].lower() + what[1:]
+        return f"{m['who'][0].upper()}{m['who'][1:]} said {lowered}."
+    return sentence
+
+
+def _brief(
+    rng: np.random.Generator, picks: list[GenStory], other: GenStory, other2: GenStory
+) -> tuple[list[tuple[str, bool]], str, GenStory]:
+    """A news-in-brief: the lead sentence and a fact or two (sentences with figures), clauses cut,
+    attribution moved, wire shorthand expanded and synonyms swapped in; 20-90 words."""
+    s = next((p for p in picks if len(p.body.split()) >= 40), picks[0])
+    sents = _sentences_of(s)
+    lead, rest = sents[0], sents[1:10]
+    facts = [x for x in rest if _FIGURE.search(x)] or rest
+    k = min(len(facts), 1 + int(rng.integers(0, 2)))
+    picked = sorted(rng.choice(len(facts), size=k, replace=False).tolist()) if k else []
+    out: list[str] = []
+    for x in [lead] + [facts[i] for i in picked]:
+        x = _edit(rng, _attribution_moved(_clauses_cut(rng, x)), synonym_rate=0.6, drop_rate=0.0)
+        if out and len(" ".join(out).split()) + len(x.split()) > 90:
+            break
+        out.append(x)
+    words = " ".join(out).split()
+    if len(words) > 90:  # a very long lead: cut at the clause before 90 words
+        cut = " ".join(words[:90])
+        words = (cut.rsplit(", ", 1)[0] if ", " in cut else cut).rstrip(",;:").split()
+        words[-1] = words[-1].rstrip(".") + "."
+    for x in rest:  # too short: add the next sentence as it is
+        if len(words) >= 20:
+            break
+        if x not in out:
+            words += _edit(rng, x, synonym_rate=0.6, drop_rate=0.0).split()
+    return [(" ".join(words[:90]), True)], _headline(" ".join(words)), s
+
+
+def _sibling(
+    rng: np.random.Generator, picks: list[GenStory], other: GenStory, other2: GenStory
+) -> tuple[list[tuple[str, bool]], str, GenStory]:
+    """A story on the same subject, written separately: never-indexed prose that names the story's
+    companies, people and places and quotes its figures (and now and then a short quote of it,
+    under 12 words, as every reporter of an event quotes the same speaker), but shares no
+    sentence with it."""
+    s = picks[0]
+    names = list(dict.fromkeys(m.group(0) for p in s.paragraphs for m in _PROPER.finditer(p)))
+    figures = list(dict.fromkeys(m.group(0) for p in s.paragraphs for m in _FIGURE.finditer(p)))
+    paras = list(other.paragraphs[:6]) or list(other2.paragraphs[:6])
+    counter = [0, 0]
+
+    def name(m: re.Match[str]) -> str:
+        if not names:
+            return m.group(0)
+        counter[0] += 1
+        return names[(counter[0] - 1) % min(len(names), 6)]  # the story's leading names, again and again
+
+    def figure(m: re.Match[str]) -> str:
+        if not figures or rng.random() < 0.5:
+            return m.group(0)
+        counter[1] += 1
+        return figures[(counter[1] - 1) % len(figures)]
+
+    out = [_FIGURE.sub(figure, _PROPER.sub(name, p)) for p in paras]
+    quotes = [m.group(1) for p in s.paragraphs for m in _QUOTE.finditer(p) if len(m.group(1).split()) < 12]
+    if quotes and rng.random() < 0.5:
+        who = names[0] if names else "A spokesman"
+        out.insert(min(2, len(out)), f'"{quotes[int(rng.integers(len(quotes)))]}," {who} said.')
+    headline = _headline(" ".join(names[:2]) + " " + " ".join(other.headline.split()[:5]))
+    return [("\n\n".join(out), False)], headline, s
+
+
+_HARD = {"short_excerpt": _short_excerpt, "brief": _brief, "sibling": _sibling}
 
 
 # --- files -------------------------------------------------------------------

@@ -66,7 +66,7 @@ class Report:
         lines: list[str] = []
         if self.kinds:
             lines.append(f"{'kind':<10} {'n':>5} {'correct':>8} {'rate':>7} {'|Δcont|':>8} {'all srcs':>9}")
-            for kind in (*DERIVED_KINDS, *ORIGINAL_KINDS):
+            for kind in dict.fromkeys((*DERIVED_KINDS, *ORIGINAL_KINDS, *self.kinds)):
                 k = self.kinds.get(kind)
                 if k is None or k.n == 0:
                     continue
@@ -108,7 +108,7 @@ def _score_synthetic(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
     kind = q["kind"]
     st = rep.kinds[kind]
     st.n += 1
-    if kind in ORIGINAL_KINDS:
+    if kind in ORIGINAL_KINDS or not q.get("sources"):  # any kind with no source is a negative
         ok = not _is_derived(res)
         st.ok += ok
         return ok
