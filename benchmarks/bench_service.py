@@ -31,6 +31,7 @@ from tests.helpers import free_port
 from wiretrace.corpusgen import CorpusGenerator
 
 CHUNK = 5_000  # stories generated, then sent in one IndexStories stream
+STREAM_BATCH = 32  # articles per MatchStream call in the stream-vs-unary comparison
 
 
 def grpc_available() -> bool:
@@ -48,12 +49,14 @@ class Target:
     make_matcher: Callable[[], tuple[Callable[[str], Any], Callable[[], None]]]  # (match, close)
     stats: Callable[[], dict[str, int]]
     pid: int
+    # (match a batch over one MatchStream, close); gRPC only.
+    make_streamer: Callable[[], tuple[Callable[[list[str]], Any], Callable[[], None]]] | None = None
 
 
 @contextlib.contextmanager
 def grpc_target(data_dir: Path, processes: int = 1) -> Iterator[Target]:
     """Start ``wiretrace serve`` in a subprocess and talk to it with the client."""
-    from wiretrace.client import WiretraceClient
+    from wiretrace.client import MatchQuery, WiretraceClient
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     port = free_port() if processes > 1 else 0  # several processes need a fixed port to share
@@ -91,6 +94,10 @@ def grpc_target(data_dir: Path, processes: int = 1) -> Iterator[Target]:
             c = WiretraceClient(address, timeout=30)
             return (lambda text: c.match(text, top_k=5)), c.close
 
+        def make_streamer() -> tuple[Callable[[list[str]], Any], Callable[[], None]]:
+            c = WiretraceClient(address, timeout=120)
+            return (lambda texts: list(c.match_stream(MatchQuery(t, top_k=5) for t in texts))), c.close
+
         def stats() -> dict[str, int]:
             st = admin.stats()[0]
             return {
@@ -100,7 +107,7 @@ def grpc_target(data_dir: Path, processes: int = 1) -> Iterator[Target]:
                 "index_entries": st.index_entries,
             }
 
-        yield Target("grpc", index, make_matcher, stats, proc.pid)
+        yield Target("grpc", index, make_matcher, stats, proc.pid, make_streamer)
         admin.close()
     finally:
         proc.terminate()
@@ -140,28 +147,43 @@ def inprocess_target(data_dir: Path) -> Iterator[Target]:
         det.close()
 
 
-def load(target: Target, texts: list[str], clients: int, seconds: float) -> dict[str, Any]:
-    """`clients` threads each send Match back to back for `seconds`; requests/s and latency."""
+def load(target: Target, texts: list[str], clients: int, seconds: float, batch: int = 0) -> dict[str, Any]:
+    """`clients` threads each send Match back to back for `seconds`; requests/s and latency.
+
+    With ``batch``, each call is one ``MatchStream`` of that many articles (as a pipeline feeds a
+    day's copy through), and requests/s counts articles; latency is then that of a whole batch.
+    """
     lat: list[list[float]] = [[] for _ in range(clients)]
+    done = [0] * clients
     errors = [0] * clients
-    matchers = [target.make_matcher() for _ in range(clients)]
-    for m, _ in matchers:  # connect and warm every channel first
-        m(texts[0])
+    if batch:
+        assert target.make_streamer is not None
+        streamers = [target.make_streamer() for _ in range(clients)]
+        calls: list[Callable[[int], int]] = [
+            (lambda j, m=m: len(m([texts[(j + x) % len(texts)] for x in range(batch)]))) for m, _ in streamers
+        ]
+        closers = [c for _, c in streamers]
+    else:
+        matchers = [target.make_matcher() for _ in range(clients)]
+        calls = [(lambda j, m=m: (m(texts[j % len(texts)]), 1)[1]) for m, _ in matchers]
+        closers = [c for _, c in matchers]
+    for call in calls:  # connect and warm every channel first
+        call(0)
     start = threading.Barrier(clients + 1)
     stop_at = [0.0]
 
     def worker(i: int) -> None:
-        match = matchers[i][0]
+        call = calls[i]
         j = i * 7919
         start.wait()
         while time.perf_counter() < stop_at[0]:
             t0 = time.perf_counter()
             try:
-                match(texts[j % len(texts)])
+                done[i] += call(j)
             except Exception:
                 errors[i] += 1
             lat[i].append(time.perf_counter() - t0)
-            j += 1
+            j += max(1, batch)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:
@@ -172,14 +194,16 @@ def load(target: Target, texts: list[str], clients: int, seconds: float) -> dict
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    for _, close in matchers:
+    for close in closers:
         close()
     all_lat = [x for row in lat for x in row]
     return {
         "clients": clients,
-        "requests": len(all_lat),
+        "batch": batch,
+        "calls": len(all_lat),
+        "requests": sum(done),
         "errors": sum(errors),
-        "rps": len(all_lat) / wall,
+        "rps": sum(done) / wall,
         **percentiles(all_lat),
     }
 
@@ -236,6 +260,15 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, force_inprocess:
                     row["match"].append(m)
                     log(f"  match x{c}: {m['rps']:.0f} req/s p50 {m['p50_ms']:.1f} ms p99 {m['p99_ms']:.1f} ms")
                 res["sizes"].append(row)
+            if target.make_streamer is not None:
+                # The same articles as users batch them: one MatchStream of STREAM_BATCH per call, beside
+                # unary Match measured again now, alternately, so the two compare under the same load.
+                res["stream"] = {"stories": indexed, "batch": STREAM_BATCH, "unary": [], "stream": []}
+                for c in profile.concurrency:
+                    for kind, b in (("unary", 0), ("stream", STREAM_BATCH)):
+                        m = load(target, queries, c, profile.match_seconds, batch=b)
+                        res["stream"][kind].append(m)
+                        log(f"  {kind} x{c}: {m['rps']:.0f} articles/s, call p50 {m['p50_ms']:.1f} ms")
         if mode == "grpc" and res["sizes"]:
             # Each count on a server restarted alike, back to back, so they compare.
             res["processes"] = [_with_processes(data_dir, n, profile, queries) for n in profile.service_processes]

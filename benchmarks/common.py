@@ -36,7 +36,7 @@ def default_source(no_shared: bool = False) -> str | None:
 
 @dataclass(frozen=True)
 class Profile:
-    """How much of everything a run does; `quick` must fit 2 minutes, `full` 15, on 2 cores."""
+    """How much of everything a run does; `quick` must fit 3 minutes, `full` 15, on 2 cores."""
 
     name: str
     sig_docs: int  # documents for our pipeline
@@ -48,40 +48,42 @@ class Profile:
     match_seconds: float  # per concurrency level
     n_queries: int
     memory_ds_stories: int  # stories datasketch MinHashLSH holds (it is large and slow)
-    sweep_stories: int
-    sweep_queries: int
-    sweep_grid: tuple[tuple[int, int, int, int, int], ...]  # (num_perm, bands, rows, shingle, window)
+    sweep_stories: int  # generated stories indexed when ../shared/eval/synthetic-dev is absent
+    sweep_per_kind: int  # queries of each kind
+    sweep_grid: tuple[tuple[int, int, int, int, int, int], ...]  # (num_perm, bands, rows, shingle, window, topic)
     scurve_trials: int
-    eval_shared: bool  # also score ../shared/eval/synthetic-dev at the defaults
     # Server process counts Match is measured with again at the largest size, each on a
     # restarted ``serve --processes N`` (1 included, as the baseline measured alike).
     service_processes: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# (num_perm, bands, rows, shingle size, window, whole-document permutations); the defaults are
+# 32, 8x4, 4, 16, 32 and are always measured.
 _QUICK_GRID = (
-    (32, 16, 2, 4, 16),
-    (32, 8, 4, 4, 16),
-    (64, 32, 2, 4, 16),
-    (32, 16, 2, 5, 16),
+    (32, 8, 4, 4, 16, 32),
+    (32, 16, 2, 4, 16, 32),
+    (16, 2, 8, 4, 16, 32),
+    (32, 8, 4, 4, 48, 32),
+    (32, 8, 4, 4, 16, 16),
 )
 _BANDINGS = (
     (16, 8, 2),
-    (16, 16, 1),
+    (16, 2, 8),
     (32, 16, 2),
     (32, 8, 4),
-    (32, 32, 1),
     (32, 10, 3),
+    (32, 4, 8),
     (64, 32, 2),
     (64, 16, 4),
-    (64, 21, 3),
-    (128, 64, 2),
     (128, 32, 4),
 )
 _FULL_GRID = (
-    tuple((p, b, r, 4, 16) for p, b, r in _BANDINGS)
-    + tuple((p, b, r, k, 16) for p, b, r in ((32, 16, 2), (32, 8, 4), (64, 32, 2)) for k in (3, 5))
-    + tuple((32, 16, 2, 4, w) for w in (8, 12, 24, 32))
+    tuple((p, b, r, 4, 16, 32) for p, b, r in _BANDINGS)
+    + tuple((32, 8, 4, k, 16, 32) for k in (3, 5, 6))
+    + tuple((32, 8, 4, 4, w, 32) for w in (8, 12, 24, 32, 48))
+    + tuple((32, 8, 4, 4, 16, t) for t in (16, 64))
+    + ((32, 16, 2, 3, 16, 32), (32, 16, 2, 4, 8, 32), (32, 16, 2, 4, 16, 64), (16, 8, 2, 4, 16, 16))
 )
 
 PROFILES = {
@@ -93,14 +95,13 @@ PROFILES = {
         sig_num_perms=(32, 128),
         service_sizes=(10_000,),
         concurrency=(1, 8, 32),
-        match_seconds=2.0,
+        match_seconds=1.5,
         n_queries=160,
         memory_ds_stories=400,
-        sweep_stories=1000,
-        sweep_queries=80,
+        sweep_stories=3000,
+        sweep_per_kind=40,
         sweep_grid=_QUICK_GRID,
         scurve_trials=150,
-        eval_shared=False,
     ),
     "full": Profile(
         name="full",
@@ -113,11 +114,10 @@ PROFILES = {
         match_seconds=8.0,
         n_queries=800,
         memory_ds_stories=3000,
-        sweep_stories=4000,
-        sweep_queries=256,
+        sweep_stories=15000,
+        sweep_per_kind=150,
         sweep_grid=_FULL_GRID,
         scurve_trials=600,
-        eval_shared=True,
         service_processes=(1, 2),
     ),
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report_sweep import sweep_plots, sweep_section
+
 GOALS = {
     "sig_vs_update": 100.0,
     "sig_vs_batch": 10.0,
@@ -95,45 +97,12 @@ def _plots(res: dict[str, Any], out: Path) -> list[str]:
         made.append(_save(plt, fig, out, "memory.png"))
     sw = res.get("sweep")
     if sw and sw["rows"]:
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for name, cur in sw["scurves"].items():
-            line = ax.plot(cur["similarity"], cur["measured"], "o", ms=3, label=f"{name} measured")[0]
-            ax.plot(cur["similarity"], cur["theory"], "-", color=line.get_color(), lw=1, label=f"{name} 1-(1-s^r)^b")
-        ax.set_xlabel("Jaccard similarity of two 16-shingle windows")
-        ax.set_ylabel("P(share at least one band)")
-        ax.set_title("LSH S-curves: num_perm/bands x rows")
-        ax.legend(fontsize=6, ncol=2)
-        made.append(_save(plt, fig, out, "scurves.png"))
-        fig, ax = plt.subplots(figsize=(8, 5))
-        rows = sw["rows"]
-        xs = [r["latency"]["p50_ms"] for r in rows]
-        ys = [r["provenance_recall"] for r in rows]
-        sc = ax.scatter(xs, ys, c=[r["shingle"] for r in rows], cmap="viridis", s=[10 + r["bands"] for r in rows])
-        for r, x, y in zip(rows, xs, ys, strict=True):
-            ax.annotate(f"{r['num_perm']}/{r['bands']}x{r['rows']} k{r['shingle']} w{r['window']}", (x, y), fontsize=5)
-        pts = sorted(zip(xs, ys, strict=True))
-        front, best = [], -1.0
-        for x, y in pts:
-            if y > best:
-                front.append((x, y))
-                best = y
-        ax.plot([p[0] for p in front], [p[1] for p in front], "r-", lw=1, label="frontier")
-        fig.colorbar(sc, label="shingle size")
-        ax.set_xlabel("Match p50 latency (ms, in-process)")
-        ax.set_ylabel("provenance recall (true source among candidates)")
-        ax.set_title("Recall vs latency over the settings grid (marker size ~ bands)")
-        ax.legend()
-        made.append(_save(plt, fig, out, "recall_latency.png"))
+        made += sweep_plots(plt, sw, out)
     return made
 
 
 def _ok(flag: bool) -> str:
     return "meets goal" if flag else "**short of goal**"
-
-
-def _key(k: list[int]) -> str:
-    p, b, r, sh, w = k
-    return f"{p}/{b}x{r}/k{sh}/w{w}"
 
 
 def render(res: dict[str, Any], out: Path) -> str:
@@ -219,6 +188,24 @@ def render(res: dict[str, Any], out: Path) -> str:
             + (f" p99 ≤ 10 ms — {_ok(m1['p99_ms'] <= 10)} (1 client)." if m1 else ""),
             "",
         ]
+        st = svc.get("stream")
+        if st and st["stream"]:
+            lines += [
+                f"Match as users call it, at {st['stories']:,} stories: unary `Match` (one article a call) beside "
+                f"`MatchStream` in batches of {st['batch']} (one stream a call, answers in order), measured "
+                "alternately at each client count so both see the same machine. Throughput counts articles; "
+                "a stream call's latency is that of its whole batch.",
+                "",
+                "| clients | unary articles/s | unary p50 / p99 ms | MatchStream articles/s | batch p50 / p99 ms | "
+                "stream vs unary |",
+                "|---|---|---|---|---|---|",
+            ]
+            for u, m in zip(st["unary"], st["stream"], strict=True):
+                lines.append(
+                    f"| {u['clients']} | {u['rps']:.0f} | {u['p50_ms']:.2f} / {u['p99_ms']:.2f} | {m['rps']:.0f} | "
+                    f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f} | {m['rps'] / u['rps']:.2f}x |"
+                )
+            lines.append("")
         procs = svc.get("processes") or []
         if len(procs) > 1:
             lines += [
@@ -287,60 +274,7 @@ def render(res: dict[str, Any], out: Path) -> str:
         lines.append("")
     sw = res.get("sweep")
     if sw:
-        lines += [
-            "## 5. Settings sweep",
-            "",
-            f"{sw['stories']:,} stories, {sw['queries']} queries (all kinds). *recall/precision*: LSH candidates "
-            f"vs exact truth (≥ {sw['truth']['min_shared']} shared shingles making ≥ "
-            f"{sw['truth']['min_fraction']:.0%} of query or story, brute force, same k); *prov.*: the query's "
-            "known main source among the top-48 candidates; *attr.*: mean per-kind attribution rate of a "
-            "detector with that setting (in-process); B/story = index entries x 12 B.",
-            "",
-            "| perms | bxr | ≈t | k | w | recall | precision | prov. | attr. | min kind | unrel. ok | cand. | "
-            "p50 ms | p99 ms | B/story |",
-            "|" + "---|" * 15,
-        ]
-        for r in sw["rows"]:
-            lines.append(
-                f"| {r['num_perm']} | {r['bands']}x{r['rows']} | {r['threshold_approx']:.2f} | {r['shingle']} |"
-                f" {r['window']} | {r['recall']:.3f} | {r['precision']:.3f} | {r['provenance_recall']:.3f} | "
-                f"{r['attribution_rate']:.3f} | {r['min_kind_rate']:.3f} | {r['unrelated_rate']:.3f} | "
-                f"{r['candidates_mean']:.0f} | {r['latency']['p50_ms']:.2f} | {r['latency']['p99_ms']:.2f} | "
-                f"{r['index_bytes_per_story']:.0f} |"
-            )
-        rec = sw.get("recommendation") or {}
-        if rec:
-            p = rec["pick"]
-            lines += [
-                "",
-                f"**Stage 1** (generated corpus; rule: {rec['rule']}): cheapest is num_perm={p['num_perm']}, "
-                f"bands={p['bands']}, rows={p['rows']}, shingle_size={p['shingle']}, window={p['window']}; "
-                f"shortlist for stage 2: {', '.join(_key(k) for k in rec.get('shortlist', []))}.",
-                "",
-            ]
-    ev = res.get("eval_shared")
-    if ev:
-        conf = (sw or {}).get("confirmed") or {}
-        lines += [
-            "## Stage 2: the shortlist on ../shared/eval/synthetic-dev (in-process)",
-            "",
-            "Per-kind rates against the core issue's targets (derived kinds ≥ 0.97, unrelated and local ≥ 0.98);"
-            " *headroom* is the smallest margin over any target.",
-            "",
-            "| setting (perms/bxr/k/w) | "
-            + " | ".join(ev[0]["by_kind"])
-            + " | headroom | matches/s | index stories/s |",
-            "|" + "---|" * (len(ev[0]["by_kind"]) + 4),
-        ]
-        for e in ev:
-            name = _key(e["key"]) + (" (defaults)" if e.get("is_default") else "") if "key" in e else e["settings"]
-            rates = " | ".join(f"{v:.3f}" for v in e["by_kind"].values())
-            lines.append(
-                f"| {name} | {rates} | {e['headroom']:+.3f} | {e['match_per_s']:.0f} | {e['index_stories_s']:.0f} |"
-            )
-        if conf:
-            verdict = "these are the defaults" if conf["is_default"] else "**the defaults differ: change them**"
-            lines += ["", f"**Recommended** (rule: {conf['rule']}): {_key(conf['pick'])}; {verdict}.", ""]
+        lines += sweep_section(sw)
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     text = "\n".join(lines)

@@ -85,13 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             bodies = [s.body for s in gen.stories(profile.memory_ds_stories)]
             res["memory"] = bench_memory.run(bodies, work)
         if "sweep" in only:
-            res["sweep"] = bench_sweep.run(profile, gen, work)
-            shared_eval = REPO.parent / "shared" / "eval" / "synthetic-dev"
-            if profile.eval_shared and (shared_eval / "wire.jsonl.gz").exists() and not args.no_shared:
-                sweep = res["sweep"]
-                res["eval_shared"], sweep["confirmed"] = bench_sweep.confirm(
-                    sweep["recommendation"], shared_eval / "wire.jsonl.gz", shared_eval / "queries.jsonl.gz", work
-                )
+            shared_eval = None if args.no_shared else REPO.parent / "shared" / "eval" / "synthetic-dev"
+            res["sweep"] = bench_sweep.run(profile, gen, work, shared_eval, args.seed)
     finally:
         import shutil
 
