@@ -18,18 +18,20 @@ permutations) gets a detector of its own over one query set with truth:
 * a recommendation per need (recall-, latency-, memory-first, balanced) by rules stated in the
   report, and whether the defaults are on the recall/latency and recall/memory frontiers.
 
-Timings run one setting after another on a shared machine, so the defaults are timed again at
-the end: the drift between the two is the noise to read latency differences against.
+Every setting's detector is open at once and they take turns (ingest in slices of 1,000 stories,
+matches in rotating rounds), so the shared machine's load falls on all alike; the defaults run
+twice, and the difference between the two copies is the noise to read timings against.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -281,44 +283,80 @@ def _passage_figures(pairs: list[tuple[dict[str, Any], MatchResult]]) -> dict[st
     return {k: float(getattr(out, k)) for k in ("plagdet", "granularity", "recall", "precision") if hasattr(out, k)}
 
 
-def evaluate(key: Setting, qs: QuerySet, work_dir: Path, match: MatchSettings) -> dict[str, Any]:
-    """Index the set's stories with one setting and match every query: accuracy, speed, size."""
-    idx = index_settings(key)
-    settings = replace(Settings(), index=idx, match=match)
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        det = _Recording(settings, EmbeddedBackend(Path(tmp), idx.fingerprint()))
+@dataclass
+class _Trial:
+    """One setting under test: its detector and what its matches gave."""
+
+    key: Setting
+    det: _Recording
+    ingest_s: float = 0.0
+    index_bytes: int = 0
+    lat: list[float] = field(default_factory=list)
+    pairs: list[tuple[dict[str, Any], MatchResult]] = field(default_factory=list)
+    found: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    n_verified: list[int] = field(default_factory=list)
+
+    def match(self, q: dict[str, Any]) -> None:
+        self.det.verified = []
         t0 = time.perf_counter()
+        r = self.det.match(q["text"], 5)
+        self.lat.append(time.perf_counter() - t0)
+        self.pairs.append((q, r))
+        self.n_verified.append(len(self.det.verified))
+        if q.get("sources"):
+            self.found[q["kind"]].append(bool(set(q["sources"][0]["accept"]) & set(self.det.verified)))
+
+
+def measure(keys: list[Setting], qs: QuerySet, work_dir: Path, match: MatchSettings, rounds: int) -> list[_Trial]:
+    """Every setting's detector open at once, fed and questioned in turns.
+
+    The machine is shared and its load comes and goes over minutes: measured one after another,
+    the same setting's p50 moved 2x between the start and the end of a run. Taken in turns (1,000
+    stories each to ingest; then ``rounds`` slices of the queries, the order of settings rotating),
+    every setting sees the same load, so their timings compare.
+    """
+    trials: list[_Trial] = []
+    with contextlib.ExitStack() as stack:
+        for key in keys:
+            idx = index_settings(key)
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(dir=work_dir))
+            det = _Recording(replace(Settings(), index=idx, match=match), EmbeddedBackend(Path(tmp), idx.fingerprint()))
+            stack.callback(det.close)
+            trials.append(_Trial(key, det))
         for i in range(0, len(qs.stories), 1000):
-            det.upsert(qs.stories[i : i + 1000])
-        ingest_s = time.perf_counter() - t0
-        _quiesce(det)
-        for q in qs.queries[:20]:  # warm caches
-            det.match(q["text"], 5)
-        lat: list[float] = []
-        pairs: list[tuple[dict[str, Any], MatchResult]] = []
-        found: dict[str, list[bool]] = defaultdict(list)
-        n_verified: list[int] = []
-        for q in qs.queries:
-            det.verified = []
-            t0 = time.perf_counter()
-            r = det.match(q["text"], 5)
-            lat.append(time.perf_counter() - t0)
-            pairs.append((q, r))
-            n_verified.append(len(det.verified))
-            if q.get("sources"):
-                accept = set(q["sources"][0]["accept"])
-                found[q["kind"]].append(bool(accept & set(det.verified)))
-        stats = det.stats()
-        det.close()
-    rep = score(pairs)
+            for t in trials:
+                t0 = time.perf_counter()
+                t.det.upsert(qs.stories[i : i + 1000])
+                t.ingest_s += time.perf_counter() - t0
+        for t in trials:
+            _quiesce(t.det)
+            for q in qs.queries[:20]:  # warm caches
+                t.det.match(q["text"], 5)
+        order = list(range(len(qs.queries)))
+        random.Random(0).shuffle(order)  # each slice a mix of kinds
+        for rnd in range(rounds):
+            turn = trials[rnd % len(trials) :] + trials[: rnd % len(trials)]
+            for t in turn:
+                for j in order[rnd::rounds]:
+                    t.match(qs.queries[j])
+            if (rnd + 1) % max(1, rounds // 4) == 0:
+                log(f"sweep: round {rnd + 1}/{rounds} of matches done")
+        for t in trials:
+            t.index_bytes = t.det.stats().index_bytes
+    return trials
+
+
+def figures(t: _Trial, n_stories: int) -> dict[str, Any]:
+    """Accuracy, speed and size of one setting from its trial."""
+    rep = score(t.pairs)
     by_kind = {k: v.rate for k, v in rep.kinds.items()}
-    derived = [k for k in by_kind if k in found]
+    derived = [k for k in by_kind if k in t.found]
     hard = [k for k in HARD_KINDS if k in by_kind]
     negatives = [k for k in NEGATIVE_KINDS if k in by_kind]
     worst = min(hard, key=lambda k: by_kind[k]) if hard else ""
     n_neg = sum(rep.kinds[k].n for k in negatives)
-    all_found = [x for v in found.values() for x in v]
-    verified_derived = sum(n for n, q in zip(n_verified, qs.queries, strict=True) if q.get("sources"))
+    all_found = [x for v in t.found.values() for x in v]
+    verified_derived = sum(n for n, (q, _) in zip(t.n_verified, t.pairs, strict=True) if q.get("sources"))
     return {
         "by_kind": {k: round(v, 4) for k, v in by_kind.items()},
         "n_by_kind": {k: v.n for k, v in rep.kinds.items()},
@@ -328,16 +366,15 @@ def evaluate(key: Setting, qs: QuerySet, work_dir: Path, match: MatchSettings) -
         "worst_hard_kind": worst,
         "fp_rate": sum(rep.kinds[k].n - rep.kinds[k].ok for k in negatives) / max(1, n_neg),
         "fp_by_kind": {k: round(1 - by_kind[k], 4) for k in negatives},
-        "fp_worst_kind": max((1 - by_kind[k] for k in negatives), default=float("nan")),
         "candidate_recall": float(np.mean(all_found)) if all_found else float("nan"),
-        "candidate_recall_by_kind": {k: round(float(np.mean(v)), 4) for k, v in found.items()},
+        "candidate_recall_by_kind": {k: round(float(np.mean(v)), 4) for k, v in t.found.items()},
         # Of the stories verified per derived query, the share that is its source.
         "candidate_precision": sum(all_found) / max(1, verified_derived),
-        "verified_mean": float(np.mean(n_verified)),
-        "passages": _passage_figures(pairs),
-        "latency": percentiles(lat),
-        "index_bytes_per_story": stats.index_bytes / max(1, len(qs.stories)),
-        "ingest_stories_s": len(qs.stories) / ingest_s,
+        "verified_mean": float(np.mean(t.n_verified)),
+        "passages": _passage_figures(t.pairs),
+        "latency": percentiles(t.lat),
+        "index_bytes_per_story": t.index_bytes / max(1, n_stories),
+        "ingest_stories_s": n_stories / t.ingest_s,
     }
 
 
@@ -351,29 +388,30 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, shared_dir: Path
     defaults = default_setting()
     if defaults not in grid:
         grid.insert(0, defaults)
-    # Compiled loops and caches warm on a throwaway index first, so the first setting is not slower.
-    evaluate(defaults, QuerySet("warm-up", qs.stories[:2000], qs.queries[:40]), work_dir, match)
+    # The defaults twice: the two copies differ only by measurement noise, which the report shows.
+    trials = measure([*grid, defaults], qs, work_dir, match, profile.sweep_rounds)
+    control = figures(trials.pop(), len(qs.stories))
     rows: list[dict[str, Any]] = []
-    for key in grid:
-        p, b, r, k, w, t = key
-        row: dict[str, Any] = {"num_perm": p, "bands": b, "rows": r, "shingle": k, "window": w, "topic_perm": t}
-        row["is_default"] = key == defaults
-        row.update(lsh_recall_precision(truth, key, match.query_step))
-        row.update(evaluate(key, qs, work_dir, match))
+    for t in trials:
+        p, b, r, k, w, tp = t.key
+        row: dict[str, Any] = {"num_perm": p, "bands": b, "rows": r, "shingle": k, "window": w, "topic_perm": tp}
+        row["is_default"] = t.key == defaults
+        row.update(lsh_recall_precision(truth, t.key, match.query_step))
+        row.update(figures(t, len(qs.stories)))
         rows.append(row)
         log(
-            f"sweep {setting_label(key)}: attribution {row['attribution_rate']:.3f}, worst hard "
-            f"{row['worst_hard']:.3f} ({row['worst_hard_kind']}), FP {row['fp_rate']:.3f}, "
-            f"p50 {row['latency']['p50_ms']:.2f} ms, {row['index_bytes_per_story']:.0f} B/story"
+            f"sweep {setting_label(t.key)}: attribution {row['attribution_rate']:.3f}, hard kinds "
+            f"{row['hard_attribution']:.3f}, worst {row['worst_hard']:.3f} ({row['worst_hard_kind']}), FP "
+            f"{row['fp_rate']:.3f}, p50 {row['latency']['p50_ms']:.2f} ms, {row['index_bytes_per_story']:.0f} B/story"
         )
-    # The defaults again, last: how far timings drifted while the grid ran.
-    again = evaluate(defaults, qs, work_dir, match)
     first = next(r for r in rows if r["is_default"])
-    drift = {
-        "p50_first_ms": first["latency"]["p50_ms"],
-        "p50_last_ms": again["latency"]["p50_ms"],
-        "ratio": again["latency"]["p50_ms"] / first["latency"]["p50_ms"],
+    noise = {
+        "p50_ms": [first["latency"]["p50_ms"], control["latency"]["p50_ms"]],
+        "p99_ms": [first["latency"]["p99_ms"], control["latency"]["p99_ms"]],
+        "ingest_stories_s": [first["ingest_stories_s"], control["ingest_stories_s"]],
+        "same_answers": first["by_kind"] == control["by_kind"],
     }
+
     curves = {}
     for p, b, r in sorted({(key[0], key[1], key[2]) for key in grid}):
         curves[f"{p}/{b}x{r}"] = scurve(p, b, r, IndexSettings().window, profile.scurve_trials)
@@ -387,7 +425,8 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, shared_dir: Path
         "negative_kinds": [k for k in NEGATIVE_KINDS if k in kinds],
         "truth": {"min_shared": TRUTH_MIN_SHARED, "min_fraction": TRUTH_MIN_FRACTION},
         "rows": rows,
-        "defaults_drift": drift,
+        "noise": noise,
+        "rounds": profile.sweep_rounds,
         "scurves": curves,
         "passages_scored": any(r["passages"] for r in rows),
         "recommendation": recommend(rows),

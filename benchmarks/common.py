@@ -50,6 +50,7 @@ class Profile:
     memory_ds_stories: int  # stories datasketch MinHashLSH holds (it is large and slow)
     sweep_stories: int  # generated stories indexed when ../shared/eval/synthetic-dev is absent
     sweep_per_kind: int  # queries of each kind
+    sweep_rounds: int  # turns the settings take at matching, ~25 queries each (see bench_sweep.measure)
     sweep_grid: tuple[tuple[int, int, int, int, int, int], ...]  # (num_perm, bands, rows, shingle, window, topic)
     scurve_trials: int
     # Server process counts Match is measured with again at the largest size, each on a
@@ -100,6 +101,7 @@ PROFILES = {
         memory_ds_stories=400,
         sweep_stories=3000,
         sweep_per_kind=40,
+        sweep_rounds=24,
         sweep_grid=_QUICK_GRID,
         scurve_trials=150,
     ),
@@ -116,6 +118,7 @@ PROFILES = {
         memory_ds_stories=3000,
         sweep_stories=15000,
         sweep_per_kind=150,
+        sweep_rounds=90,
         sweep_grid=_FULL_GRID,
         scurve_trials=600,
         service_processes=(1, 2),
