@@ -13,6 +13,7 @@ the same run and cost-vs-size is a curve, not a set of separate runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import shutil
@@ -147,6 +148,15 @@ def inprocess_target(data_dir: Path) -> Iterator[Target]:
         det.close()
 
 
+def _unary_call(match: Callable[[str], Any], texts: list[str], j: int) -> int:
+    match(texts[j % len(texts)])
+    return 1
+
+
+def _stream_call(stream: Callable[[list[str]], Any], texts: list[str], batch: int, j: int) -> int:
+    return len(stream([texts[(j + x) % len(texts)] for x in range(batch)]))
+
+
 def load(target: Target, texts: list[str], clients: int, seconds: float, batch: int = 0) -> dict[str, Any]:
     """`clients` threads each send Match back to back for `seconds`; requests/s and latency.
 
@@ -156,17 +166,17 @@ def load(target: Target, texts: list[str], clients: int, seconds: float, batch: 
     lat: list[list[float]] = [[] for _ in range(clients)]
     done = [0] * clients
     errors = [0] * clients
-    if batch:
-        assert target.make_streamer is not None
-        streamers = [target.make_streamer() for _ in range(clients)]
-        calls: list[Callable[[int], int]] = [
-            (lambda j, m=m: len(m([texts[(j + x) % len(texts)] for x in range(batch)]))) for m, _ in streamers
-        ]
-        closers = [c for _, c in streamers]
-    else:
-        matchers = [target.make_matcher() for _ in range(clients)]
-        calls = [(lambda j, m=m: (m(texts[j % len(texts)]), 1)[1]) for m, _ in matchers]
-        closers = [c for _, c in matchers]
+    calls: list[Callable[[int], int]] = []  # (index of the first text) -> articles answered
+    closers: list[Callable[[], None]] = []
+    for _ in range(clients):
+        if batch:
+            assert target.make_streamer is not None
+            stream, close = target.make_streamer()
+            calls.append(functools.partial(_stream_call, stream, texts, batch))
+        else:
+            match, close = target.make_matcher()
+            calls.append(functools.partial(_unary_call, match, texts))
+        closers.append(close)
     for call in calls:  # connect and warm every channel first
         call(0)
     start = threading.Barrier(clients + 1)
