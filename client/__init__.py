@@ -1,6 +1,6 @@
 """wiretrace.client: a typed Python client for the wiretrace gRPC service."""
 
-from wiretrace.client.client import IndexResult, MatchQuery, Rejected, WiretraceClient
+from wiretrace.client.client import IndexResult, MatchQuery, Rejected, WiretraceClient, story_filter
 from wiretrace.client.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -27,4 +27,5 @@ __all__ = [
     "Unavailable",
     "WiretraceClient",
     "WiretraceError",
+    "story_filter",
 ]

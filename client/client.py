@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from google.protobuf.message import Message
 
 from wiretrace.client.errors import WiretraceError, from_rpc_error
 from wiretrace.corpus import story_from_json
-from wiretrace.types import BackendStats, MatchResult, StoryRecord
+from wiretrace.types import NO_FILTER, BackendStats, MatchResult, StoryFilter, StoryRecord, datetime_ns
 from wiretrace.v1 import convert
 from wiretrace.v1 import syndication_pb2 as pb
 
@@ -42,14 +43,33 @@ class IndexResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+Moment = datetime | int  # a datetime (naive ones are UTC), or ns since the epoch
+
+
+def _ns(moment: Moment | None) -> int | None:
+    return moment if moment is None or isinstance(moment, int) else datetime_ns(moment)
+
+
+def story_filter(
+    published_after: Moment | None = None,
+    published_before: Moment | None = None,
+    sources: Iterable[str] = (),
+    exclude_sources: Iterable[str] = (),
+) -> StoryFilter:
+    """The filter of MatchRequest: only stories published in [after, before] (either may be
+    left open), from one of `sources` if any are given, and from none of `exclude_sources`."""
+    return StoryFilter(_ns(published_after), _ns(published_before), frozenset(sources), frozenset(exclude_sources))
+
+
 @dataclass(frozen=True)
 class MatchQuery:
-    """One article for match_stream (a plain str is also accepted)."""
+    """One article for match_stream (a plain str is also accepted); `filter` as `story_filter()` makes it."""
 
     text: str
     headline: str = ""
     top_k: int = 0
     request_id: str = ""
+    filter: StoryFilter = NO_FILTER
 
 
 class _Recording(Iterator[T]):
@@ -77,7 +97,9 @@ def _story(item: StoryRecord | dict[str, Any]) -> pb.Story:
 
 def _query(item: str | MatchQuery) -> pb.MatchRequest:
     q = MatchQuery(item) if isinstance(item, str) else item
-    return pb.MatchRequest(request_id=q.request_id, headline=q.headline, text=q.text, top_k=q.top_k)
+    req = pb.MatchRequest(request_id=q.request_id, headline=q.headline, text=q.text, top_k=q.top_k)
+    convert.filter_to_proto(q.filter, req)
+    return req
 
 
 class SyndicationStub:
@@ -217,10 +239,21 @@ class WiretraceClient:
         return convert.stats_from_proto(resp)
 
     def match(
-        self, text: str, headline: str = "", top_k: int = 0, request_id: str = "", timeout: float | None = None
+        self,
+        text: str,
+        headline: str = "",
+        top_k: int = 0,
+        request_id: str = "",
+        timeout: float | None = None,
+        *,
+        published_after: Moment | None = None,
+        published_before: Moment | None = None,
+        sources: Iterable[str] = (),
+        exclude_sources: Iterable[str] = (),
     ) -> MatchResult:
-        """Attribute one article."""
-        req = _query(MatchQuery(text, headline, top_k, request_id))
+        """Attribute one article to the stories the filters admit (see `story_filter`)."""
+        flt = story_filter(published_after, published_before, sources, exclude_sources)
+        req = _query(MatchQuery(text, headline, top_k, request_id, flt))
         resp: pb.MatchResponse = self._call(self.stub.Match, req, self._deadline(timeout))
         return convert.match_from_proto(resp)
 

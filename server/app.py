@@ -24,6 +24,7 @@ from wiretrace import text
 from wiretrace.config import Settings
 from wiretrace.engine import Detector
 from wiretrace.server.observability import Metrics, ObservingInterceptor, configure_logging
+from wiretrace.server.retention import Retention
 from wiretrace.server.security import BearerTokenInterceptor, Interceptor, load_tokens, server_credentials
 from wiretrace.server.servicer import SERVICE_NAME, SyndicationServicer, generic_handler
 from wiretrace.types import StoreError
@@ -51,6 +52,11 @@ class WiretraceServer:
     def __init__(self, settings: Settings, detector: Detector | None = None, reuse_port: bool = False) -> None:
         self.settings = settings
         srv = settings.server
+        if srv.retain_days < 0 or srv.retain_check_seconds <= 0:
+            raise ValueError(
+                f"--retain-days {srv.retain_days} / --retain-check-seconds {srv.retain_check_seconds}: "
+                "days must be 0 (keep all) or more, and the interval more than 0"
+            )
         # Read credentials before opening the store, so a bad path fails fast and touches nothing.
         credentials = server_credentials(srv)
         tokens = load_tokens(srv.auth_token_file) if srv.auth_token_file else []
@@ -98,6 +104,9 @@ class WiretraceServer:
             self.detector.close()
             raise OSError(f"cannot listen on {requested} (address in use or not available)")
         self.address = format_address(srv.host, self.port)
+        self.retention: Retention | None = None
+        if srv.retain_days:
+            self.retention = Retention(self.detector, srv.retain_days, srv.retain_check_seconds)
         self._stopped = threading.Event()
         self._prober = threading.Thread(target=self._follow_store, name="store-health", daemon=True)
 
@@ -110,12 +119,16 @@ class WiretraceServer:
                 self.detector.close()
                 raise
         self.grpc_server.start()
+        if self.retention is not None:
+            self.retention.start()  # its first pass runs now, while calls are already served
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         self._prober.start()
         features = [
             "TLS" if self.tls else "plaintext",
             "bearer tokens" if self.auth else "no authentication",
         ]
+        if self.retention is not None:
+            features.append(f"stories kept {srv.retain_days} days")
         if self.metrics_port is not None:
             features.append(f"metrics on http://{format_address(srv.host, self.metrics_port)}/metrics")
         log.info("wiretrace listening on %s (%s)", self.address, ", ".join(features))
@@ -169,6 +182,8 @@ class WiretraceServer:
             time.sleep(drain)
         grace = self.settings.server.grace_seconds if grace is None else grace
         self.grpc_server.stop(grace).wait()
+        if self.retention is not None:
+            self.retention.stop()
         self.servicer.close()
         if self.metrics is not None:
             self.metrics.close()

@@ -25,8 +25,8 @@ from wiretrace.config import Settings
 from wiretrace.engine import Detector
 from wiretrace.server.errors import RequestError, invalid, too_large
 from wiretrace.server.observability import Metrics
-from wiretrace.server.validation import id_problem, text_problem
-from wiretrace.types import StoreError, StoreFullError, StoryPrint, StoryRecord
+from wiretrace.server.validation import id_problem, text_problem, timestamp_problem, wire_type_problem
+from wiretrace.types import StoreError, StoreFullError, StoryFilter, StoryPrint, StoryRecord
 from wiretrace.v1 import convert
 from wiretrace.v1 import syndication_pb2 as pb
 
@@ -69,6 +69,9 @@ def _decoded(request: M | Undecodable, prefix: str = "") -> M:
             f"{prefix}request is not a valid {request.message_type} ({request.error}); "
             "string fields must be valid UTF-8",
         )
+    problem = wire_type_problem(request)
+    if problem:
+        raise invalid(*problem, prefix=prefix)
     return request
 
 
@@ -177,7 +180,8 @@ class SyndicationServicer:
                 return text[1]
         return None
 
-    def _check_match(self, req: pb.MatchRequest, prefix: str = "") -> None:
+    def _check_match(self, req: pb.MatchRequest, prefix: str = "") -> StoryFilter:
+        """Checks a request; returns its filter."""
         problem = id_problem(req.request_id, self.limits.max_id_length, required=False)
         if problem:
             raise invalid("request_id", problem, prefix=prefix)
@@ -192,10 +196,32 @@ class SyndicationServicer:
                 "(server setting max_top_k)",
                 prefix=prefix,
             )
+        return self._check_filter(req, prefix)
 
-    def _match(self, req: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
+    def _check_filter(self, req: pb.MatchRequest, prefix: str) -> StoryFilter:
+        for name in ("published_after", "published_before"):
+            if req.HasField(name):
+                problem = timestamp_problem(getattr(req, name))
+                if problem:
+                    raise invalid(name, problem, prefix=prefix)
+        for name in ("sources", "exclude_sources"):
+            for i, source in enumerate(getattr(req, name)):
+                if not source or len(source) > self.limits.max_id_length:
+                    raise invalid(
+                        f"{name}[{i}]",
+                        f"is {len(source)} characters long; a source name has 1 to {self.limits.max_id_length} "
+                        "(server setting max_id_length)",
+                        prefix=prefix,
+                    )
+        flt = convert.filter_from_proto(req)
+        window = flt.problem()
+        if window:
+            raise invalid(*window, prefix=prefix)
+        return flt
+
+    def _match(self, req: pb.MatchRequest, flt: StoryFilter, context: grpc.ServicerContext) -> pb.MatchResponse:
         remaining = context.time_remaining()  # huge, not None, when the call has no deadline
-        job = self._matchers.submit(self.detector.match, req.text, req.top_k)
+        job = self._matchers.submit(self.detector.match, req.text, req.top_k, flt)
         done, _ = wait([job], timeout=None if remaining is None or remaining > MAX_WAIT_S else remaining)
         if not done and job.cancel():  # still queued; once started, a match runs to its end
             raise RequestError(
@@ -283,8 +309,7 @@ class SyndicationServicer:
     def Match(self, request: pb.MatchRequest | Undecodable, context: grpc.ServicerContext) -> pb.MatchResponse:
         with self._rpc("Match", context):
             req = _decoded(request)
-            self._check_match(req)
-            return self._match(req, context)
+            return self._match(req, self._check_match(req), context)
         raise AssertionError("unreachable")
 
     def MatchStream(
@@ -297,8 +322,7 @@ class SyndicationServicer:
                 prefix = f"request {position} (request_id {rid!r}): "
                 try:
                     req = _decoded(request, prefix)
-                    self._check_match(req, prefix)
-                    response = self._match(req, context)
+                    response = self._match(req, self._check_match(req, prefix), context)
                 except RequestError as err:
                     log.info("MatchStream[%d] request_id=%r code=%s", position, rid, err.code.name)
                     raise

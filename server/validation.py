@@ -7,7 +7,25 @@ from __future__ import annotations
 
 import unicodedata
 
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.protobuf.unknown_fields import UnknownFieldSet
+
 from wiretrace.config import ServerSettings
+
+# The range google.protobuf.Timestamp documents: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+MIN_TIMESTAMP_S = -62_135_596_800
+MAX_TIMESTAMP_S = 253_402_300_799
+_SCALARS = {
+    FieldDescriptor.TYPE_STRING: "string",
+    FieldDescriptor.TYPE_INT32: "int32",
+    FieldDescriptor.TYPE_INT64: "int64",
+    FieldDescriptor.TYPE_DOUBLE: "double",
+    FieldDescriptor.TYPE_ENUM: "enum",
+    FieldDescriptor.TYPE_BOOL: "bool",
+}
+_WIRE_TYPES = {0: "varint", 1: "64-bit", 2: "length-delimited", 3: "group", 4: "group end", 5: "32-bit"}
 
 
 def id_problem(value: str, max_length: int, *, required: bool = True) -> str | None:
@@ -44,4 +62,36 @@ def text_problem(value: str, settings: ServerSettings, what: str) -> tuple[bool,
     nul = value.find("\x00")
     if nul >= 0:
         return False, f"{what} contains a NUL character (U+0000) at offset {nul}: binary data is not text"
+    return None
+
+
+def wire_type_problem(msg: Message) -> tuple[str, str] | None:
+    """(field, reason) when a field the message declares arrived with another wire type.
+
+    The protobuf runtime keeps such a field as an unknown one, so the request
+    would run as if it were unset (a filter silently ignored). Fields unknown
+    to this server (from a newer client) are left alone.
+    """
+    fields = msg.DESCRIPTOR.fields_by_number
+    unknowns = UnknownFieldSet(msg)
+    for i in range(len(unknowns)):
+        unknown = unknowns[i]
+        declared = fields.get(unknown.field_number)
+        if declared is not None:
+            kind = declared.message_type.full_name if declared.message_type else _SCALARS.get(declared.type, "scalar")
+            sent = _WIRE_TYPES.get(unknown.wire_type, str(unknown.wire_type))
+            return declared.name, (
+                f"field {unknown.field_number} was sent as a {sent} value, but it is a {kind}: "
+                "regenerate the client from the current wiretrace.v1 proto"
+            )
+    return None
+
+
+def timestamp_problem(ts: Timestamp) -> str | None:
+    """Why a Timestamp is out of its documented range, or None."""
+    if not MIN_TIMESTAMP_S <= ts.seconds <= MAX_TIMESTAMP_S or not 0 <= ts.nanos <= 999_999_999:
+        return (
+            f"seconds={ts.seconds} nanos={ts.nanos} is not a valid google.protobuf.Timestamp "
+            "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, nanos 0..999999999)"
+        )
     return None

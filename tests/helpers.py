@@ -11,7 +11,8 @@ import random
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,15 @@ def serve_process(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> float:
+    """Seconds until `condition` held (polled every 50 ms); fails after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "timed out"
+        time.sleep(0.05)
+    return time.monotonic() - started
 
 
 def make_settings(data_dir: Path, **server: Any) -> Settings:

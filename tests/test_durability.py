@@ -9,15 +9,14 @@ import json
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.helpers import serve_process, stories
+from tests.helpers import serve_process, stories, wait_for
 from tests.synth import NewsGen
 from wiretrace.client import Cancelled, IndexResult, Unavailable, WiretraceClient, WiretraceError
 from wiretrace.server import SERVICE_NAME
@@ -62,13 +61,6 @@ def held_stream(records: list[StoryRecord], hold_after: int, release: threading.
     yield from records[:hold_after]
     release.wait(30)
     yield from records[hold_after:]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_kill_9_during_a_stream(tmp_path: Path, news: NewsGen) -> None:

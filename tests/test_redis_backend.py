@@ -20,7 +20,7 @@ from wiretrace.engine import Detector
 from wiretrace.redis_backend import RedisBackend, open_redis_backend
 from wiretrace.shingling import shingle_hashes
 from wiretrace.store import SCHEMA_VERSION
-from wiretrace.types import SettingsMismatchError, StoryRecord, Verdict
+from wiretrace.types import SettingsMismatchError, StoryRecord, StoryText, Verdict
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON)
 
@@ -131,7 +131,7 @@ def test_candidates_carry_tokens_and_texts_come_apart(
                 assert c.tokens.tolist() == det.pipeline.story(by_id[c.story_id].body).tokens.tolist()
             texts = det.backend.texts(numbers)
             assert {c.story_id: texts[c.number] for c in cands} == {
-                sid: (r.headline, r.body) for sid, r in by_id.items()
+                sid: StoryText(r.headline, r.body, r.source, r.published_at_ns) for sid, r in by_id.items()
             }
             det.delete(["wire-3"])
             gone = next(c.number for c in cands if c.story_id == "wire-3")

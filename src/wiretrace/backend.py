@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from wiretrace.types import U32, U64, Candidate, MissingDependencyError, StoryPrint, StoryRecord
+from wiretrace.types import (
+    U32,
+    U64,
+    Candidate,
+    MissingDependencyError,
+    StoryFilter,
+    StoryPrint,
+    StoryRecord,
+    StoryText,
+)
 
 # Re-exported for code written before it moved to wiretrace.types.
 from wiretrace.types import BackendStats as BackendStats
@@ -50,10 +59,16 @@ class Backend(Protocol):
     def term_weights(self, bigrams: U32) -> np.ndarray:
         """Informativeness of each bigram in [0, 1] over the indexed stories."""
 
+    def admit(self, numbers: U32, flt: StoryFilter) -> U32:
+        """The numbers (repeats and order kept) whose stories pass the filter."""
+
+    def expire(self, cutoff_ns: int) -> int:
+        """Delete every story published before `cutoff_ns` and reclaim its space; returns how many."""
+
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]: ...
 
-    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """(headline, body) of the stories still stored, by number."""
+    def texts(self, numbers: Sequence[int]) -> dict[int, StoryText]:
+        """What a match shows of the stories still stored, by number."""
 
     def refresh(self) -> None:
         """Catch up with writes made through other processes (before a lookup)."""

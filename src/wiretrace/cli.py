@@ -23,7 +23,7 @@ import click
 from tqdm import tqdm
 
 from wiretrace.config import Settings, env_name, setting_fields
-from wiretrace.corpus import read_jsonl, story_from_json
+from wiretrace.corpus import parse_time_ns, read_jsonl, story_from_json
 from wiretrace.dedup_cli import dedup_command
 from wiretrace.types import MatchResult, SettingsMismatchError, StoryRecord
 
@@ -202,7 +202,8 @@ def index(file: str, server: str, timeout: float | None, token_file: str | None,
     from wiretrace.client import WiretraceError
 
     started = time.perf_counter()
-    stories = (story_from_json(obj) for obj in read_jsonl(file))
+    bad_times: list[str] = []
+    stories = (story_from_json(obj, bad_times) for obj in read_jsonl(file))
     try:
         with _connect(server, token_file, tls_ca) as client:
             client.wait_ready()
@@ -215,6 +216,17 @@ def index(file: str, server: str, timeout: float | None, token_file: str | None,
     elapsed = time.perf_counter() - started
     click.echo(f"indexed {result.indexed} stories in {elapsed:.1f}s, rejected {len(result.rejected)}")
     _print_rejections(result.rejected)
+    _print_bad_times(bad_times)
+
+
+def _print_bad_times(problems: list[str], limit: int = 5) -> None:
+    if not problems:
+        return
+    click.echo(f"{len(problems)} stories had an unreadable publication time and were indexed undated:", err=True)
+    for p in problems[:limit]:
+        click.echo(f"  {p}", err=True)
+    if len(problems) > limit:
+        click.echo(f"  ... and {len(problems) - limit} more", err=True)
 
 
 # -- match ---------------------------------------------------------------------
@@ -258,6 +270,8 @@ def _render(result: MatchResult, text: str, bodies: dict[str, str]) -> str:
             f"\n{i}. {m.story_id}{headline}\n   {m.verdict.name}: containment {m.containment:.3f}, "
             f"coverage {m.coverage:.3f}, jaccard {m.jaccard:.3f}, {len(m.passages)} passage(s)"
         )
+        if m.editions:
+            lines.append(f"   editions: {', '.join(m.editions)}")
         body = bodies.get(m.story_id, "")
         for j, p in enumerate(m.passages, 1):
             lines.append(
@@ -270,14 +284,53 @@ def _render(result: MatchResult, text: str, bodies: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """An ISO 8601 time option as ns since the epoch."""
+    if value is None:
+        return None
+    try:
+        return parse_time_ns(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @_server_option
 @click.option("--top-k", type=int, default=0, show_default=True, help="Sources to return (0: server default).")
 @click.option("--headline", default="", help="Headline of the article (optional).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option(
+    "--after", callback=_moment, help="Only stories published at or after this ISO 8601 time (e.g. 2026-11-14)."
+)
+@click.option(
+    "--before",
+    callback=_moment,
+    help="Only stories published at or before this ISO 8601 time (e.g. the article's own). With --after or"
+    " --before, undated stories do not count.",
+)
+@click.option("--source", "sources", multiple=True, help="Only stories from this source (repeatable).")
+@click.option("--exclude-source", "exclude_sources", multiple=True, help="No stories from this source (repeatable).")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the match as one self-contained HTML page: the article beside each source, shared"
+    " passages highlighted.",
+)
 def match(
-    file: Any, server: str, top_k: int, headline: str, as_json: bool, token_file: str | None, tls_ca: str | None
+    file: Any,
+    server: str,
+    top_k: int,
+    headline: str,
+    as_json: bool,
+    after: int | None,
+    before: int | None,
+    sources: tuple[str, ...],
+    exclude_sources: tuple[str, ...],
+    html_out: str | None,
+    token_file: str | None,
+    tls_ca: str | None,
 ) -> None:
     """Attribute the article in FILE (plain text, or - for stdin) to indexed wire stories."""
     from wiretrace.client import NotFound, WiretraceError
@@ -285,17 +338,36 @@ def match(
     text = file.read()
     try:
         with _connect(server, token_file, tls_ca) as client:
-            result = client.match(text, headline=headline, top_k=top_k)
-            bodies: dict[str, str] = {}
+            result = client.match(
+                text,
+                headline=headline,
+                top_k=top_k,
+                published_after=after,
+                published_before=before,
+                sources=sources,
+                exclude_sources=exclude_sources,
+            )
+            stories: dict[str, StoryRecord] = {}
             for m in result.matches:
                 with contextlib.suppress(NotFound):  # deleted since the match
-                    bodies[m.story_id] = client.get_story(m.story_id).body
+                    stories[m.story_id] = client.get_story(m.story_id)
     except WiretraceError as exc:
         raise click.ClickException(str(exc)) from exc
+    bodies = {sid: s.body for sid, s in stories.items()}
     if as_json:
         click.echo(json.dumps(_result_json(result, text, bodies), ensure_ascii=False, indent=2))
     else:
         click.echo(_render(result, text, bodies))
+    if html_out:
+        from wiretrace import page
+        from wiretrace.client import story_filter
+
+        try:
+            flt = story_filter(after, before, sources, exclude_sources)
+            Path(html_out).write_text(page.render(result, text, stories, headline, flt), encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"--html {html_out}: {exc}") from exc
+        click.echo(f"page written to {html_out}", err=True)
 
 
 # -- eval ----------------------------------------------------------------------
@@ -394,11 +466,13 @@ def evaluate(
             stored = client.stats()[0].stories
             if wire and (reindex or stored == 0):
                 started = time.perf_counter()
-                stories: Iterator[StoryRecord] = (story_from_json(o) for o in read_jsonl(wire))
+                bad_times: list[str] = []
+                stories: Iterator[StoryRecord] = (story_from_json(o, bad_times) for o in read_jsonl(wire))
                 with tqdm(stories, unit=" stories", desc="indexing", file=sys.stderr, disable=None) as bar:
                     indexed = client.index_stories(bar)
                 click.echo(f"indexed {indexed.indexed} stories in {time.perf_counter() - started:.1f}s", err=True)
                 _print_rejections(indexed.rejected)
+                _print_bad_times(bad_times)
             elif stored:
                 click.echo(f"using the {stored} stories already indexed", err=True)
         qs = list(read_jsonl(queries))

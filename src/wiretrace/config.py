@@ -110,6 +110,12 @@ class ServerSettings:
     auth_token_file: str = _opt(
         "", "File of accepted bearer tokens, one per line: calls must send 'authorization: Bearer TOKEN'."
     )
+    retain_days: int = _opt(
+        0,
+        "Delete stories whose published_at is more than this many days old, in the background, at start and"
+        " every --retain-check-seconds, from the store and the index (0: keep all; undated stories are kept).",
+    )
+    retain_check_seconds: float = _opt(30.0, "Seconds between retention passes (with --retain-days).")
     metrics_port: int = _opt(-1, "Port serving Prometheus metrics at /metrics on --host (-1: off, 0: a free one).")
     log_format: str = field(
         default="text",

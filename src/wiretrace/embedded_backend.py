@@ -13,14 +13,16 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
+from wiretrace.filters import StoryAttributes
 from wiretrace.index import LSHIndex, TermFrequencies
 from wiretrace.shingling import shingle_hashes
 from wiretrace.store import Change, SQLiteStore, store_error
-from wiretrace.types import U32, U64, BackendStats, Candidate, StoryPrint, StoryRecord
+from wiretrace.types import U32, U64, BackendStats, Candidate, StoryFilter, StoryPrint, StoryRecord, StoryText
 
 log = logging.getLogger(__name__)
 
 REFRESH_S = 5.0  # how often an embedded backend applies other processes' writes between matches
+EXPIRE_BATCH = 1000  # stories deleted per transaction by retention (writers interleave between them)
 
 
 P = ParamSpec("P")
@@ -51,40 +53,53 @@ class EmbeddedBackend:
     def __init__(self, data_dir: Path, index_fingerprint: str) -> None:
         self.store = SQLiteStore(data_dir, index_fingerprint)
         self._sync = threading.Lock()  # one thread applies changes at a time
-        self.index, self.terms, self._seen = self._load()
+        self.index, self.terms, self.attributes, self._seen = self._load()
         # Idle processes keep up too, so a match never waits for a long backlog (or a rebuild).
         self._closed = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_forever, name="store-refresh", daemon=True)
         self._refresher.start()
 
-    def _load(self) -> tuple[LSHIndex, TermFrequencies, int]:
+    def _load(self) -> tuple[LSHIndex, TermFrequencies, StoryAttributes, int]:
         """A fresh index of the store as of one change (read in one transaction)."""
         started = time.perf_counter()
-        index, terms = LSHIndex(background_merge=True), TermFrequencies()
+        index, terms, attributes = LSHIndex(background_merge=True), TermFrequencies(), StoryAttributes()
         with self.store.snapshot() as seen:
+            for numbers, sources, published in self.store.iter_attributes():
+                attributes.set(numbers, sources, published)
             for numbers, prints in self.store.iter_prints():
                 _add(index, terms, numbers, prints)
         self.rebuild_seconds = time.perf_counter() - started
         log.info("index rebuilt from %s: %d entries in %.2fs", self.store.path, index.entries, self.rebuild_seconds)
-        return index, terms, seen
+        return index, terms, attributes, seen
 
     @_answered
     def upsert(self, items: Sequence[tuple[StoryRecord, StoryPrint]]) -> None:
         if items:
-            self._catch_up(self.store.upsert(items), [p for _, p in items])
+            self._catch_up(self.store.upsert(items), [p for _, p in items], [r for r, _ in items])
 
     @_answered
     def delete(self, story_ids: Sequence[str]) -> int:
         change = self.store.delete(story_ids)
         if change.seq:
-            self._catch_up(change, [])
+            self._catch_up(change, [], [])
         return len(change.removed)
+
+    @_answered
+    def expire(self, cutoff_ns: int) -> int:
+        """Delete the stories published before the cutoff, oldest first, a batch per transaction."""
+        deleted = 0
+        while ids := self.store.published_before(cutoff_ns, EXPIRE_BATCH):
+            deleted += self.delete(ids)
+        if deleted:
+            freed = self.store.reclaim()
+            log.info("retention: deleted %d stories published before the cutoff, freed %d bytes", deleted, freed)
+        return deleted
 
     @_answered
     def refresh(self) -> None:
         """Apply what other processes wrote since the last change seen here."""
         if self.store.changed():
-            self._catch_up(None, [])
+            self._catch_up(None, [], [])
 
     def _refresh_forever(self) -> None:
         while not self._closed.wait(REFRESH_S):
@@ -93,7 +108,7 @@ class EmbeddedBackend:
             except Exception:  # a busy or closing store: the next match or round catches up
                 log.exception("catching up with the store's change log failed")
 
-    def _catch_up(self, own: Change | None, own_prints: list[StoryPrint]) -> None:
+    def _catch_up(self, own: Change | None, own_prints: list[StoryPrint], own_records: list[StoryRecord]) -> None:
         """Apply every logged change after the last one seen, in order: `own`
         (just committed here) from memory, the others' prints from the store."""
         with self._sync:
@@ -106,21 +121,26 @@ class EmbeddedBackend:
                 pruned = not changes or changes[0].seq != self._seen + 1
                 theirs = [n for c in changes if own is None or c.seq != own.seq for n in c.added]
                 prints = self.store.prints_of(theirs) if theirs and not pruned else {}
+                attrs = self.store.attributes_of(list(prints)) if prints else {}
             if pruned:
                 log.warning("the change log was pruned past change %d, the last seen here: rebuilding", self._seen)
                 old = self.index
-                self.index, self.terms, self._seen = self._load()
+                self.index, self.terms, self.attributes, self._seen = self._load()
                 old.close()
                 return
             gone: set[int] = set()  # added, then removed before this read: never indexed here
             for c in changes:
+                # Attributes before the index: a number a lookup returns has them already.
                 if own is not None and c.seq == own.seq:
                     _remove(self.index, self.terms, c.removed)
+                    sources = [r.source for r in own_records]
+                    self.attributes.set(c.added, sources, [r.published_at_ns for r in own_records])
                     _add(self.index, self.terms, c.added, own_prints)
                 else:
                     _remove(self.index, self.terms, [r for r in c.removed if r[0] not in gone])
-                    present = [n for n in c.added if n in prints]
-                    gone.update(n for n in c.added if n not in prints)
+                    present = [n for n in c.added if n in prints and n in attrs]
+                    gone.update(n for n in c.added if n not in present)
+                    self.attributes.set(present, [attrs[n][0] for n in present], [attrs[n][1] for n in present])
                     _add(self.index, self.terms, present, [prints[n] for n in present])
                 self._seen = c.seq
 
@@ -134,12 +154,15 @@ class EmbeddedBackend:
     def term_weights(self, bigrams: U32) -> np.ndarray:
         return self.terms.weights(bigrams)
 
+    def admit(self, numbers: U32, flt: StoryFilter) -> U32:
+        return self.attributes.admit(numbers, flt)
+
     @_answered
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
         return self.store.candidates(numbers)
 
     @_answered
-    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
+    def texts(self, numbers: Sequence[int]) -> dict[int, StoryText]:
         return self.store.texts(numbers)
 
     @_answered
@@ -148,12 +171,15 @@ class EmbeddedBackend:
 
     @_answered
     def stats(self) -> BackendStats:
+        oldest, newest = self.store.published_range()
         return BackendStats(
             stories=self.store.count(),
             index_entries=self.index.entries,
-            index_bytes=self.index.nbytes + self.terms.nbytes,
+            index_bytes=self.index.nbytes + self.terms.nbytes + self.attributes.nbytes,
             disk_bytes=self.store.disk_bytes(),
             rebuild_seconds=self.rebuild_seconds,
+            oldest_published_ns=oldest,
+            newest_published_ns=newest,
         )
 
     def close(self) -> None:

@@ -29,13 +29,16 @@ from wiretrace.scoring import (
 from wiretrace.shingling import I64, U32, Ragged, distinct, shingle_hashes, sorted_unique
 from wiretrace.text import Tokens, token_spans_many
 from wiretrace.types import (
+    NO_FILTER,
     BackendStats,
     Candidate,
     MatchResult,
     PassageMatch,
     SourceMatch,
+    StoryFilter,
     StoryPrint,
     StoryRecord,
+    StoryText,
     Verdict,
 )
 
@@ -96,6 +99,10 @@ class Detector:
     def delete(self, story_ids: Sequence[str]) -> int:
         return self.backend.delete(story_ids)
 
+    def expire(self, cutoff_ns: int) -> int:
+        """Delete the stories published before `cutoff_ns` (retention); returns how many."""
+        return self.backend.expire(cutoff_ns)
+
     # -- reads -----------------------------------------------------------
 
     def get(self, story_id: str) -> StoryRecord | None:
@@ -108,8 +115,9 @@ class Detector:
         """Raise StoreUnavailableError unless the store can be used now."""
         self.backend.check()
 
-    def match(self, text: str, top_k: int = 0) -> MatchResult:
-        """Verdict and sources of `text`, best first (at most `top_k`, 0: the default setting).
+    def match(self, text: str, top_k: int = 0, story_filter: StoryFilter = NO_FILTER) -> MatchResult:
+        """Verdict and sources of `text` among the stories `story_filter` admits, best first (at most
+        `top_k`, 0: the default setting).
 
         Reads only: safe from many threads at once, and alongside writes.
         """
@@ -118,7 +126,7 @@ class Detector:
         art = self.pipeline.article(text, m.query_step)
         n_tokens = len(art.tokens)
         self.backend.refresh()
-        numbers = self._candidates(art)
+        numbers = self._candidates(art, story_filter)
         if numbers.size == 0 or n_tokens == 0:
             return MatchResult(Verdict.UNRELATED, (), 1.0, int(numbers.size))
         bigrams = shingle_hashes(art.tokens.hashes, 2)
@@ -129,14 +137,15 @@ class Detector:
         for f in found:
             covered |= f.mask
         wire_fraction = float(covered.sum()) / n_tokens
+        groups = _group_editions(ranked, self.settings.index.shingle_size, m.edition_overlap)[:top_k]
         # Texts only for the stories shown; one deleted since verification is left out, as if
         # the deletion had come first (numbers are never reused, so a text found is the one verified).
-        texts = self.backend.texts([f.candidate.number for f in ranked[:top_k]])
-        shown = [f for f in ranked[:top_k] if f.candidate.number in texts]
-        story_spans = token_spans_many([texts[f.candidate.number][1] for f in shown])
+        texts = self.backend.texts([f.candidate.number for f, _ in groups])
+        shown = [(f, eds) for f, eds in groups if f.candidate.number in texts]
+        story_spans = token_spans_many([texts[f.candidate.number].body for f, _ in shown])
         matches = tuple(
-            self._source_match(art.tokens, f, texts[f.candidate.number][0], *t)
-            for f, t in zip(shown, story_spans, strict=True)
+            self._source_match(art.tokens, f, texts[f.candidate.number], eds, *t)
+            for (f, eds), t in zip(shown, story_spans, strict=True)
         )
         return MatchResult(
             verdict=overall_verdict([f.verdict for f in found], wire_fraction, self.params),
@@ -145,8 +154,12 @@ class Detector:
             candidates_checked=int(numbers.size),
         )
 
-    def _candidates(self, art: ArticlePrint) -> np.ndarray:
-        """Stories to verify: most window hits first, plus the best whole-document ones."""
+    def _candidates(self, art: ArticlePrint, story_filter: StoryFilter = NO_FILTER) -> np.ndarray:
+        """Stories to verify: most window hits first, plus the best whole-document ones.
+
+        Stories the filter does not admit are dropped from the hits before they are
+        counted, so they take no candidate slot.
+        """
         m = self.settings.match
         picked: list[np.ndarray] = []
         for keys, limit, max_bucket in (
@@ -157,7 +170,7 @@ class Detector:
             # reading them made this lookup grow with the index.
             (art.topic_keys, m.topic_candidates, m.topic_max_bucket),
         ):
-            hits = self.backend.lookup(keys, max_bucket)
+            hits = self.backend.admit(self.backend.lookup(keys, max_bucket), story_filter)
             if hits.size == 0 or limit <= 0:
                 continue
             numbers, counts = np.unique(hits, return_counts=True)
@@ -223,15 +236,11 @@ class Detector:
         rivals = shares.copy()
         rivals[best] = 0.0
         if exacts[best] and mine.size and shares.size > 1:
-            n_common, _ = shared_terms(mine, np.ones(mine.size), story_shingles)
-            # Sizes with repeats: prose repeats few shingles, and distinct counts cost more than the alignment.
-            sizes = story_shingles.sizes
-            same = n_common >= self.settings.match.edition_overlap * np.maximum(1, np.minimum(sizes, mine.size))
-            rivals[same] = 0.0
+            rivals[editions_of(mine, story_shingles, self.settings.match.edition_overlap)] = 0.0
         return float(shares[best]), float(rivals.max())
 
     def _source_match(
-        self, art_tokens: Tokens, f: Found, headline: str, story_starts: I64, story_ends: I64
+        self, art_tokens: Tokens, f: Found, story: StoryText, editions: list[Found], story_starts: I64, story_ends: I64
     ) -> SourceMatch:
         cand, al = f.candidate, f.alignment
         n_story = story_starts.size
@@ -247,12 +256,15 @@ class Detector:
         )
         return SourceMatch(
             story_id=cand.story_id,
-            headline=headline,
+            headline=story.headline,
             containment=round(f.containment, 4),
             coverage=round(al.coverage if al is not None else 0.0, 4),
             jaccard=round(al.jaccard if al is not None else 0.0, 4),
             verdict=f.verdict,
             passages=passages,
+            source=story.source,
+            published_at_ns=story.published_at_ns,
+            editions=tuple(e.candidate.story_id for e in editions),
         )
 
 
@@ -269,6 +281,39 @@ class Found:
     @property
     def coverage(self) -> float:
         return self.alignment.coverage if self.alignment is not None else 0.0
+
+
+def editions_of(mine: U32, story_shingles: Ragged, overlap: float) -> np.ndarray:
+    """Which stories are editions of the one with shingles `mine` (re-sends, updates): they
+    have at least `overlap` of the smaller one's shingles in common with it."""
+    if mine.size == 0:
+        return np.zeros(len(story_shingles), dtype=bool)
+    n_common, _ = shared_terms(mine, np.ones(mine.size), story_shingles)
+    # Sizes with repeats: prose repeats few shingles, and distinct counts cost more than the alignment.
+    return np.asarray(n_common >= overlap * np.maximum(1, np.minimum(story_shingles.sizes, mine.size)))
+
+
+def _group_editions(ranked: list[Found], shingle_size: int, overlap: float) -> list[tuple[Found, list[Found]]]:
+    """Each source with the later-ranked sources that are editions of it.
+
+    Near-copies of one story (re-sends, corrected editions, updates) all match an article
+    copied from any of them; the answer names the story once, with its editions, rather than
+    as several sources. A source joins the first earlier head it is an edition of.
+    """
+    if len(ranked) < 2:
+        return [(f, []) for f in ranked]
+    shingles = Ragged.of([f.candidate.tokens for f in ranked]).shingles(shingle_size)
+    head_of = np.full(len(ranked), -1, dtype=np.int64)
+    groups: list[tuple[Found, list[Found]]] = []
+    for i, f in enumerate(ranked):
+        if head_of[i] >= 0:
+            groups[int(head_of[i])][1].append(f)
+            continue
+        same = editions_of(shingles[i], shingles, overlap)
+        same[: i + 1] = False
+        head_of[same & (head_of < 0)] = len(groups)
+        groups.append((f, []))
+    return groups
 
 
 def _rank_by_marginal_gain(found: list[Found], min_gain: int) -> list[Found]:

@@ -128,7 +128,8 @@ def _score_synthetic(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
         st.containment_n += 1
         st.containment_error += abs((top.containment if ok and top else 0.0) - sources[0]["fraction"])
     if kind == "merged":
-        returned = {m.story_id for m in res.matches}
+        # Editions are named with the story they belong to: they are returned too.
+        returned = {sid for m in res.matches for sid in (m.story_id, *m.editions)}
         st.merged_all_sources += all(
             returned & set(s["accept"]) for s in sources if s["fraction"] >= MERGED_MIN_FRACTION
         )

@@ -16,6 +16,8 @@ Layout 2 (all keys are bytes, under a prefix, default ``wt:``)::
     wt:k:<8 bytes>    string packed <u4 story numbers whose window has this band key (APPEND)
     wt:pending        hash   batch token -> "first last unix_time": numbers being written, not yet published
     wt:dead           set    numbers replaced or deleted whose bucket entries are still being removed
+    wt:pub            zset   number -> published_at in seconds, of stories that have one (retention,
+                             GetStats' range); meta field pub_index=1 once a store made before it is indexed
     wt:df             string bigram document frequencies: 2**22 i32 counters (BITFIELD),
                              the same hashed table as index.TermFrequencies
     wt:docs           string number of stories counted in wt:df
@@ -59,6 +61,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 import numpy as np
 import redis
 
+from wiretrace.filters import StoryAttributes
 from wiretrace.shingling import U32, U64, shingle_hashes, sorted_unique
 from wiretrace.store import SCHEMA_VERSION
 from wiretrace.types import (
@@ -67,8 +70,10 @@ from wiretrace.types import (
     SettingsMismatchError,
     StoreFullError,
     StoreUnavailableError,
+    StoryFilter,
     StoryPrint,
     StoryRecord,
+    StoryText,
 )
 
 log = logging.getLogger(__name__)
@@ -87,6 +92,9 @@ APPEND_CHUNK = 8192
 CLEANUP_CHUNK = 32
 # A batch pending for longer than this is taken to be abandoned by a killed writer.
 REAP_AFTER_SECONDS = 3600
+# Stories examined per retention script call (a few ms of Redis' single thread).
+EXPIRE_CHUNK = 256
+NS_PER_S = 1_000_000_000
 
 # First start writes every meta field at once; later starts read them for the checks.
 _META_LUA = """
@@ -156,6 +164,7 @@ local function retire(num)
     docs = docs - 1
   end
   redis.call('SADD', p .. 'dead', num)
+  redis.call('ZREM', p .. 'pub', num)
   retired[#retired + 1] = num
 end
 local function finish()
@@ -203,6 +212,28 @@ return {removed, retired}
 """
 )
 
+# ARGV: prefix, cutoff (seconds), offset, limit. Deletes the published stories of the
+# `limit` oldest numbers before the cutoff (from `offset` on); numbers still pending are
+# skipped. Returns {deleted, numbers examined, retired numbers}.
+_EXPIRE_LUA = (
+    _LUA_HELPERS
+    + """
+local nums = redis.call('ZRANGEBYSCORE', p .. 'pub', '-inf', '(' .. ARGV[2], 'LIMIT', ARGV[3], ARGV[4])
+local removed = 0
+for i = 1, #nums do
+  local num = nums[i]
+  local sid = redis.call('HGET', p .. 's:' .. num, 'sid')
+  if sid and redis.call('HGET', p .. 'ids', sid) == num then
+    redis.call('HDEL', p .. 'ids', sid)
+    retire(num)
+    removed = removed + 1
+  end
+end
+finish()
+return {removed, #nums, retired}
+"""
+)
+
 # ARGV: prefix, retired numbers. Removes each number from its buckets, then its
 # record, then its dead mark. Idempotent, so any replica may (re)run it.
 _CLEANUP_LUA = """
@@ -244,6 +275,7 @@ for i = 2, #ARGV do
   end
   redis.call('DEL', skey)
   redis.call('SREM', p .. 'dead', num)
+  redis.call('ZREM', p .. 'pub', num)
 end
 return #ARGV - 1
 """
@@ -360,9 +392,13 @@ class RedisBackend:
         self._reap = client.register_script(_REAP_LUA)
         self._get = client.register_script(_GET_LUA)
         self._weights = client.register_script(_WEIGHTS_LUA)
+        self._expire = client.register_script(_EXPIRE_LUA)
+        # Source and publication time of the numbers filters have met: a number's never change.
+        self.attributes = StoryAttributes()
         self._check_meta(index_fingerprint)
         self.durable = self._check_durability()
         self.reap(reap_after)
+        self._index_publication_times()
         self.rebuild_seconds = time.perf_counter() - started
 
     # -- start-up checks ---------------------------------------------------
@@ -412,6 +448,30 @@ class RedisBackend:
             )
             return False
         return True
+
+    def _index_publication_times(self) -> None:
+        """Fill wt:pub for a store written before it existed (once; later writes keep it)."""
+        meta = self.prefix + b"meta"
+        if self.client.hget(meta, "pub_index") is not None:
+            return
+        started = time.perf_counter()
+        added = 0
+        cursor = 0
+        while True:
+            reply = self.client.hscan(self.prefix + b"ids", cursor, count=1000)
+            cursor, ids = cast(tuple[int, dict[bytes, bytes]], reply)
+            numbers = list(ids.values())
+            pipe = self.client.pipeline(transaction=False)
+            for n in numbers:
+                pipe.hget(self.prefix + b"s:" + n, "pub")
+            scores = {n: int(pub) / NS_PER_S for n, pub in zip(numbers, pipe.execute(), strict=True) if pub}
+            if scores:
+                added += int(cast(int, self.client.zadd(self.prefix + b"pub", scores)))
+            if cursor == 0:
+                break
+        self.client.hset(meta, "pub_index", "1")
+        log.info("%s: indexed the publication times of %d stories in %.1fs", self.location, added,
+                 time.perf_counter() - started)  # fmt: skip
 
     def reap(self, after: float = REAP_AFTER_SECONDS) -> int:
         """Drop batches abandoned before publishing (writer killed) and finish interrupted clean-ups.
@@ -465,6 +525,8 @@ class RedisBackend:
                 "bk": pr.band_keys.astype("<u8").tobytes(),
             }
             pipe.hset(self.prefix + b"s:" + str(num).encode(), mapping=record)  # type: ignore[arg-type]
+            if rec.published_at_ns is not None:
+                pipe.zadd(self.prefix + b"pub", {str(num): rec.published_at_ns / NS_PER_S})
         # Bucket entries grouped by band key: one APPEND per distinct key of the batch.
         sizes = [pr.band_keys.size for _, pr in items]
         keys = np.concatenate([pr.band_keys for _, pr in items]).astype(np.uint64, copy=False)
@@ -508,6 +570,27 @@ class RedisBackend:
         removed, retired = cast(tuple[int, list[bytes]], self._delete(args=[self.prefix, *story_ids]))
         self._remove_entries([int(n) for n in retired])
         return int(removed)
+
+    @_answered
+    def expire(self, cutoff_ns: int) -> int:
+        """Delete the stories published before the cutoff, a chunk per script call.
+
+        Memory is given back as keys go (bucket entries by the clean-up, as for any deletion).
+        """
+        deleted = offset = 0
+        while True:
+            removed, examined, retired = cast(
+                tuple[int, int, list[bytes]],
+                self._expire(args=[self.prefix, repr(cutoff_ns / NS_PER_S), offset, EXPIRE_CHUNK]),
+            )
+            self._remove_entries([int(n) for n in retired])
+            deleted += int(removed)
+            offset += int(examined) - int(removed)  # pending numbers stay in wt:pub: step over them
+            if int(examined) < EXPIRE_CHUNK:
+                break
+        if deleted:
+            log.info("retention: deleted %d stories published before the cutoff from %s", deleted, self.location)
+        return deleted
 
     # -- reads -------------------------------------------------------------
 
@@ -573,6 +656,24 @@ class RedisBackend:
         return weights
 
     @_answered
+    def admit(self, numbers: U32, flt: StoryFilter) -> U32:
+        """Numbers whose stories pass the filter; attributes not yet seen here are read in one round trip."""
+        if not flt.active or numbers.size == 0:
+            return numbers
+        missing = self.attributes.unknown(numbers).tolist()
+        if missing:
+            pipe = self.client.pipeline(transaction=False)
+            for n in missing:
+                pipe.hmget(self.prefix + b"s:" + str(n).encode(), ["src", "pub"])
+            found = [(n, row) for n, row in zip(missing, pipe.execute(), strict=True) if row[0] is not None]
+            self.attributes.set(
+                [n for n, _ in found],
+                [_s(src) for _, (src, _) in found],
+                [int(pub) if pub else None for _, (_, pub) in found],
+            )
+        return self.attributes.admit(numbers, flt)
+
+    @_answered
     def candidates(self, numbers: Sequence[int]) -> list[Candidate]:
         if not len(numbers):
             return []
@@ -588,16 +689,17 @@ class RedisBackend:
         return out
 
     @_answered
-    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
+    def texts(self, numbers: Sequence[int]) -> dict[int, StoryText]:
         if not len(numbers):
             return {}
         pipe = self.client.pipeline(transaction=False)
         for n in numbers:
-            pipe.hmget(self.prefix + b"s:" + str(int(n)).encode(), ["sid", "h", "body"])
-        out: dict[int, tuple[str, str]] = {}
-        for n, (sid, headline, body) in zip(numbers, cast(list[list[bytes | None]], pipe.execute()), strict=True):
+            pipe.hmget(self.prefix + b"s:" + str(int(n)).encode(), ["sid", "h", "body", "src", "pub"])
+        out: dict[int, StoryText] = {}
+        rows = cast(list[list[bytes | None]], pipe.execute())
+        for n, (sid, headline, body, src, pub) in zip(numbers, rows, strict=True):
             if sid is not None:  # else deleted since
-                out[int(n)] = (_s(headline or b""), _s(body or b""))
+                out[int(n)] = StoryText(_s(headline or b""), _s(body or b""), _s(src or b""), int(pub) if pub else None)
         return out
 
     def refresh(self) -> None:
@@ -609,14 +711,26 @@ class RedisBackend:
         pipe.hlen(self.prefix + b"ids")
         pipe.get(self.prefix + b"entries")
         pipe.info("memory")
-        stories, entries, memory = cast(tuple[int, bytes | None, dict[str, Any]], tuple(pipe.execute()))
+        pipe.zrange(self.prefix + b"pub", 0, 0)
+        pipe.zrange(self.prefix + b"pub", -1, -1)
+        stories, entries, memory, first, last = cast(
+            tuple[int, bytes | None, dict[str, Any], list[bytes], list[bytes]], tuple(pipe.execute())
+        )
+        oldest, newest = (self._published_ns(ends[0]) if ends else None for ends in (first, last))
         return BackendStats(
             stories=int(stories),
             index_entries=int(entries or 0),
-            index_bytes=0,  # nothing resident in this process
+            index_bytes=self.attributes.nbytes,  # only the filters' cache is resident in this process
             disk_bytes=int(memory.get("used_memory", 0)),
             rebuild_seconds=self.rebuild_seconds,
+            oldest_published_ns=oldest,
+            newest_published_ns=newest,
         )
+
+    def _published_ns(self, number: bytes) -> int | None:
+        """The exact publication time of a number in wt:pub (its score is rounded to the microsecond)."""
+        pub = cast(bytes | None, self.client.hget(self.prefix + b"s:" + number, "pub"))
+        return int(pub) if pub else None
 
     @_answered
     def check(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import shutil
 import sqlite3
 import threading
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from wiretrace.types import U32, StoreError, StoreFullError, StoreUnavailableError
+from wiretrace.types import U32, StoreError, StoreFullError, StoreUnavailableError, StoryText
 
 # Re-exported for code written before these moved to wiretrace.types.
 from wiretrace.types import Candidate as Candidate
@@ -40,6 +41,8 @@ from wiretrace.types import StoryPrint as StoryPrint
 from wiretrace.types import StoryRecord as StoryRecord
 
 SCHEMA_VERSION = "2"
+
+log = logging.getLogger(__name__)
 
 
 # Address space a reader may map (not memory it takes): SQLite's own cap applies.
@@ -55,6 +58,9 @@ _SQLITE_IOERR = 10
 _SQLITE_FULL = 13
 # An I/O error with less free space than this in the data dir's filesystem is a full disk.
 _LOW_DISK_BYTES = 1 << 20
+# Free pages handed back to the file system per step of `reclaim` (4 KiB each): the write
+# lock is let go between steps, so ingest waits a fraction of a second at most.
+_RECLAIM_PAGES = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,9 @@ CREATE TABLE IF NOT EXISTS stories (
     published_at_ns INTEGER,
     metadata TEXT NOT NULL
 );
+-- Retention's "oldest first" and GetStats' range, and (covering: number is the rowid) the
+-- per-story attributes that filters mask hits with, read at start-up without touching rows.
+CREATE INDEX IF NOT EXISTS stories_published ON stories(published_at_ns, source);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -124,14 +133,21 @@ class SQLiteStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._commits = 0
-        self._writer = self._connect()
+        self._writer = self._connect(creating=True)
         with self._write_lock, self._writer:
+            if not self._writer.execute("SELECT 1 FROM sqlite_master WHERE name='stories_published'").fetchone():
+                log.info("%s: indexing stories by publication time (once; reads every story)", self.path)
             self._writer.executescript(_SCHEMA)
             self._check_meta("schema_version", SCHEMA_VERSION)
             self._check_meta("index_settings", index_fingerprint)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, creating: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if creating:
+            # Deleted stories' pages go back to the file system (`reclaim`). Only a new file
+            # takes it (and only before WAL mode is set); older stores keep their free pages
+            # for new stories to reuse.
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
@@ -266,9 +282,69 @@ class SQLiteStore:
         """Stories by number, for verification (missing ones are skipped)."""
         return [Candidate(r[0], r[1], _u32(r[2])) for r in self._rows("number, story_id, tokens", numbers)]
 
-    def texts(self, numbers: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """(headline, body) by story number, for those still stored (a number is never reused)."""
-        return {int(r[0]): (r[1], r[2]) for r in self._rows("number, headline, body", numbers)}
+    def texts(self, numbers: Sequence[int]) -> dict[int, StoryText]:
+        """What a match shows of each story still stored, by number (a number is never reused)."""
+        rows = self._rows("number, headline, body, source, published_at_ns", numbers)
+        return {int(r[0]): StoryText(r[1], r[2], r[3], r[4]) for r in rows}
+
+    def iter_attributes(self, batch: int = 100_000) -> Iterator[tuple[list[int], list[str], list[int | None]]]:
+        """(numbers, sources, publication times) of every story, from the covering index alone."""
+        cur = self._reader().execute("SELECT number, source, published_at_ns FROM stories INDEXED BY stories_published")
+        while rows := cur.fetchmany(batch):
+            yield [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+    def attributes_of(self, numbers: Sequence[int]) -> dict[int, tuple[str, int | None]]:
+        """(source, publication time) of the stories with these numbers still stored."""
+        out: dict[int, tuple[str, int | None]] = {}
+        for i in range(0, len(numbers), _MAX_VARIABLES):
+            chunk = numbers[i : i + _MAX_VARIABLES]
+            for number, source, published in self._rows("number, source, published_at_ns", chunk):
+                out[int(number)] = (source, published)
+        return out
+
+    def published_before(self, cutoff_ns: int, limit: int) -> list[str]:
+        """Ids of up to `limit` stories published before `cutoff_ns`, oldest first."""
+        rows = self._reader().execute(
+            "SELECT story_id FROM stories WHERE published_at_ns < ? ORDER BY published_at_ns LIMIT ?",
+            (cutoff_ns, limit),
+        )
+        return [r[0] for r in rows]
+
+    def published_range(self) -> tuple[int | None, int | None]:
+        """Earliest and latest publication time held (None when no story has one)."""
+        conn = self._reader()
+        # Two queries: SQLite reads one end of the index only for a lone min() or max().
+        oldest = conn.execute("SELECT min(published_at_ns) FROM stories").fetchone()[0]
+        newest = conn.execute("SELECT max(published_at_ns) FROM stories").fetchone()[0]
+        return oldest, newest
+
+    def reclaim(self) -> int:
+        """Give the pages of deleted stories back to the file system; returns the bytes freed.
+
+        A step at a time, so writers interleave; then the write-ahead log,
+        which the moved pages went through, is truncated (when no reader
+        holds it). A store made before incremental auto-vacuum keeps its
+        free pages, which new stories reuse.
+        """
+        before = self.disk_bytes()
+        if int(self._writer.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:
+            return 0
+        while True:
+            with self._write_lock:
+                if int(self._writer.execute("PRAGMA freelist_count").fetchone()[0]) == 0:
+                    break
+                # One transaction per step: outside one, every page freed was a commit and an
+                # fsync. A script, because each step of the statement frees one page and
+                # executescript steps it to the end (execute() stops after the first).
+                try:
+                    self._writer.executescript(f"BEGIN IMMEDIATE; PRAGMA incremental_vacuum({_RECLAIM_PAGES}); COMMIT;")
+                except BaseException:
+                    if self._writer.in_transaction:
+                        self._writer.execute("ROLLBACK")
+                    raise
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return max(0, before - self.disk_bytes())
 
     def _rows(self, columns: str, numbers: Sequence[int]) -> list[Any]:
         if not numbers:

@@ -12,6 +12,7 @@ light (``tests/test_packaging.py`` checks it in a fresh interpreter).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
 import numpy as np
@@ -70,6 +71,73 @@ class StoryPrint:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryText:
+    """What a match shows of a source story besides its passages."""
+
+    headline: str
+    body: str
+    source: str
+    published_at_ns: int | None
+
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def datetime_ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoryFilter:
+    """Which stories may be sources of an article (MatchRequest's filters).
+
+    Bounds are inclusive, in ns since the epoch; None: no bound. Once either
+    bound is set, stories without a publication time do not pass (they cannot
+    be shown to lie in the window); with neither, they do.
+    """
+
+    published_after_ns: int | None = None
+    published_before_ns: int | None = None
+    sources: frozenset[str] = frozenset()
+    exclude_sources: frozenset[str] = frozenset()
+
+    @property
+    def windowed(self) -> bool:
+        return self.published_after_ns is not None or self.published_before_ns is not None
+
+    @property
+    def active(self) -> bool:
+        return self.windowed or bool(self.sources) or bool(self.exclude_sources)
+
+    def problem(self) -> tuple[str, str] | None:
+        """(field, reason) when the filter can admit nothing by construction, else None."""
+        after, before = self.published_after_ns, self.published_before_ns
+        if after is not None and before is not None and after > before:
+            return "published_after", "is later than published_before; the window would hold no story"
+        return None
+
+    def admits(self, source: str, published_ns: int | None) -> bool:
+        """The rule for one story (filters.StoryAttributes applies it to many at once)."""
+        if self.windowed:
+            if published_ns is None:
+                return False
+            if self.published_after_ns is not None and published_ns < self.published_after_ns:
+                return False
+            if self.published_before_ns is not None and published_ns > self.published_before_ns:
+                return False
+        if self.sources and source not in self.sources:
+            return False
+        return source not in self.exclude_sources
+
+
+NO_FILTER = StoryFilter()
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A story loaded for verification: its tokens, not its text (only the few shown need that)."""
 
@@ -87,6 +155,8 @@ class BackendStats:
     index_bytes: int  # resident bytes of the LSH structures in this process
     disk_bytes: int  # bytes of the store on disk (or in the shared server)
     rebuild_seconds: float  # time to make the index ready at start-up
+    oldest_published_ns: int | None = None  # publication times held (None: no story has one)
+    newest_published_ns: int | None = None
 
 
 class Verdict(IntEnum):
@@ -127,6 +197,9 @@ class SourceMatch:
     jaccard: float
     verdict: Verdict
     passages: tuple[PassageMatch, ...]
+    source: str = ""  # the story's, as stored
+    published_at_ns: int | None = None
+    editions: tuple[str, ...] = ()  # ids of other matching stories that are editions of this one
 
 
 @dataclass(frozen=True, slots=True)

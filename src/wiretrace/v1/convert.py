@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 from typing import cast
 
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from wiretrace.config import IndexSettings
-from wiretrace.types import BackendStats, MatchResult, PassageMatch, SourceMatch, StoryRecord, Verdict
+from wiretrace.types import BackendStats, MatchResult, PassageMatch, SourceMatch, StoryFilter, StoryRecord, Verdict
 from wiretrace.v1 import syndication_pb2 as pb
 
 NS_PER_S = 1_000_000_000
@@ -21,30 +24,59 @@ def _wire_verdict(v: Verdict) -> pb.Verdict:
     return cast(pb.Verdict, int(v))
 
 
+def timestamp(ns: int | None) -> Timestamp | None:
+    """A Timestamp of ns since the epoch (None stays unset)."""
+    if ns is None:
+        return None
+    seconds, nanos = divmod(ns, NS_PER_S)
+    return Timestamp(seconds=seconds, nanos=nanos)
+
+
+def ns_of(msg: Message, field: str) -> int | None:
+    """A Timestamp field in ns since the epoch, or None when it is unset."""
+    if not msg.HasField(field):
+        return None
+    ts = getattr(msg, field)
+    return int(ts.seconds) * NS_PER_S + int(ts.nanos)
+
+
 def story_to_proto(rec: StoryRecord) -> pb.Story:
-    msg = pb.Story(
+    return pb.Story(
         story_id=rec.story_id,
         headline=rec.headline,
         body=rec.body,
         source=rec.source,
+        published_at=timestamp(rec.published_at_ns),
         metadata=rec.metadata,
     )
-    if rec.published_at_ns is not None:
-        msg.published_at.seconds, msg.published_at.nanos = divmod(rec.published_at_ns, NS_PER_S)
-    return msg
 
 
 def story_from_proto(msg: pb.Story) -> StoryRecord:
-    published = None
-    if msg.HasField("published_at"):
-        published = msg.published_at.seconds * NS_PER_S + msg.published_at.nanos
     return StoryRecord(
         story_id=msg.story_id,
         body=msg.body,
         headline=msg.headline,
         source=msg.source,
-        published_at_ns=published,
+        published_at_ns=ns_of(msg, "published_at"),
         metadata=dict(msg.metadata),
+    )
+
+
+def filter_to_proto(flt: StoryFilter, req: pb.MatchRequest) -> None:
+    """Set a request's filter fields."""
+    for name, ns in (("published_after", flt.published_after_ns), ("published_before", flt.published_before_ns)):
+        if ns is not None:
+            getattr(req, name).CopyFrom(timestamp(ns))
+    req.sources[:] = sorted(flt.sources)
+    req.exclude_sources[:] = sorted(flt.exclude_sources)
+
+
+def filter_from_proto(req: pb.MatchRequest) -> StoryFilter:
+    return StoryFilter(
+        published_after_ns=ns_of(req, "published_after"),
+        published_before_ns=ns_of(req, "published_before"),
+        sources=frozenset(req.sources),
+        exclude_sources=frozenset(req.exclude_sources),
     )
 
 
@@ -62,6 +94,9 @@ def match_to_proto(result: MatchResult, request_id: str = "") -> pb.MatchRespons
                 coverage=m.coverage,
                 jaccard=m.jaccard,
                 verdict=_wire_verdict(m.verdict),
+                source=m.source,
+                published_at=timestamp(m.published_at_ns),
+                editions=m.editions,
                 passages=[
                     pb.Passage(
                         article_start=p.article_start,
@@ -93,6 +128,9 @@ def match_from_proto(msg: pb.MatchResponse) -> MatchResult:
                     PassageMatch(p.article_start, p.article_end, p.story_start, p.story_end, p.similarity)
                     for p in m.passages
                 ),
+                source=m.source,
+                published_at_ns=ns_of(m, "published_at"),
+                editions=tuple(m.editions),
             )
             for m in msg.matches
         ),
@@ -109,10 +147,20 @@ def stats_to_proto(stats: BackendStats, index: IndexSettings) -> pb.GetStatsResp
         index_bytes=stats.index_bytes,
         disk_bytes=stats.disk_bytes,
         rebuild_seconds=stats.rebuild_seconds,
+        oldest_published_at=timestamp(stats.oldest_published_ns),
+        newest_published_at=timestamp(stats.newest_published_ns),
     )
 
 
 def stats_from_proto(msg: pb.GetStatsResponse) -> tuple[BackendStats, dict[str, str]]:
     """Engine BackendStats and the index settings map (name -> value as text)."""
-    stats = BackendStats(msg.story_count, msg.index_entries, msg.index_bytes, msg.disk_bytes, msg.rebuild_seconds)
+    stats = BackendStats(
+        msg.story_count,
+        msg.index_entries,
+        msg.index_bytes,
+        msg.disk_bytes,
+        msg.rebuild_seconds,
+        oldest_published_ns=ns_of(msg, "oldest_published_at"),
+        newest_published_ns=ns_of(msg, "newest_published_at"),
+    )
     return stats, dict(msg.index_settings)
