@@ -52,6 +52,7 @@ class Target:
     pid: int
     # (match a batch over one MatchStream, close); gRPC only.
     make_streamer: Callable[[], tuple[Callable[[list[str]], Any], Callable[[], None]]] | None = None
+    address: str = ""  # HOST:PORT of the server; gRPC only
 
 
 @contextlib.contextmanager
@@ -108,7 +109,7 @@ def grpc_target(data_dir: Path, processes: int = 1) -> Iterator[Target]:
                 "index_entries": st.index_entries,
             }
 
-        yield Target("grpc", index, make_matcher, stats, proc.pid, make_streamer)
+        yield Target("grpc", index, make_matcher, stats, proc.pid, make_streamer, address)
         admin.close()
     finally:
         proc.terminate()

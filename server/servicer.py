@@ -172,6 +172,13 @@ class SyndicationServicer:
         problem = id_problem(story.story_id, self.limits.max_id_length)
         if problem:
             return f"story_id {problem}"
+        wire = wire_type_problem(story)  # e.g. published_at sent as a number: it would be lost
+        if wire:
+            return f"{wire[0]}: {wire[1]}"
+        if story.HasField("published_at"):
+            when = timestamp_problem(story.published_at)
+            if when:
+                return f"published_at: {when}"
         for what, value in (("body", story.body), ("headline", story.headline)):
             if what == "headline" and not value:
                 continue

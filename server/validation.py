@@ -14,9 +14,10 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from wiretrace.config import ServerSettings
 
-# The range google.protobuf.Timestamp documents: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-MIN_TIMESTAMP_S = -62_135_596_800
-MAX_TIMESTAMP_S = 253_402_300_799
+# Times are kept as int64 nanoseconds since the epoch (SQLite integers, numpy arrays): whole seconds
+# from 1677-09-21T00:12:44Z to 2262-04-11T23:47:15Z fit, a narrower range than Timestamp allows.
+MIN_TIMESTAMP_S = -9_223_372_036
+MAX_TIMESTAMP_S = 9_223_372_035
 _SCALARS = {
     FieldDescriptor.TYPE_STRING: "string",
     FieldDescriptor.TYPE_INT32: "int32",
@@ -88,10 +89,10 @@ def wire_type_problem(msg: Message) -> tuple[str, str] | None:
 
 
 def timestamp_problem(ts: Timestamp) -> str | None:
-    """Why a Timestamp is out of its documented range, or None."""
+    """Why a Timestamp cannot be used as a publication time or bound, or None."""
     if not MIN_TIMESTAMP_S <= ts.seconds <= MAX_TIMESTAMP_S or not 0 <= ts.nanos <= 999_999_999:
         return (
-            f"seconds={ts.seconds} nanos={ts.nanos} is not a valid google.protobuf.Timestamp "
-            "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, nanos 0..999999999)"
+            f"seconds={ts.seconds} nanos={ts.nanos} is out of range: times must lie between "
+            "1677-09-21T00:12:44Z and 2262-04-11T23:47:15Z (nanos 0..999999999)"
         )
     return None

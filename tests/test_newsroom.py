@@ -26,7 +26,7 @@ from wiretrace.engine import Detector
 from wiretrace.filters import StoryAttributes
 from wiretrace.redis_backend import open_redis_backend
 from wiretrace.server import WiretraceServer
-from wiretrace.types import NS_PER_DAY, StoryFilter, StoryRecord, Verdict
+from wiretrace.types import NS_PER_DAY, MatchResult, StoryFilter, StoryRecord, Verdict
 from wiretrace.v1 import syndication_pb2 as pb
 
 NOW = time.time_ns()
@@ -86,6 +86,19 @@ def test_editions_are_named_once_with_their_source_and_date(
 
 
 Expected = tuple[str, str, int, list[str]]  # story_id, source, published_at_ns, editions
+
+
+def match_filtered(client: WiretraceClient, text: str, flt: StoryFilter) -> MatchResult:
+    """Client.match with the filter's fields as its keyword arguments (as a caller passes them)."""
+    return client.match(
+        text,
+        published_after=flt.published_after_ns,
+        published_before=flt.published_before_ns,
+        sources=flt.sources,
+        exclude_sources=flt.exclude_sources,
+    )
+
+
 AP: Expected = ("ap-1", "AP", NOW - 10 * DAY, [])
 AFP: Expected = ("afp-1", "AFP", NOW - 2 * DAY, [])
 AP_AND_RESEND: Expected = ("ap-1", "AP", NOW - 10 * DAY, ["resend-1"])
@@ -112,13 +125,7 @@ def test_each_filter_picks_the_right_copy(
     flt: StoryFilter,
     expected: Expected,
 ) -> None:
-    res = newsroom.match(
-        article_of(family),
-        published_after=flt.published_after_ns,
-        published_before=flt.published_before_ns,
-        sources=flt.sources,
-        exclude_sources=flt.exclude_sources,
-    )
+    res = match_filtered(newsroom, article_of(family), flt)
     [top] = res.matches
     assert (top.story_id, top.source, top.published_at_ns, sorted(top.editions)) == expected
     # MatchStream carries the same filters.
@@ -138,13 +145,7 @@ def test_each_filter_picks_the_right_copy(
 def test_a_filter_that_admits_no_copy_finds_nothing(
     newsroom: WiretraceClient, family: dict[str, StoryRecord], flt: StoryFilter
 ) -> None:
-    res = newsroom.match(
-        article_of(family),
-        published_after=flt.published_after_ns,
-        published_before=flt.published_before_ns,
-        sources=flt.sources,
-        exclude_sources=flt.exclude_sources,
-    )
+    res = match_filtered(newsroom, article_of(family), flt)
     assert res.verdict == Verdict.UNRELATED and res.matches == ()
 
 
@@ -208,12 +209,12 @@ def _violation(err: grpc.RpcError) -> tuple[str, str]:
     [
         (pb.MatchRequest(text="words", published_after=ts(NOW), published_before=ts(NOW - DAY)), "published_after",
          "published_after: is later than published_before; the window would hold no story"),
-        (pb.MatchRequest(text="words", published_before=Timestamp(seconds=253_402_300_800)), "published_before",
-         "published_before: seconds=253402300800 nanos=0 is not a valid google.protobuf.Timestamp "
-         "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, nanos 0..999999999)"),
+        (pb.MatchRequest(text="words", published_before=Timestamp(seconds=253_402_300_799)), "published_before",
+         "published_before: seconds=253402300799 nanos=0 is out of range: times must lie between "
+         "1677-09-21T00:12:44Z and 2262-04-11T23:47:15Z (nanos 0..999999999)"),
         (pb.MatchRequest(text="words", published_after=Timestamp(seconds=1, nanos=-1)), "published_after",
-         "published_after: seconds=1 nanos=-1 is not a valid google.protobuf.Timestamp "
-         "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, nanos 0..999999999)"),
+         "published_after: seconds=1 nanos=-1 is out of range: times must lie between "
+         "1677-09-21T00:12:44Z and 2262-04-11T23:47:15Z (nanos 0..999999999)"),
         (pb.MatchRequest(text="words", sources=["AP", ""]), "sources[1]",
          "sources[1]: is 0 characters long; a source name has 1 to 256 (server setting max_id_length)"),
         (pb.MatchRequest(text="words", exclude_sources=["x" * 257]), "exclude_sources[0]",
@@ -249,6 +250,31 @@ def test_a_filter_field_sent_with_the_wrong_wire_type_is_invalid(server: Wiretra
         "published_after",
         "field 5 was sent as a varint value, but it is a google.protobuf.Timestamp: "
         "regenerate the client from the current wiretrace.v1 proto",
+    )
+
+
+def test_stories_with_unusable_times_are_rejected_not_stored_undated(raw: SyndicationStub) -> None:
+    body = "A story with a date that cannot be kept, in a few words of text."
+    far = pb.Story(story_id="far", body=body, published_at=Timestamp(seconds=253_402_300_799))
+    as_number = pb.Story(story_id="number", body=body).SerializeToString() + bytes([5 << 3 | 0, 7])
+    stream = [far, pb.Story.FromString(as_number), pb.Story(story_id="ok", body=body, published_at=ts(NOW))]
+    resp = raw.IndexStories(iter(stream), timeout=30)
+    assert resp == pb.IndexStoriesResponse(
+        indexed=1,
+        rejected=[
+            pb.RejectedStory(
+                story_id="far",
+                reason="published_at: seconds=253402300799 nanos=0 is out of range: times must lie between "
+                "1677-09-21T00:12:44Z and 2262-04-11T23:47:15Z (nanos 0..999999999)",
+                position=0,
+            ),
+            pb.RejectedStory(
+                story_id="number",
+                reason="published_at: field 5 was sent as a varint value, but it is a google.protobuf.Timestamp: "
+                "regenerate the client from the current wiretrace.v1 proto",
+                position=1,
+            ),
+        ],
     )
 
 

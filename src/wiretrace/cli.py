@@ -178,14 +178,25 @@ def settings_table() -> None:
 # -- index ---------------------------------------------------------------------
 
 
-def _print_rejections(rejected: list[Any], limit: int = 20) -> None:
-    if not rejected:
+def _print_problems(header: str, problems: list[str], limit: int) -> None:
+    """`header` and the first `limit` problems on stderr (nothing when there are none)."""
+    if not problems:
         return
-    click.echo(f"{len(rejected)} stories rejected:", err=True)
-    for r in rejected[:limit]:
-        click.echo(f"  #{r.position} {r.story_id!r}: {r.reason}", err=True)
-    if len(rejected) > limit:
-        click.echo(f"  ... and {len(rejected) - limit} more", err=True)
+    click.echo(header, err=True)
+    for p in problems[:limit]:
+        click.echo(f"  {p}", err=True)
+    if len(problems) > limit:
+        click.echo(f"  ... and {len(problems) - limit} more", err=True)
+
+
+def _print_rejections(rejected: list[Any], limit: int = 20) -> None:
+    lines = [f"#{r.position} {r.story_id!r}: {r.reason}" for r in rejected]
+    _print_problems(f"{len(rejected)} stories rejected:", lines, limit)
+
+
+def _print_bad_times(problems: list[str], limit: int = 5) -> None:
+    header = f"{len(problems)} stories had an unreadable publication time and were indexed undated:"
+    _print_problems(header, problems, limit)
 
 
 @main.command()
@@ -217,16 +228,6 @@ def index(file: str, server: str, timeout: float | None, token_file: str | None,
     click.echo(f"indexed {result.indexed} stories in {elapsed:.1f}s, rejected {len(result.rejected)}")
     _print_rejections(result.rejected)
     _print_bad_times(bad_times)
-
-
-def _print_bad_times(problems: list[str], limit: int = 5) -> None:
-    if not problems:
-        return
-    click.echo(f"{len(problems)} stories had an unreadable publication time and were indexed undated:", err=True)
-    for p in problems[:limit]:
-        click.echo(f"  {p}", err=True)
-    if len(problems) > limit:
-        click.echo(f"  ... and {len(problems) - limit} more", err=True)
 
 
 # -- match ---------------------------------------------------------------------
