@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from wiretrace.config import IndexSettings
 from wiretrace.pipeline import TextPipeline
-from wiretrace.shingling import shingle_hashes, window_bounds
+from wiretrace.shingling import fmix64, shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher, fmix32
 from wiretrace.text import (
     content_spans,
@@ -69,6 +69,9 @@ def ref_story_keys(pipe: TextPipeline, text: str) -> tuple[list[int], list[int]]
     if tokens.size:
         topic = ref_signature(pipe.topic, np.unique(tokens))[None, :]
         keys += pipe.topic.band_keys(topic).reshape(-1).tolist()
+    # Term postings: the distinct word pairs whose hash the sample divides, salted "term".
+    posted = sorted({b for b in shingle_hashes(tokens, 2).tolist() if b % s.term_sample == 0})
+    keys += fmix64(np.array([(0x7465726D << 32) | b for b in posted], dtype=np.uint64)).tolist()
     return tokens.tolist(), keys
 
 

@@ -36,6 +36,9 @@ class IndexSettings:
     rows: int = _opt(4, "MinHash rows per LSH band (bands*rows <= num_perm).")
     topic_perm: int = _opt(32, "Whole-document word MinHash (one band per permutation), finds rewrites.")
     seed: int = _opt(1, "MinHash permutation seed.")
+    term_sample: int = _opt(
+        4, "One in this many of a story's distinct word pairs is posted for finding short rewrites (0: none)."
+    )
 
     def validate(self) -> None:
         if self.shingle_size < 1 or self.window < 1:
@@ -44,7 +47,10 @@ class IndexSettings:
             raise ValueError(f"bands*rows ({self.bands}*{self.rows}) must be between 1 and num_perm ({self.num_perm})")
 
     def fingerprint(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields = dataclasses.asdict(self)
+        if fields["term_sample"] == 0:
+            del fields["term_sample"]  # as stores made before term postings recorded themselves
+        return json.dumps(fields, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,23 @@ class MatchSettings:
     topic_max_bucket: int = _opt(
         1000, "...counting only whole-document buckets of at most this many stories (0: all); larger ones say nothing."
     )
+    term_candidates: int = _opt(24, "...plus this many sharing the most of the article's rarest posted word pairs.")
+    term_query: int = _opt(48, "...looking up at most this many of the article's posted word pairs, the rarest.")
+    term_max_bucket: int = _opt(1000, "...each held by at most this many stories (0: any).")
     max_gap: int = _opt(8, "Tokens a passage may skip over (OCR noise, a changed word).")
     min_passage_weight: float = _opt(8.0, "IDF-weighted matched bigrams for a passage to count.")
     min_match_tokens: int = _opt(12, "Tokens in passages for a story to count as a source.")
     rewrite_containment: float = _opt(
         0.15, "IDF-weighted share of the article's bigrams found in a story to call it rewritten from it."
     )
-    rewrite_margin: float = _opt(3.0, "...and how many times the next-best story's share it must be.")
+    rewrite_probability: float = _opt(
+        0.5, "...and the rewrite model's probability that the article was rewritten from the best story."
+    )
+    rewrite_model: str = _opt("", "Rewrite model JSON (benchmarks/train_rewrite.py); empty: the one shipped.")
+    quote_weight: float = _opt(
+        0.5,
+        "Weight of word pairs inside quotation marks: quoted speech belongs to the speaker, whom every report quotes.",
+    )
     edition_overlap: float = _opt(
         0.2,
         "Share of shingles two stories have in common to be editions of one story: when the article copies"

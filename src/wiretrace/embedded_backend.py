@@ -15,7 +15,7 @@ import numpy as np
 
 from wiretrace.filters import StoryAttributes
 from wiretrace.index import LSHIndex, TermFrequencies
-from wiretrace.shingling import shingle_hashes
+from wiretrace.pipeline import document_terms
 from wiretrace.store import Change, SQLiteStore, store_error
 from wiretrace.types import U32, U64, BackendStats, Candidate, StoryFilter, StoryPrint, StoryRecord, StoryText
 
@@ -194,10 +194,10 @@ def _add(index: LSHIndex, terms: TermFrequencies, numbers: list[int], prints: li
         return
     counts = [p.band_keys.size for p in prints]
     index.insert(np.concatenate([p.band_keys for p in prints]), np.repeat(np.array(numbers, np.uint32), counts))
-    terms.add([shingle_hashes(p.tokens, 2) for p in prints])
+    terms.add([document_terms(p.tokens) for p in prints])
 
 
 def _remove(index: LSHIndex, terms: TermFrequencies, rows: list[tuple[int, U32]]) -> None:
     if rows:
         index.remove(np.array([n for n, _ in rows], dtype=np.uint32))
-        terms.remove([shingle_hashes(t, 2) for _, t in rows])
+        terms.remove([document_terms(t) for _, t in rows])

@@ -15,7 +15,8 @@ import numpy as np
 
 from wiretrace.backend import Backend, open_backend
 from wiretrace.config import Settings
-from wiretrace.pipeline import ArticlePrint, TextPipeline
+from wiretrace.evidence import ArticleTerms, feature_row, load_model, numeric_tokens, quoted_tokens
+from wiretrace.pipeline import ArticlePrint, TextPipeline, sampled, term_keys, word_terms
 from wiretrace.scoring import (
     Alignment,
     ScoringParams,
@@ -26,7 +27,7 @@ from wiretrace.scoring import (
     qualifies,
     shared_terms,
 )
-from wiretrace.shingling import I64, U32, Ragged, distinct, shingle_hashes, sorted_unique
+from wiretrace.shingling import I64, U32, U64, Ragged, distinct, sorted_unique
 from wiretrace.text import Tokens, token_spans_many
 from wiretrace.types import (
     NO_FILTER,
@@ -74,6 +75,7 @@ class Detector:
             derived_containment=m.derived_containment,
             verbatim_threshold=m.verbatim_threshold,
         )
+        self.rewrite_model = load_model(m.rewrite_model)
 
     @classmethod
     def open(cls, settings: Settings) -> Detector:
@@ -129,9 +131,7 @@ class Detector:
         numbers = self._candidates(art, story_filter)
         if numbers.size == 0 or n_tokens == 0:
             return MatchResult(Verdict.UNRELATED, (), 1.0, int(numbers.size))
-        bigrams = shingle_hashes(art.tokens.hashes, 2)
-        weights = self.backend.term_weights(bigrams)
-        found = self._verify_all(art.shingles, bigrams, weights, self.backend.candidates(numbers.tolist()))
+        found, _ = self._verify_all(self._article_terms(text, art), self.backend.candidates(numbers.tolist()))
         ranked = _rank_by_marginal_gain(found, self.params.min_match_tokens)
         covered = np.zeros(n_tokens, dtype=bool)
         for f in found:
@@ -155,7 +155,8 @@ class Detector:
         )
 
     def _candidates(self, art: ArticlePrint, story_filter: StoryFilter = NO_FILTER) -> np.ndarray:
-        """Stories to verify: most window hits first, plus the best whole-document ones.
+        """Stories to verify: most window hits first, plus the best whole-document ones,
+        plus those sharing the most of the article's rarest posted word pairs.
 
         Stories the filter does not admit are dropped from the hits before they are
         counted, so they take no candidate slot.
@@ -163,6 +164,7 @@ class Detector:
         m = self.settings.match
         picked: list[np.ndarray] = []
         for keys, limit, max_bucket in (
+            (self._term_query(art.bigrams), m.term_candidates, m.term_max_bucket),
             (art.window_keys.reshape(-1), m.max_candidates, 0),
             # A whole-document bucket holds every story whose rarest-looking word
             # (by that permutation) is one common word: at 100k stories half the
@@ -179,13 +181,56 @@ class Detector:
             picked.append(numbers)
         return sorted_unique(np.concatenate(picked)) if picked else np.empty(0, dtype=np.uint32)
 
-    def _verify_all(self, shingles: U32, bigrams: U32, weights: np.ndarray, cands: list[Candidate]) -> list[Found]:
-        """Exact passages make a source; rewriting is credited only to the one
-        story whose vocabulary stands clearly apart from every other
-        candidate's (stories on the same subject share words too, but not
-        that many)."""
+    def _article_terms(self, text: str, art: ArticlePrint) -> ArticleTerms:
+        """The article's terms with their IDF weights; those in quoted speech discounted."""
+        tokens = art.tokens.hashes
+        weights = self.backend.term_weights(np.concatenate((art.bigrams, word_terms(tokens))))
+        pair_w, word_w = weights[: art.bigrams.size], weights[art.bigrams.size :]
+        q = self.settings.match.quote_weight
+        if q < 1.0 and tokens.size:
+            quoted = quoted_tokens(text, art.tokens.starts)
+            pair_w = np.where(quoted[:-1] & quoted[1:], pair_w * q, pair_w)
+            word_w = np.where(quoted, word_w * q, word_w)
+        figures = tokens[numeric_tokens(text, art.tokens.starts, art.tokens.ends)]
+        return ArticleTerms(art.shingles, art.bigrams, pair_w, tokens, word_w, figures)
+
+    def evidence(self, text: str) -> tuple[str, np.ndarray] | None:
+        """The best rewrite candidate's story id and its evidence features (``evidence.FEATURES``).
+
+        For training and inspecting the rewrite model; ``match`` decides with the same numbers.
+        """
+        art = self.pipeline.article(text, self.settings.match.query_step)
+        self.backend.refresh()
+        numbers = self._candidates(art)
+        if numbers.size == 0 or len(art.tokens) < 2:
+            return None
+        cands = self.backend.candidates(numbers.tolist())
+        _, best = self._verify_all(self._article_terms(text, art), cands)
+        return None if best is None else (cands[best[0]].story_id, best[1])
+
+    def _term_query(self, bigrams: U32) -> U64:
+        """Keys of the article's rarest posted word pairs (a common pair finds everything and nothing)."""
+        m = self.settings.match
+        posted = sorted_unique(bigrams[sampled(bigrams, self.settings.index.term_sample)])
+        if posted.size == 0 or m.term_candidates <= 0:
+            return np.empty(0, dtype=np.uint64)
+        if posted.size > m.term_query:
+            rarest = np.argsort(-self.backend.term_weights(posted), kind="stable")[: m.term_query]
+            posted = posted[rarest]
+        return term_keys(posted)
+
+    def _verify_all(
+        self, art: ArticleTerms, cands: list[Candidate]
+    ) -> tuple[list[Found], tuple[int, np.ndarray] | None]:
+        """Exact passages make a source; rewriting is credited only to the
+        story with the most of the article's weighted vocabulary, when the
+        rewrite model finds that evidence strong enough (stories on the same
+        event share words too, but fewer of the rarer ones, and fewer phrases).
+
+        Also returns the best rewrite candidate's position and features."""
         p = self.params
         m = self.settings.match
+        bigrams, weights = art.bigrams, art.pair_weights
         tokens = Ragged.of([c.tokens for c in cands])
         story_bigrams = tokens.shingles(2)
         story_shingles = tokens.shingles(self.settings.index.shingle_size)
@@ -193,18 +238,36 @@ class Detector:
         _, found_weight = shared_terms(bigrams, weights, story_bigrams)
         shares = found_weight / total
         # A passage needs more than one shared shingle.
-        alignments = align_many(shingles, bigrams, weights, story_shingles, tokens.sizes, p, min_shared=2)
+        alignments = align_many(art.shingles, bigrams, weights, story_shingles, tokens.sizes, p, min_shared=2)
         exacts = [al is not None and qualifies(al, p) for al in alignments]
         best_share, runner_up = self._best_and_rival(shares, story_shingles, exacts)
+        best_i = int(np.argmax(shares)) if shares.size else -1
+        evidence: tuple[int, np.ndarray] | None = None
+        probability = 0.0
+        if best_i >= 0:
+            al = alignments[best_i]
+            if exacts[best_i] and al is not None and al.containment >= p.derived_containment:
+                probability = 1.0  # copied: its own evidence, whatever a rewrite model would say
+            else:
+                row = feature_row(art, tokens, story_shingles, best_i, shares, runner_up, al)
+                evidence = (best_i, row)
+                probability = float(self.rewrite_model.probability(row[None, :])[0])
+        # A few short passages in common (a quote, a stock sentence) are what independent
+        # reports of one event share too: they make sources only when the article's best
+        # evidence, copied or rewritten, shows it was built from the wire.
+        corroborated = probability >= m.rewrite_probability or any(
+            ex and al is not None and al.containment >= p.derived_containment
+            for ex, al in zip(exacts, alignments, strict=True)
+        )
         found: list[Found] = []
         for i, cand in enumerate(cands):
             al = alignments[i]
-            exact = exacts[i]
+            exact = exacts[i] and (corroborated or (al is not None and al.containment >= p.derived_containment))
             share = float(shares[i])
             rewritten = (
-                share == best_share
+                i == best_i
                 and share >= p.rewrite_containment
-                and share >= m.rewrite_margin * runner_up
+                and probability >= m.rewrite_probability
                 and found_weight[i] >= p.min_passage_weight  # as much evidence as one passage needs
             )
             if exact and al is not None and (not rewritten or al.containment >= share):
@@ -217,7 +280,7 @@ class Detector:
                 if exact and al is not None:
                     verdict = max(verdict, match_verdict(al, p))
                 found.append(Found(cand, al, mask, share, verdict))
-        return found
+        return found, evidence
 
     def _best_and_rival(self, shares: np.ndarray, story_shingles: Ragged, exacts: list[bool]) -> tuple[float, float]:
         """The best rewrite share and its strongest rival's.

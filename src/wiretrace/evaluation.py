@@ -5,7 +5,13 @@ Two label styles are understood:
 * synthetic sets (``kind`` + ``sources`` with ``fraction`` and ``accept``):
   per-kind attribution rate, containment error and merged-source recall;
 * real sets labelled WD / PD / ND with ``source_story_id`` (COUNTER):
-  precision / recall / F1 of "derived from that source".
+  per label, and derived recall (right source first, verdict not UNRELATED),
+  rejection (non-derived answered UNRELATED) and their mean, balanced
+  accuracy; precision / recall / F1 of "derived from that source" too, though
+  F1 flatters a set that is mostly derived.
+
+Any synthetic kind is scored by its ``derived`` flag, so kinds added to a set
+(``brief``, ``sibling``) need no change here.
 
 It only sees (query, answer) pairs, so the same code scores answers that came
 over gRPC or from an in-process detector.
@@ -20,8 +26,8 @@ from typing import Any
 
 from wiretrace.types import MatchResult, Verdict
 
-DERIVED_KINDS = ("verbatim", "trimmed", "excerpt", "merged", "edited", "noisy")
-ORIGINAL_KINDS = ("unrelated", "local")
+DERIVED_KINDS = ("verbatim", "trimmed", "excerpt", "merged", "edited", "noisy", "brief")
+ORIGINAL_KINDS = ("unrelated", "local", "sibling")
 CONTAINMENT_KINDS = ("verbatim", "trimmed", "excerpt")
 # A merged query's top match may be any source "nearly as large as the largest".
 NEARLY_AS_LARGE = 0.8
@@ -50,12 +56,23 @@ class Report:
     tp: int = 0
     fp: int = 0
     fn: int = 0
+    # Labelled sets: per label, (queries, answered right).
+    labels: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    derived_labels: set[str] = field(default_factory=set)
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def prf(self) -> tuple[float, float, float]:
         p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
         r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
         return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+    def balanced(self) -> tuple[float, float, float]:
+        """Derived recall, rejection and their mean over a labelled set (nan where a side is empty)."""
+        d = [v for k, v in self.labels.items() if k in self.derived_labels]
+        o = [v for k, v in self.labels.items() if k not in self.derived_labels]
+        rec = sum(v[1] for v in d) / sum(v[0] for v in d) if d else float("nan")
+        rej = sum(v[1] for v in o) / sum(v[0] for v in o) if o else float("nan")
+        return rec, rej, (rec + rej) / 2
 
     def headroom(self) -> float:
         """Smallest margin of any kind's rate over its target (negative: a target missed)."""
@@ -73,6 +90,14 @@ class Report:
                 err = f"{k.containment_error / k.containment_n:.3f}" if k.containment_n else "-"
                 allsrc = f"{k.merged_all_sources / k.n:.3f}" if kind == "merged" else "-"
                 lines.append(f"{kind:<10} {k.n:>5} {k.ok:>8} {k.rate:>7.3f} {err:>8} {allsrc:>9}")
+        if self.labels:
+            lines.append(f"{'label':<10} {'n':>5} {'correct':>8} {'rate':>7}")
+            for label in sorted(self.labels):
+                n, ok = self.labels[label]
+                side = "derived" if label in self.derived_labels else "not derived"
+                lines.append(f"{label:<10} {n:>5} {ok:>8} {ok / n if n else 0.0:>7.3f}  ({side})")
+            rec, rej, bal = self.balanced()
+            lines.append(f"derived recall {rec:.3f}  rejection {rej:.3f}  balanced accuracy {bal:.3f}")
         if self.tp + self.fp + self.fn:
             p, r, f1 = self.prf()
             lines.append(f"precision {p:.3f}  recall {r:.3f}  F1 {f1:.3f}  (tp {self.tp}, fp {self.fp}, fn {self.fn})")
@@ -108,7 +133,8 @@ def _score_synthetic(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
     kind = q["kind"]
     st = rep.kinds[kind]
     st.n += 1
-    if kind in ORIGINAL_KINDS or not q.get("sources"):  # any kind with no source is a negative
+    # The query's own flag when it has one; else any kind with no source is a negative.
+    if not q.get("derived", kind not in ORIGINAL_KINDS and bool(q.get("sources"))):
         ok = not _is_derived(res)
         st.ok += ok
         return ok
@@ -137,13 +163,18 @@ def _score_synthetic(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
 
 
 def _score_labelled(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
-    truth_derived = q.get("label", "ND") in ("WD", "PD") or (q.get("derived") is True and "label" not in q)
+    label = str(q.get("label", "derived" if q.get("derived") else "not derived"))
+    truth_derived = q["derived"] if isinstance(q.get("derived"), bool) else label in ("WD", "PD")
     source = q.get("source_story_id")
     predicted = _is_derived(res) and bool(res.matches)
     top = res.matches[0].story_id if res.matches else None
+    counts = rep.labels[label]
+    counts[0] += 1
     if truth_derived:
+        rep.derived_labels.add(label)
         if predicted and top == source:
             rep.tp += 1
+            counts[1] += 1
             return True
         rep.fn += 1
         if predicted:
@@ -152,4 +183,5 @@ def _score_labelled(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
     if predicted:
         rep.fp += 1
         return False
+    counts[1] += 1
     return True

@@ -9,7 +9,13 @@ Two sketches go into the index:
   ``query_step`` shingles), so a copied run always has a query window lined up
   with a story window, however small the excerpt is relative to either text;
 * one whole-document sketch over the set of words finds rewrites, which keep
-  the vocabulary of their source but few of its word sequences.
+  the vocabulary of their source but few of its word sequences;
+* term postings find short rewrites (a news brief: the lead's names, figures
+  and short phrases in 40 words), whose word set is too small a part of a
+  600-word story for the whole-document sketch: one in ``term_sample`` of a
+  story's distinct word pairs (chosen by hash, so an article knows which of its
+  own to look up) is posted under its own key, and an article asks for its
+  rarest sampled pairs.
 """
 
 from __future__ import annotations
@@ -20,12 +26,39 @@ import numpy as np
 import numpy.typing as npt
 
 from wiretrace.config import IndexSettings
-from wiretrace.shingling import I64, U32, U64, shingle_hashes, window_bounds
+from wiretrace.shingling import I64, U32, U64, fmix64, shingle_hashes, sorted_unique, window_bounds
 from wiretrace.signatures import MinHasher
 from wiretrace.text import Tokens, token_hashes_batch, tokenize
 from wiretrace.types import StoryPrint
 
 _ONE = np.zeros(1, dtype=np.int64)
+_TERM_SALT = np.uint64(0x7465726D) << np.uint64(32)  # "term": term keys never equal a band key by design
+
+
+_WORD_SALT = np.uint32(0x776F7264)  # "word": a word's term differs from any pair's by design
+
+
+def word_terms(tokens: U32) -> U32:
+    """Words as terms of the document-frequency table (beside word pairs)."""
+    return tokens ^ _WORD_SALT
+
+
+def document_terms(tokens: U32) -> U32:
+    """What the document-frequency table counts of a story: its word pairs and its words."""
+    return np.concatenate((shingle_hashes(tokens, 2), word_terms(tokens)))
+
+
+def sampled(bigrams: U32, sample: int) -> np.ndarray:
+    """Which word pairs are posted (by hash: the same pairs in every text)."""
+    if sample <= 0:
+        return np.zeros(bigrams.size, dtype=bool)
+    mask: np.ndarray = bigrams % np.uint32(sample) == 0
+    return mask
+
+
+def term_keys(bigrams: U32) -> U64:
+    """Index keys of word pairs (distinct, sorted by pair hash)."""
+    return fmix64(sorted_unique(bigrams).astype(np.uint64) | _TERM_SALT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +69,7 @@ class ArticlePrint:
     shingles: U32
     window_keys: U64  # (windows, bands)
     topic_keys: U64  # (topic bands,)
+    bigrams: U32  # the word pairs, one per token but the last
 
 
 class TextPipeline:
@@ -76,7 +110,9 @@ class TextPipeline:
         if n == 1:  # one story: the same steps without the batch bookkeeping (fewer numpy calls)
             tokens = token_hashes_batch(bodies)[0]
             keys = self._window_keys(self.shingles(tokens), self.settings.window).reshape(-1)
-            return [StoryPrint(tokens=tokens, band_keys=np.concatenate((keys, self._topic_keys(tokens))))]
+            bigrams = shingle_hashes(tokens, 2)
+            terms = term_keys(bigrams[sampled(bigrams, self.settings.term_sample)])
+            return [StoryPrint(tokens=tokens, band_keys=np.concatenate((keys, self._topic_keys(tokens), terms)))]
         tokens, toff, window_keys, koff = self.window_prints(bodies)
         topic, has_topic = self._topic_keys_batch(tokens, toff)
         # Each story's keys: its window keys, then its whole-document keys (if it has words).
@@ -92,8 +128,27 @@ class TextPipeline:
             np.arange(self.settings.topic_perm, dtype=np.int64), int(has_topic.sum())
         )
         keys[topic_pos] = topic
-        t, k = toff.tolist(), out_off.tolist()
-        return [StoryPrint(tokens=tokens[t[i] : t[i + 1]], band_keys=keys[k[i] : k[i + 1]]) for i in range(n)]
+        terms, term_off = self._term_keys_batch(tokens, toff)
+        t, k, e = toff.tolist(), out_off.tolist(), term_off.tolist()
+        return [
+            StoryPrint(
+                tokens=tokens[t[i] : t[i + 1]],
+                band_keys=np.concatenate((keys[k[i] : k[i + 1]], terms[e[i] : e[i + 1]])),
+            )
+            for i in range(n)
+        ]
+
+    def _term_keys_batch(self, tokens: U32, toff: I64) -> tuple[U64, I64]:
+        """``term_keys`` of each text's sampled word pairs, flat, with offsets."""
+        n = toff.size - 1
+        if self.settings.term_sample <= 0 or tokens.size < 2:
+            return np.empty(0, dtype=np.uint64), np.zeros(n + 1, dtype=np.int64)
+        bigrams = shingle_hashes(tokens, 2)  # pair p starts at token p; those across two texts are dropped
+        owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(toff))[:-1]
+        keep = sampled(bigrams, self.settings.term_sample) & (np.arange(bigrams.size) + 1 < toff[1:][owner])
+        codes = sorted_unique(owner[keep].astype(np.uint64) << np.uint64(32) | bigrams[keep].astype(np.uint64))
+        off = np.searchsorted(codes >> np.uint64(32), np.arange(n + 1, dtype=np.uint64))
+        return fmix64((codes & np.uint64(0xFFFFFFFF)) | _TERM_SALT), off.astype(np.int64)
 
     def _topic_keys_batch(self, tokens: U32, toff: I64) -> tuple[U64, npt.NDArray[np.bool_]]:
         """``_topic_keys`` of every text with words, flat, and which texts have words.
@@ -108,9 +163,10 @@ class TextPipeline:
         return self.topic.keys(tokens, toff[:-1][has], toff[1:][has]).reshape(-1), has
 
     def window_keys_of(self, story: StoryPrint) -> U64:
-        """A story print's window band keys without its whole-document ones (stored last)."""
-        topic = self.settings.topic_perm if story.tokens.size else 0
-        return story.band_keys[: story.band_keys.size - topic]
+        """A story print's window band keys (stored first; its whole-document and term keys follow)."""
+        n_shingles = max(0, story.tokens.size - self.settings.shingle_size + 1)
+        n_windows = window_bounds(n_shingles, self.settings.window, self.settings.window)[0].size
+        return story.band_keys[: n_windows * self.settings.bands]
 
     def article(self, text: str, query_step: int) -> ArticlePrint:
         tokens = tokenize(text)
@@ -120,6 +176,7 @@ class TextPipeline:
             shingles=sh,
             window_keys=self._window_keys(sh, query_step),
             topic_keys=self._topic_keys(tokens.hashes),
+            bigrams=shingle_hashes(tokens.hashes, 2),
         )
 
     def window_prints(self, bodies: list[str]) -> tuple[U32, I64, U64, I64]:

@@ -62,7 +62,8 @@ import numpy as np
 import redis
 
 from wiretrace.filters import StoryAttributes
-from wiretrace.shingling import U32, U64, shingle_hashes, sorted_unique
+from wiretrace.pipeline import document_terms
+from wiretrace.shingling import U32, U64, sorted_unique
 from wiretrace.store import SCHEMA_VERSION
 from wiretrace.types import (
     BackendStats,
@@ -332,8 +333,8 @@ def _b(value: Any) -> bytes:
 
 
 def _df_buckets(tokens: U32) -> U32:
-    """The distinct term-frequency buckets of a story's bigrams."""
-    return sorted_unique(shingle_hashes(tokens, 2) & _DF_MASK)
+    """The distinct term-frequency buckets of a story's word pairs and words."""
+    return sorted_unique(document_terms(tokens) & _DF_MASK)
 
 
 P = ParamSpec("P")

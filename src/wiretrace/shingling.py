@@ -151,6 +151,10 @@ class Ragged:
     def sizes(self) -> I64:
         return self.ends - self.starts
 
+    def take(self, picked: np.ndarray) -> Ragged:
+        """The sequences at ``picked`` (views of the same values)."""
+        return Ragged(self.values, self.starts[picked], self.ends[picked])
+
     def shingles(self, k: int) -> Ragged:
         """`shingle_hashes` of every sequence (empty where shorter than k)."""
         return Ragged(shingle_hashes(self.values, k), self.starts, np.maximum(self.starts, self.ends - k + 1))
