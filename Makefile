@@ -15,7 +15,7 @@ SHARED ?= ../shared
 ARGS ?=
 LINT_PATHS := src server client tests benchmarks proto
 
-.PHONY: serve test lint typecheck pytest proto proto-baseline eval bench-quick bench install clean FORCE
+.PHONY: serve test lint typecheck pytest proto proto-baseline eval train-rewrite bench-quick bench install clean FORCE
 
 serve: $(STAMP)
 	$(BIN)/wiretrace serve $(ARGS)
@@ -56,6 +56,12 @@ eval: $(STAMP)
 		$(BIN)/wiretrace eval --wire $(SHARED)/data/counter/wire.jsonl \
 			--queries $(SHARED)/data/counter/queries-dev.jsonl $(ARGS); \
 	else echo "no $(SHARED)/data/counter, skipped"; fi
+
+# Refit the rewrite model (src/wiretrace/rewrite_model.json) on the labelled sets in $(SHARED):
+# prints cross-validated figures, then writes the model. Installs scikit-learn, which only this needs.
+train-rewrite: $(STAMP)
+	$(PY) -m pip install --quiet 'scikit-learn>=1.4'
+	$(PY) -m benchmarks.train_rewrite --write $(ARGS)
 
 # Performance suite (benchmarks/README.md): quick <= 2 min, full <= 15 min on 2 cores.
 bench-quick: $(STAMP)

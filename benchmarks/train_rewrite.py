@@ -1,6 +1,6 @@
 """Fit the rewrite model (src/wiretrace/rewrite_model.json) on the labelled sets the team can see.
 
-    make train-rewrite        # = python benchmarks/train_rewrite.py --write
+    make train-rewrite        # = python -m benchmarks.train_rewrite --write
 
 For every query of each set, the detector's best rewrite candidate and its evidence
 features (``Detector.evidence``) are computed with the settings in force; the label

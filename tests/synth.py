@@ -79,3 +79,55 @@ class NewsGen:
                     c = self.rng.choice(chars)
                     words[i] = w.replace(c, _OCR[c], 1)
         return " ".join(words)
+
+
+class Event:
+    """One news event as reporters meet it: who, where, a figure, and what someone said."""
+
+    def __init__(self, gen: NewsGen) -> None:
+        rng = gen.rng
+        self.gen = gen
+        self.people = rng.sample(gen.names, 3)
+        self.place = rng.choice(gen.names)
+        self.figure = f"{rng.randint(11, 99)},{rng.randint(100, 999)}"
+        self.quote = " ".join(rng.choices(gen.words, cum_weights=gen.cum_weights, k=16)).capitalize()
+        self.lead = self._sentence(8)
+
+    def _sentence(self, extra: int) -> list[str]:
+        """A sentence naming the event's people, place and figure among ``extra`` other words."""
+        g = self.gen
+        words = g.rng.choices(g.words, cum_weights=g.cum_weights, k=extra)
+        facts = [*self.people[:2], "in", self.place, self.figure]
+        for w in facts:
+            words.insert(g.rng.randrange(len(words) + 1), w)
+        return words
+
+    def wire_story(self) -> str:
+        """The agency's story: the lead, the quote, and paragraphs of its own."""
+        g = self.gen
+        lead = " ".join(self.lead).capitalize() + "."
+        quoted = f'"{self.quote}," {self.people[0]} said.'
+        rest = [" ".join(g.sentence() for _ in range(3)) for _ in range(6)]
+        return "\n\n".join([lead, quoted, *rest[:3], " ".join(self.people[1:]) + " " + rest[3], *rest[4:]])
+
+    def brief(self, story: str) -> str:
+        """A news-in-brief rewrite of the lead and a fact or two: clauses re-ordered, every few words
+        another word, so no run of more than a handful of words is the story's."""
+        g = self.gen
+        keep = {*self.people, self.place, self.figure}
+
+        def reword(words: list[str]) -> list[str]:
+            cut = len(words) // 3
+            words = words[cut:] + words[:cut]  # the attribution moved to the end
+            return [w if w in keep or i % 4 else g.rng.choice(g.words) for i, w in enumerate(words)]
+
+        facts = [s.split() for p in story.split("\n\n")[2:4] for s in p.split(". ")[:1]]
+        return " ".join(" ".join(reword(s)).capitalize() + "." for s in [list(self.lead), *facts])
+
+    def independent_report(self) -> str:
+        """Another reporter's story of the same event: the same people, place, figure and quote, own words."""
+        g = self.gen
+        opening = " ".join(self._sentence(10)).capitalize() + "."
+        quoted = f'"{self.quote}," {self.people[0]} told reporters.'
+        own = [" ".join(g.sentence() for _ in range(3)) for _ in range(4)]
+        return "\n\n".join([opening, own[0], quoted, *own[1:]])

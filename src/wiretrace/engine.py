@@ -240,8 +240,8 @@ class Detector:
         # A passage needs more than one shared shingle.
         alignments = align_many(art.shingles, bigrams, weights, story_shingles, tokens.sizes, p, min_shared=2)
         exacts = [al is not None and qualifies(al, p) for al in alignments]
-        best_share, runner_up = self._best_and_rival(shares, story_shingles, exacts)
         best_i = int(np.argmax(shares)) if shares.size else -1
+        runner_up = self._rival(best_i, shares, story_shingles, exacts)
         evidence: tuple[int, np.ndarray] | None = None
         probability = 0.0
         if best_i >= 0:
@@ -282,8 +282,8 @@ class Detector:
                 found.append(Found(cand, al, mask, share, verdict))
         return found, evidence
 
-    def _best_and_rival(self, shares: np.ndarray, story_shingles: Ragged, exacts: list[bool]) -> tuple[float, float]:
-        """The best rewrite share and its strongest rival's.
+    def _rival(self, best: int, shares: np.ndarray, story_shingles: Ragged, exacts: list[bool]) -> float:
+        """The strongest rival's rewrite share, against the best story's.
 
         When the article also copies passages from the best story, that
         story's re-sends, editions and updates (a good part of their shingles
@@ -292,15 +292,14 @@ class Detector:
         passages the editions still count, since an independent story on the
         same running event shares words with all of them.
         """
-        if shares.size == 0:
-            return 0.0, 0.0
-        best = int(np.argmax(shares))
+        if best < 0:
+            return 0.0
         mine = story_shingles[best]
         rivals = shares.copy()
         rivals[best] = 0.0
         if exacts[best] and mine.size and shares.size > 1:
             rivals[editions_of(mine, story_shingles, self.settings.match.edition_overlap)] = 0.0
-        return float(shares[best]), float(rivals.max())
+        return float(rivals.max())
 
     def _source_match(
         self, art_tokens: Tokens, f: Found, story: StoryText, editions: list[Found], story_starts: I64, story_ends: I64
