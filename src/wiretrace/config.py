@@ -85,6 +85,11 @@ class MatchSettings:
         "Share of shingles two stories have in common to be editions of one story: when the article copies"
         " passages from the best story, its editions are not rivals for the rewrite margin.",
     )
+    min_copied_tokens: int = _opt(
+        30,
+        "Tokens copied outside quotation marks that make a source by themselves (a paragraph); fewer (a quote, a"
+        " stock sentence) count only when the article's best evidence shows it was built from the wire.",
+    )
     min_containment: float = _opt(0.05, "...and the share of the article or of the story they make up.")
     derived_containment: float = _opt(0.5, "Share of the article from wire copy for DERIVED.")
     verbatim_threshold: float = _opt(0.9, "Containment, coverage and passage density for VERBATIM.")

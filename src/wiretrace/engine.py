@@ -33,6 +33,7 @@ from wiretrace.types import (
     NO_FILTER,
     BackendStats,
     Candidate,
+    Evidence,
     MatchResult,
     PassageMatch,
     SourceMatch,
@@ -187,12 +188,12 @@ class Detector:
         weights = self.backend.term_weights(np.concatenate((art.bigrams, word_terms(tokens))))
         pair_w, word_w = weights[: art.bigrams.size], weights[art.bigrams.size :]
         q = self.settings.match.quote_weight
+        quoted = quoted_tokens(text, art.tokens.starts)
         if q < 1.0 and tokens.size:
-            quoted = quoted_tokens(text, art.tokens.starts)
             pair_w = np.where(quoted[:-1] & quoted[1:], pair_w * q, pair_w)
             word_w = np.where(quoted, word_w * q, word_w)
         figures = tokens[numeric_tokens(text, art.tokens.starts, art.tokens.ends)]
-        return ArticleTerms(art.shingles, art.bigrams, pair_w, tokens, word_w, figures)
+        return ArticleTerms(art.shingles, art.bigrams, pair_w, tokens, word_w, figures, quoted)
 
     def evidence(self, text: str) -> tuple[str, np.ndarray] | None:
         """The best rewrite candidate's story id and its evidence features (``evidence.FEATURES``).
@@ -252,17 +253,27 @@ class Detector:
                 row = feature_row(art, tokens, story_shingles, best_i, shares, runner_up, al)
                 evidence = (best_i, row)
                 probability = float(self.rewrite_model.probability(row[None, :])[0])
-        # A few short passages in common (a quote, a stock sentence) are what independent
-        # reports of one event share too: they make sources only when the article's best
-        # evidence, copied or rewritten, shows it was built from the wire.
+
+        # A sentence or two in common (a quote, a stock phrase) is what independent reports of
+        # one event share too: such passages make a source only when the article's best
+        # evidence, copied or rewritten, shows that it was built from the wire. A copied
+        # paragraph (min_copied_tokens outside quotation marks) is evidence enough by itself.
+        def standalone(al: Alignment | None) -> bool:
+            return al is not None and (
+                al.containment >= p.derived_containment
+                or int((al.article_mask & ~art.quoted).sum()) >= m.min_copied_tokens
+            )
+
         corroborated = probability >= m.rewrite_probability or any(
-            ex and al is not None and al.containment >= p.derived_containment
-            for ex, al in zip(exacts, alignments, strict=True)
+            ex and standalone(al) for ex, al in zip(exacts, alignments, strict=True)
         )
+        chance = np.zeros(len(cands))  # the model's probability, reported for the candidate it judged
+        if evidence is not None:
+            chance[best_i] = round(probability, 4)
         found: list[Found] = []
         for i, cand in enumerate(cands):
             al = alignments[i]
-            exact = exacts[i] and (corroborated or (al is not None and al.containment >= p.derived_containment))
+            exact = exacts[i] and (corroborated or standalone(al))
             share = float(shares[i])
             rewritten = (
                 i == best_i
@@ -271,7 +282,9 @@ class Detector:
                 and found_weight[i] >= p.min_passage_weight  # as much evidence as one passage needs
             )
             if exact and al is not None and (not rewritten or al.containment >= share):
-                found.append(Found(cand, al, al.article_mask, al.containment, match_verdict(al, p)))
+                found.append(
+                    Found(cand, al, al.article_mask, al.containment, match_verdict(al, p), Evidence.COPIED, chance[i])
+                )
             elif rewritten:
                 mask = lexical_overlap(bigrams, weights, story_bigrams[i]).article_mask
                 if al is not None:
@@ -279,7 +292,8 @@ class Detector:
                 verdict = Verdict.DERIVED if share >= p.derived_containment else Verdict.PARTIAL
                 if exact and al is not None:
                     verdict = max(verdict, match_verdict(al, p))
-                found.append(Found(cand, al, mask, share, verdict))
+                kind = Evidence.COPIED if exact else Evidence.REWRITTEN  # copied passages are the plainer word
+                found.append(Found(cand, al, mask, share, verdict, kind, chance[i]))
         return found, evidence
 
     def _rival(self, best: int, shares: np.ndarray, story_shingles: Ragged, exacts: list[bool]) -> float:
@@ -327,6 +341,8 @@ class Detector:
             source=story.source,
             published_at_ns=story.published_at_ns,
             editions=tuple(e.candidate.story_id for e in editions),
+            evidence=f.evidence,
+            rewrite_probability=float(f.rewrite_probability),
         )
 
 
@@ -339,6 +355,8 @@ class Found:
     mask: np.ndarray  # article tokens this source accounts for
     containment: float
     verdict: Verdict
+    evidence: Evidence
+    rewrite_probability: float
 
     @property
     def coverage(self) -> float:

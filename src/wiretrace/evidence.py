@@ -145,6 +145,7 @@ class ArticleTerms:
     tokens: U32
     word_weights: np.ndarray  # IDF weight of each token's word
     figures: U32  # tokens holding a digit
+    quoted: np.ndarray  # bool per token: inside quotation marks
 
 
 def _share(terms: U32, weights: np.ndarray, stories: Ragged) -> np.ndarray:

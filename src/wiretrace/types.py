@@ -169,6 +169,14 @@ class Verdict(IntEnum):
     VERBATIM = 4
 
 
+class Evidence(IntEnum):
+    """What makes a story a source; mirrors wiretrace.v1.Evidence number for number."""
+
+    UNSPECIFIED = 0
+    COPIED = 1  # passages copied from it
+    REWRITTEN = 2  # rewritten from it: its rarer words and pairs, more than any rival's
+
+
 @dataclass(frozen=True, slots=True)
 class PassageMatch:
     """A shared passage: Unicode code point ranges [start, end) in the article and in the story."""
@@ -200,6 +208,8 @@ class SourceMatch:
     source: str = ""  # the story's, as stored
     published_at_ns: int | None = None
     editions: tuple[str, ...] = ()  # ids of other matching stories that are editions of this one
+    evidence: Evidence = Evidence.UNSPECIFIED
+    rewrite_probability: float = 0.0  # the rewrite model's, for the best rewrite candidate
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,16 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wiretrace.config import IndexSettings
-from wiretrace.types import BackendStats, MatchResult, PassageMatch, SourceMatch, StoryFilter, StoryRecord, Verdict
+from wiretrace.types import (
+    BackendStats,
+    Evidence,
+    MatchResult,
+    PassageMatch,
+    SourceMatch,
+    StoryFilter,
+    StoryRecord,
+    Verdict,
+)
 from wiretrace.v1 import syndication_pb2 as pb
 
 NS_PER_S = 1_000_000_000
@@ -97,6 +106,8 @@ def match_to_proto(result: MatchResult, request_id: str = "") -> pb.MatchRespons
                 source=m.source,
                 published_at=timestamp(m.published_at_ns),
                 editions=m.editions,
+                evidence=int(m.evidence),  # type: ignore[arg-type]
+                rewrite_probability=m.rewrite_probability,
                 passages=[
                     pb.Passage(
                         article_start=p.article_start,
@@ -131,6 +142,8 @@ def match_from_proto(msg: pb.MatchResponse) -> MatchResult:
                 source=m.source,
                 published_at_ns=ns_of(m, "published_at"),
                 editions=tuple(m.editions),
+                evidence=Evidence(m.evidence) if m.evidence in Evidence._value2member_map_ else Evidence.UNSPECIFIED,
+                rewrite_probability=m.rewrite_probability,
             )
             for m in msg.matches
         ),

@@ -17,11 +17,20 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PARTIAL: _ClassVar[Verdict]
     DERIVED: _ClassVar[Verdict]
     VERBATIM: _ClassVar[Verdict]
+
+class Evidence(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVIDENCE_UNSPECIFIED: _ClassVar[Evidence]
+    COPIED: _ClassVar[Evidence]
+    REWRITTEN: _ClassVar[Evidence]
 VERDICT_UNSPECIFIED: Verdict
 UNRELATED: Verdict
 PARTIAL: Verdict
 DERIVED: Verdict
 VERBATIM: Verdict
+EVIDENCE_UNSPECIFIED: Evidence
+COPIED: Evidence
+REWRITTEN: Evidence
 
 class Story(_message.Message):
     __slots__ = ("story_id", "headline", "body", "source", "published_at", "metadata")
@@ -148,7 +157,7 @@ class Passage(_message.Message):
     def __init__(self, article_start: _Optional[int] = ..., article_end: _Optional[int] = ..., story_start: _Optional[int] = ..., story_end: _Optional[int] = ..., similarity: _Optional[float] = ...) -> None: ...
 
 class SourceMatch(_message.Message):
-    __slots__ = ("story_id", "headline", "containment", "coverage", "jaccard", "passages", "verdict", "source", "published_at", "editions")
+    __slots__ = ("story_id", "headline", "containment", "coverage", "jaccard", "passages", "verdict", "source", "published_at", "editions", "evidence", "rewrite_probability")
     STORY_ID_FIELD_NUMBER: _ClassVar[int]
     HEADLINE_FIELD_NUMBER: _ClassVar[int]
     CONTAINMENT_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +168,8 @@ class SourceMatch(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     EDITIONS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    REWRITE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     story_id: str
     headline: str
     containment: float
@@ -169,7 +180,9 @@ class SourceMatch(_message.Message):
     source: str
     published_at: _timestamp_pb2.Timestamp
     editions: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, story_id: _Optional[str] = ..., headline: _Optional[str] = ..., containment: _Optional[float] = ..., coverage: _Optional[float] = ..., jaccard: _Optional[float] = ..., passages: _Optional[_Iterable[_Union[Passage, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., source: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., editions: _Optional[_Iterable[str]] = ...) -> None: ...
+    evidence: Evidence
+    rewrite_probability: float
+    def __init__(self, story_id: _Optional[str] = ..., headline: _Optional[str] = ..., containment: _Optional[float] = ..., coverage: _Optional[float] = ..., jaccard: _Optional[float] = ..., passages: _Optional[_Iterable[_Union[Passage, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., source: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., editions: _Optional[_Iterable[str]] = ..., evidence: _Optional[_Union[Evidence, str]] = ..., rewrite_probability: _Optional[float] = ...) -> None: ...
 
 class MatchResponse(_message.Message):
     __slots__ = ("request_id", "verdict", "matches", "original_fraction", "candidates_checked")
