@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         help="operating point: the share of non-derived training queries the model may attribute",
     )
     ap.add_argument("--write", action="store_true", help=f"write the fitted model to {MODEL_PATH}")
+    ap.add_argument("--out", type=Path, help="write the fitted model here instead (for --rewrite-model)")
     ap.add_argument("--dump", type=Path, help="also save each set's features and labels here (.npz)")
     args = ap.parse_args(argv)
     from sklearn.linear_model import LogisticRegression
@@ -153,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         scales=tuple(float(v) for v in scale),
     )
     print("model:", json.dumps(dict(zip(FEATURES, fitted.weights, strict=True))), "intercept", fitted.intercept)
-    if args.write:
-        MODEL_PATH.write_text(json.dumps(fitted.as_json(), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {MODEL_PATH}")
+    if args.write or args.out:
+        target = args.out or MODEL_PATH
+        target.write_text(json.dumps(fitted.as_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {target}")
     return 0
 
 
