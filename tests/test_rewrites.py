@@ -86,9 +86,10 @@ def test_numeric_tokens_in_any_script() -> None:
     text = "Sold 1,200 bags for £12,300 on day ۱۲ and 3rd place, no figures here."
     tokens = tokenize(text, strip_boilerplate=False)
     marked = numeric_tokens(text, tokens.starts, tokens.ends)
-    words = [text[a:b] for a, b, m in zip(tokens.starts, tokens.ends, marked, strict=True) if m]
+    spans = list(zip(tokens.starts.tolist(), tokens.ends.tolist(), marked.tolist(), strict=True))
+    words = [text[a:b] for a, b, m in spans if m]
     assert words and all(any(c.isdigit() for c in w) for w in words)
-    assert not any(any(c.isdigit() for c in text[a:b]) for a, b, m in zip(tokens.starts, tokens.ends, marked) if not m)
+    assert not any(any(c.isdigit() for c in text[a:b]) for a, b, m in spans if not m)
 
 
 def test_rewrite_model_round_trip_and_version_check() -> None:
