@@ -44,6 +44,7 @@ from wiretrace.corpusgen import KINDS, KINDS_HARD, NOISE_RATES, CorpusGenerator,
 from wiretrace.embedded_backend import EmbeddedBackend
 from wiretrace.engine import Detector, Found
 from wiretrace.evaluation import score
+from wiretrace.evidence import ArticleTerms
 from wiretrace.index import LSHIndex
 from wiretrace.shingling import U32, shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher
@@ -244,9 +245,11 @@ class _Recording(Detector):
 
     verified: list[str]
 
-    def _verify_all(self, shingles: U32, bigrams: U32, weights: np.ndarray, cands: list[Candidate]) -> list[Found]:
+    def _verify_all(
+        self, art: ArticleTerms, cands: list[Candidate]
+    ) -> tuple[list[Found], tuple[int, np.ndarray] | None]:
         self.verified = [c.story_id for c in cands]
-        return super()._verify_all(shingles, bigrams, weights, cands)
+        return super()._verify_all(art, cands)
 
 
 def _quiesce(det: Detector, timeout_s: float = 10.0) -> None:
