@@ -152,7 +152,7 @@ def test_a_filter_that_admits_no_copy_finds_nothing(
 def test_filtered_stories_take_no_candidate_slot(tmp_path: Path, news: NewsGen) -> None:
     """With one candidate slot, ten earlier copies from another outlet would take it; filtered
     out before ranking, they leave it to the wire story."""
-    settings = make_settings(tmp_path / "data", max_candidates=1, topic_candidates=0)
+    settings = make_settings(tmp_path / "data", max_candidates=1, topic_candidates=0, term_candidates=0)
     body = news.article(300, 400)
     copies = [StoryRecord(f"outlet-{i}", body, source="OUTLET", published_at_ns=NOW - DAY) for i in range(10)]
     wire = StoryRecord("wire-1", body, source="WIRE", published_at_ns=NOW - 2 * DAY)
