@@ -66,6 +66,9 @@ class MatchSettings:
     term_candidates: int = _opt(24, "...plus this many sharing the most of the article's rarest posted word pairs.")
     term_query: int = _opt(48, "...looking up at most this many of the article's posted word pairs, the rarest.")
     term_max_bucket: int = _opt(1000, "...each held by at most this many stories (0: any).")
+    term_skip_hits: int = _opt(
+        32, "...unless one story has this many window hits (about 40 words copied): the article is a copy of it."
+    )
     max_gap: int = _opt(8, "Tokens a passage may skip over (OCR noise, a changed word).")
     min_passage_weight: float = _opt(8.0, "IDF-weighted matched bigrams for a passage to count.")
     min_match_tokens: int = _opt(12, "Tokens in passages for a story to count as a source.")

@@ -49,6 +49,8 @@ __all__ = ["Detector", "MatchResult", "PassageMatch", "SourceMatch", "Stats"]
 
 log = logging.getLogger(__name__)
 
+_NONE = np.empty(0, dtype=np.uint32)
+
 
 Stats = BackendStats
 
@@ -157,30 +159,37 @@ class Detector:
 
     def _candidates(self, art: ArticlePrint, story_filter: StoryFilter = NO_FILTER) -> np.ndarray:
         """Stories to verify: most window hits first, plus the best whole-document ones,
-        plus those sharing the most of the article's rarest posted word pairs.
+        plus (unless the windows already found a copy) those sharing the most of the
+        article's rarest posted word pairs.
 
         Stories the filter does not admit are dropped from the hits before they are
         counted, so they take no candidate slot.
         """
         m = self.settings.match
-        picked: list[np.ndarray] = []
-        for keys, limit, max_bucket in (
-            (self._term_query(art.bigrams), m.term_candidates, m.term_max_bucket),
-            (art.window_keys.reshape(-1), m.max_candidates, 0),
-            # A whole-document bucket holds every story whose rarest-looking word
-            # (by that permutation) is one common word: at 100k stories half the
-            # buckets hold over 4% of the index. Such buckets rank nothing, and
-            # reading them made this lookup grow with the index.
-            (art.topic_keys, m.topic_candidates, m.topic_max_bucket),
-        ):
-            hits = self.backend.admit(self.backend.lookup(keys, max_bucket), story_filter)
-            if hits.size == 0 or limit <= 0:
-                continue
-            numbers, counts = np.unique(hits, return_counts=True)
-            if numbers.size > limit:
-                numbers = numbers[np.argsort(-counts, kind="stable")[:limit]]
-            picked.append(numbers)
-        return sorted_unique(np.concatenate(picked)) if picked else np.empty(0, dtype=np.uint32)
+        windows, most = self._top(art.window_keys.reshape(-1), m.max_candidates, 0, story_filter)
+        # A whole-document bucket holds every story whose rarest-looking word
+        # (by that permutation) is one common word: at 100k stories half the
+        # buckets hold over 4% of the index. Such buckets rank nothing, and
+        # reading them made this lookup grow with the index.
+        topic, _ = self._top(art.topic_keys, m.topic_candidates, m.topic_max_bucket, story_filter)
+        picked = [windows, topic]
+        # Term postings find what the windows cannot see (a brief, a paraphrase); an article
+        # whose windows already hit one story that often is a copy of it, found.
+        if most < m.term_skip_hits:
+            picked.append(
+                self._top(self._term_query(art.bigrams), m.term_candidates, m.term_max_bucket, story_filter)[0]
+            )
+        return sorted_unique(np.concatenate(picked))
+
+    def _top(self, keys: U64, limit: int, max_bucket: int, story_filter: StoryFilter) -> tuple[np.ndarray, int]:
+        """The ``limit`` admitted stories with most hits on ``keys``, and the most hits any had."""
+        hits = self.backend.admit(self.backend.lookup(keys, max_bucket), story_filter) if limit > 0 else _NONE
+        if hits.size == 0:
+            return _NONE, 0
+        numbers, counts = np.unique(hits, return_counts=True)
+        if numbers.size > limit:
+            numbers = numbers[np.argsort(-counts, kind="stable")[:limit]]
+        return numbers, int(counts.max())
 
     def _article_terms(self, text: str, art: ArticlePrint) -> ArticleTerms:
         """The article's terms with their IDF weights; those in quoted speech discounted."""

@@ -157,7 +157,8 @@ def _share(terms: U32, weights: np.ndarray, stories: Ragged) -> np.ndarray:
 
 
 def _spread(art: ArticleTerms, story: U32, chunk: int = SPREAD_CHUNK) -> float:
-    """Share of the article's stretches of ``chunk`` words that mostly (by weight) recur in the story.
+    """Share of the article's stretches of ``chunk`` words that mostly (by weight) recur in the
+    story (its tokens, sorted).
 
     A rewrite has a counterpart for most of its sentences; a report of the same event meets
     the story only where the names and the quotes are.
@@ -165,11 +166,20 @@ def _spread(art: ArticleTerms, story: U32, chunk: int = SPREAD_CHUNK) -> float:
     n = art.tokens.size
     if n == 0:
         return 0.0
-    present = np.isin(art.tokens, story)
+    present = _present(art.tokens, story)
     starts = np.arange(0, n, chunk)
     got = np.add.reduceat(art.word_weights * present, starts)
     of = np.add.reduceat(art.word_weights, starts)
     return float(np.mean(got >= 0.5 * np.maximum(of, 1e-9)))
+
+
+def _present(values: U32, sorted_story: U32) -> np.ndarray:
+    """Which values occur in the (sorted) story: ``np.isin`` without its sort of both."""
+    if sorted_story.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_story, values), sorted_story.size - 1)
+    found: np.ndarray = sorted_story[at] == values
+    return found
 
 
 def _ratio(mine: float, rival: float) -> float:
@@ -204,7 +214,7 @@ def feature_row(
     phrases, phrase_rival = over_rivals(_share(art.shingles, np.ones(art.shingles.size), story_shingles.take(top)))
     story = np.sort(tokens[best])
     figures = sorted_unique(art.figures)
-    found = int(np.isin(figures, story).sum())
+    found = int(_present(figures, story).sum())
     row = {
         "share": share,
         "margin": share - rival,
