@@ -266,7 +266,7 @@ def test_candidate_pairs_and_prefilter_match_the_reference(archive: dict[str, An
     cfg = Settings()
     sp, dp = scoring_params(cfg), DedupParams(max_bucket=3)
     texts = [t for t in _texts() if t.strip()] + [json.loads(x)["text"] for x in _archive_lines(archive)]
-    printed, _ = print_flat(TextPipeline(cfg.index), list(range(len(texts))), list(map(str, range(len(texts)))), texts)
+    printed, _ = print_flat(TextPipeline(cfg.index), list(range(len(texts))), list(map(str, range(len(texts)))), texts, dp)
     order = np.argsort(printed.owner, kind="stable")
     left, right = candidate_pairs(printed.owner[order], printed.bands[order], dp.max_bucket)
     docs = list(printed_docs(printed))

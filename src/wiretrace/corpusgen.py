@@ -586,12 +586,7 @@ class CorpusGenerator:
                 a = int(rng.integers(0, max(1, len(st.paragraphs) - k)))
                 parts.append(("\n\n".join(st.paragraphs[a : a + k]), st))
         elif kind == "edited":
-            paras = [p for p in s.paragraphs]
-            if len(paras) > 3:
-                i, j = 1 + int(rng.integers(len(paras) - 2)), 1 + int(rng.integers(len(paras) - 2))
-                paras[i], paras[j] = paras[j], paras[i]
-                del paras[int(rng.integers(1, len(paras)))]
-            parts = [("\n\n".join(_edit(rng, p) for p in paras), s)]
+            parts = [(edited(rng, s.paragraphs), s)]
         elif (rate := noise_rate(kind)) is not None:
             parts = [(ocr_noise(rng, s.body, rate), s)]
         elif kind in _HARD:
@@ -631,6 +626,17 @@ def _curly(text: str) -> str:
         else:
             out.append("\u2019" if ch == "'" else ch)
     return "".join(out)
+
+
+def edited(rng: np.random.Generator, paragraphs: tuple[str, ...] | list[str]) -> str:
+    """A copy editor's version: two paragraphs swapped and one dropped (past the lead, when there are
+    more than three), wire shorthand expanded, synonyms swapped in, a sentence dropped now and then."""
+    paras = list(paragraphs)
+    if len(paras) > 3:
+        i, j = 1 + int(rng.integers(len(paras) - 2)), 1 + int(rng.integers(len(paras) - 2))
+        paras[i], paras[j] = paras[j], paras[i]
+        del paras[int(rng.integers(1, len(paras)))]
+    return "\n\n".join(_edit(rng, p) for p in paras)
 
 
 def _edit(rng: np.random.Generator, para: str, synonym_rate: float = 0.5, drop_rate: float = 0.3) -> str:
@@ -684,6 +690,24 @@ def ocr_noise(rng: np.random.Generator, text: str, rate: float = DEFAULT_NOISE_R
             chars[i] = c + " "
         else:
             chars[i] = c + c
+    return "".join(chars)
+
+
+# Look-alike letters of ``../shared/eval/synthetic-dev``'s noisy kind, as a scan misreads them.
+LOOKALIKES = {"e": "c", "l": "1", "o": "0", "m": "rn", "i": "l", "a": "o", "h": "b"}
+
+
+def lookalike_noise(rng: np.random.Generator, text: str, rate: float) -> str:
+    """OCR noise as in the shared evaluation set: each look-alike letter (``LOOKALIKES``) is misread
+    with probability `rate`, and each space is lost with probability `rate` / 3 (two words run together)."""
+    chars = list(text)
+    draw = rng.random(len(chars))
+    for i, c in enumerate(chars):
+        if c == " ":
+            if draw[i] < rate / 3:
+                chars[i] = ""
+        elif c in LOOKALIKES and draw[i] < rate:
+            chars[i] = LOOKALIKES[c]
     return "".join(chars)
 
 

@@ -179,15 +179,19 @@ class TextPipeline:
             bigrams=shingle_hashes(tokens.hashes, 2),
         )
 
-    def window_prints(self, bodies: list[str]) -> tuple[U32, I64, U64, I64]:
+    def window_prints(
+        self, bodies: list[str], *, lookalikes: bool = False, shorthand: bool = False
+    ) -> tuple[U32, I64, U64, I64]:
         """Token hashes and story window band keys of many texts, flat: (tokens, token offsets, keys, key offsets).
 
         Text i has ``tokens[toff[i]:toff[i+1]]`` (= ``story(body).tokens``) and
         ``keys[koff[i]:koff[i+1]]`` (= ``window_keys_of(story(body))``). No
         whole-document keys and no per-text arrays: archive de-duplication needs
-        neither, and printing millions of texts is its main cost.
+        neither, and printing millions of texts is its main cost. With
+        ``lookalikes`` and ``shorthand`` the tokens are hashed in de-duplication's
+        comparison form (``text.scan``), so a scanned or spelt-out copy prints like its source.
         """
-        tokens, toff = token_hashes_batch(bodies)
+        tokens, toff = token_hashes_batch(bodies, lookalikes=lookalikes, shorthand=shorthand)
         k, size = self.settings.shingle_size, self.settings.window
         n_tok = np.diff(toff)
         n_sh = np.maximum(n_tok - k + 1, 0)

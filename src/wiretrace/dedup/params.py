@@ -18,6 +18,8 @@ class DedupParams:
     max_bucket: int = 50  # buckets larger than this give star pairs only
     id_field: str = "id"
     text_field: str = "text"
+    lookalikes: bool = True  # compare words by OCR look-alike class (c/e, rn/m, 1/l/i, 0/o/a, ...)
+    shorthand: bool = True  # ...and spelt-out wire shorthand as the short form (percent/pct, million/mln, ...)
 
 
 def scoring_params(settings: Settings) -> ScoringParams:

@@ -71,9 +71,11 @@ class Printed:
         )
 
 
-def print_flat(pipeline: TextPipeline, keys: list[int], ids: list[str], texts: list[str]) -> tuple[Printed, list[int]]:
+def print_flat(
+    pipeline: TextPipeline, keys: list[int], ids: list[str], texts: list[str], params: DedupParams
+) -> tuple[Printed, list[int]]:
     """Prints of the texts with at least one shingle window, and the positions of those without."""
-    tokens, toff, bands, boff = pipeline.window_prints(texts)
+    tokens, toff, bands, boff = pipeline.window_prints(texts, lookalikes=params.lookalikes, shorthand=params.shorthand)
     nb = np.diff(boff)
     good = nb > 0
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), nb)
@@ -104,7 +106,7 @@ def print_records(args: tuple[Settings, DedupParams, list[tuple[int, str, Any]]]
             paths.append(path)
             ids.append(parsed[0])
             texts.append(parsed[1])
-    printed, short = print_flat(_PIPELINE, keys, ids, texts)
+    printed, short = print_flat(_PIPELINE, keys, ids, texts, params)
     for i in short:  # fewer words than one shingle: nothing to compare
         skipped.append(Skipped(paths[i], keys[i] & RECORD_MASK, ids[i], "too short"))
     return printed, skipped

@@ -94,12 +94,13 @@ def token_hashes(text: str) -> U32:
     return scan([text], True)[0]
 
 
-def token_hashes_batch(texts: list[str]) -> tuple[U32, I64]:
+def token_hashes_batch(texts: list[str], *, lookalikes: bool = False, shorthand: bool = False) -> tuple[U32, I64]:
     """`token_hashes` of many texts at once: (all hashes concatenated, per-text offsets).
 
     Equal to ``np.concatenate([token_hashes(t) for t in texts])`` with offsets
     ``[0, len_0, len_0 + len_1, ...]``; what indexing and archive de-duplication
-    call, as per-text work dominated them.
+    call, as per-text work dominated them. ``lookalikes`` and ``shorthand``: the
+    comparison form de-duplication uses (OCR look-alike classes, wire shorthand; see ``scan``).
     """
-    hashes, _, _, offsets = scan(texts, True)
+    hashes, _, _, offsets = scan(texts, True, lookalikes=lookalikes, shorthand=shorthand)
     return hashes, offsets

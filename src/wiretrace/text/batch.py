@@ -31,8 +31,8 @@ from wiretrace.text.boilerplate import (
     may_credit,
     prose_spans,
 )
-from wiretrace.text.normalize import TOKEN_RE, WORD_RUN_RE, cached_hashes
-from wiretrace.text.xxh32 import xxh32_ascii_tokens
+from wiretrace.text.normalize import LOOKALIKE_CLASSES, TOKEN_RE, WORD_RUN_RE, cached_hashes, fold_shorthand
+from wiretrace.text.xxh32 import xxh32_ascii_lookalike, xxh32_ascii_tokens
 from wiretrace.types import I64, U32
 
 _WORD = 1  # letter, mark, digit or joiner outside the no-space scripts: runs of these are tokens
@@ -479,24 +479,52 @@ def _prose_mask(size: int, kstart: I64, kend: I64) -> npt.NDArray[np.bool_]:
 _SMALL_BATCH_CHARS = 12_000
 
 
-def scan(texts: list[str], strip_boilerplate: bool, *, small: bool | None = None) -> tuple[U32, I64, I64, I64]:
+def _lookalike_table() -> npt.NDArray[np.uint8]:
+    """Byte -> its look-alike class byte (``normalize.LOOKALIKE_CLASSES``; other bytes unchanged)."""
+    table = np.arange(256, dtype=np.uint8)
+    for a, b in LOOKALIKE_CLASSES.items():
+        table[ord(a)] = ord(b)
+    return table
+
+
+_LOOKALIKE_TABLE = _lookalike_table()
+
+
+def _ascii_hashes(cp: npt.NDArray[np.uint8], starts: I64, lengths: I64, lookalikes: bool) -> U32:
+    if lookalikes:
+        return xxh32_ascii_lookalike(cp, starts, lengths, _LOOKALIKE_TABLE)
+    return xxh32_ascii_tokens(cp, starts, lengths)
+
+
+def scan(
+    texts: list[str],
+    strip_boilerplate: bool,
+    *,
+    small: bool | None = None,
+    lookalikes: bool = False,
+    shorthand: bool = False,
+) -> tuple[U32, I64, I64, I64]:
     """Token hashes, starts and ends (offsets in the texts joined with "\n"), and per-text offsets into them.
 
     ``small`` picks the per-line ``content_spans`` over the vectorised line pre-tests
-    (default: by size; both give the same result).
+    (default: by size; both give the same result). For comparing copies: with ``lookalikes`` a
+    token's hash is that of its OCR look-alike class (``normalize.lookalike_hash``), and with
+    ``shorthand`` spelt-out wire shorthand hashes as the short form (``normalize.fold_shorthand``).
     """
     j, starts, ends, offsets = bounds(texts, strip_boilerplate, small)
     if j is None:
         return np.empty(0, np.uint32), starts, ends, offsets
     if j.cp.dtype == np.uint8:
-        hashes = xxh32_ascii_tokens(j.cp, starts, ends - starts)  # type: ignore[arg-type]
+        hashes = _ascii_hashes(j.cp, starts, ends - starts, lookalikes)  # type: ignore[arg-type]
     else:
         wide = np.flatnonzero(j.cp[: j.size] >= 128)
         unicode_tok = np.searchsorted(wide, ends) > np.searchsorted(wide, starts)
         plain = ~unicode_tok
         hashes = np.empty(starts.size, dtype=np.uint32)
-        hashes[plain] = xxh32_ascii_tokens(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain])
-        hashes[unicode_tok] = cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok])
+        hashes[plain] = _ascii_hashes(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain], lookalikes)
+        hashes[unicode_tok] = cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok], lookalikes)
+    if shorthand:
+        hashes = fold_shorthand(hashes, lookalikes)
     return hashes, starts, ends, offsets
 
 

@@ -9,6 +9,7 @@ joiners are folded away: outlets change them freely.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import numpy as np
@@ -60,6 +61,7 @@ def normalize_token(token: str) -> str:
 
 
 _HASH_CACHE: dict[str, int] = {}
+_LOOKALIKE_CACHE: dict[str, int] = {}
 _HASH_CACHE_LIMIT = 2_000_000
 
 
@@ -74,10 +76,69 @@ def token_hash(raw: str) -> int:
     return h
 
 
-def cached_hashes(joined: str, starts: I64, ends: I64) -> U32:
-    """``token_hash`` of each ``joined[start:end]``, with the loops in C while every token is cached."""
+# OCR look-alikes (``lookalike``): letters a scan misreads for each other collapse into one class, so a
+# misread word keeps its hash. c/e, i/l/1, a/o/0, h/b/8 and s/5 are single characters; "rn" reads as
+# "m". Only ASCII letters and digits are mapped (the ASCII kernel, ``xxh32.xxh32_ascii_lookalike``,
+# applies the same table).
+LOOKALIKE_CLASSES = {"c": "e", "i": "l", "1": "l", "a": "o", "0": "o", "h": "b", "8": "b", "5": "s"}
+_LOOKALIKE = str.maketrans(LOOKALIKE_CLASSES)
+
+
+def lookalike(folded: str) -> str:
+    """A folded token's look-alike class: "rn" -> "m", then each look-alike letter to its class."""
+    return folded.replace("rn", "m").translate(_LOOKALIKE)
+
+
+def cached_hashes(joined: str, starts: I64, ends: I64, lookalikes: bool = False) -> U32:
+    """``token_hash`` (or ``lookalike_hash``) of each ``joined[start:end]``, with the loops in C while every
+    token is cached."""
     raws = list(map(joined.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    if lookalikes:
+        return np.fromiter(map(lookalike_hash, raws), dtype=np.uint32, count=len(raws))
     try:
         return np.array(list(map(_HASH_CACHE.__getitem__, raws)), dtype=np.uint32)
     except KeyError:
         return np.fromiter(map(token_hash, raws), dtype=np.uint32, count=len(raws))
+
+
+def lookalike_hash(raw: str) -> int:
+    """xxh32 of the look-alike class of the normalised token (``lookalike``); cached like ``token_hash``."""
+    h = _LOOKALIKE_CACHE.get(raw)
+    if h is None:
+        if len(_LOOKALIKE_CACHE) >= _HASH_CACHE_LIMIT:
+            _LOOKALIKE_CACHE.clear()
+        h = xxhash.xxh32_intdigest(lookalike(normalize_token(raw)).encode("utf-8", "surrogatepass"))
+        _LOOKALIKE_CACHE[raw] = h
+    return h
+
+
+# Wire shorthand that outlets spell out ("15 mln dlrs" -> "15 million dollars"): the long form folds to the
+# short one when comparing copies, so a table whose every line had "mln" and "vs" expanded still matches.
+WIRE_SHORTHAND = {
+    "percent": "pct",
+    "million": "mln",
+    "billion": "bln",
+    "versus": "vs",
+    "dollars": "dlrs",
+    "cents": "cts",
+}
+
+
+@functools.cache
+def _shorthand_table(lookalikes: bool) -> tuple[U32, U32]:
+    """Hashes of the long forms, sorted, and of the short form each folds to."""
+    hash_of = lookalike_hash if lookalikes else token_hash
+    pairs = sorted((hash_of(long), hash_of(short)) for long, short in WIRE_SHORTHAND.items())
+    return np.array([a for a, _ in pairs], dtype=np.uint32), np.array([b for _, b in pairs], dtype=np.uint32)
+
+
+def fold_shorthand(hashes: U32, lookalikes: bool) -> U32:
+    """`hashes` with every long form of ``WIRE_SHORTHAND`` replaced by its short form's hash."""
+    longs, shorts = _shorthand_table(lookalikes)
+    at = np.minimum(np.searchsorted(longs, hashes), longs.size - 1)
+    hit = longs[at] == hashes
+    if not hit.any():
+        return hashes
+    out = hashes.copy()
+    out[hit] = shorts[at[hit]]
+    return out

@@ -92,3 +92,47 @@ def _xxh32_lower(
         h ^= h >> np.uint64(16)
         out[k] = h
     return out
+
+
+def xxh32_ascii_lookalike(
+    data: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    classes: npt.NDArray[np.uint8],
+) -> npt.NDArray[np.uint32]:
+    """``xxh32_ascii_tokens`` of the tokens' look-alike classes: lower-cased, "rn" read as "m", then each
+    byte through the table `classes` (``text.normalize.lookalike`` of ASCII tokens)."""
+    as_array = np.ascontiguousarray
+    folded, fstarts, flengths = _fold_lookalike(
+        as_array(data, np.uint8), as_array(starts, np.int64), as_array(lengths, np.int64), classes
+    )
+    return _xxh32_lower(folded, fstarts, flengths)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _fold_lookalike(
+    data: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    classes: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The tokens' look-alike bytes end to end (never longer than the tokens), and their new starts and lengths."""
+    out = np.empty(max(1, int(lengths.sum())), dtype=np.uint8)
+    new_starts = np.empty(starts.size, dtype=np.int64)
+    new_lengths = np.empty(starts.size, dtype=np.int64)
+    o = 0
+    for k in range(starts.size):
+        i = starts[k]
+        end = i + lengths[k]
+        new_starts[k] = o
+        while i < end:
+            b = data[i] | np.uint8(0x20)
+            if b == np.uint8(114) and i + 1 < end and (data[i + 1] | np.uint8(0x20)) == np.uint8(110):  # "rn"
+                out[o] = np.uint8(109)  # "m"
+                i += 2
+            else:
+                out[o] = classes[b]
+                i += 1
+            o += 1
+        new_lengths[k] = o - new_starts[k]
+    return out, new_starts, new_lengths
