@@ -11,7 +11,7 @@ Two archives, both built from ``../shared/eval/synthetic-dev`` read by path (nev
    (look-alike OCR noise on 2%, 5% and 8% of the letters, with spaces lost at a
    third of that rate, as in the shared set's noisy kind; an edited copy:
    paragraphs swapped and one dropped, shorthand expanded, synonyms, a sentence
-   dropped now and then; the lead paragraphs making up at least 60% of the words),
+   dropped now and then; the lead paragraphs (then sentences) making up at least 60% of the words),
    and 600 others once each. 4,200 documents, in a seeded random order.
 2. **synthetic-dev as an archive**: its 15,286 stories and 1,500 queries together.
    Verbatim, edited and noisy queries should be clustered with their source;
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import re
 import tempfile
@@ -76,28 +77,36 @@ def distinct_stories(bodies: list[str], share: float = 0.10) -> np.ndarray:
     codes: list[np.ndarray] = []
     for size in np.unique(sizes[sizes >= 2]).tolist():  # every ordered pair of bodies sharing a 5-gram
         first = starts[sizes == size]
-        i, j = np.nonzero(~np.eye(size, dtype=bool))
-        a, b = owner[first[:, None] + i[None, :]].ravel(), owner[first[:, None] + j[None, :]].ravel()
-        codes.append(a << 32 | b)
+        row, col = np.nonzero(~np.eye(size, dtype=bool))
+        left = owner[first[:, None] + row[None, :]].ravel()
+        right = owner[first[:, None] + col[None, :]].ravel()
+        codes.append(left << 32 | right)
     if codes:
         pair, shared = np.unique(np.concatenate(codes), return_counts=True)
-        a = pair >> 32
-        np.maximum.at(worst, a, shared / np.maximum(1, n_grams[a]))
+        body = pair >> 32
+        np.maximum.at(worst, body, shared / np.maximum(1, n_grams[body]))
     return np.flatnonzero((worst < share) & (n_grams > 0))
 
 
 def lead(paragraphs: list[str], share: float = 0.6) -> str:
-    """The first paragraphs (or sentences, for a one-paragraph story) making up at least `share` of the words."""
-    pieces = paragraphs if len(paragraphs) > 1 else _SENTENCE_END.split(paragraphs[0])
-    joiner = "\n\n" if len(paragraphs) > 1 else " "
-    total = sum(len(p.split()) for p in pieces)
-    kept, words = [], 0
-    for p in pieces:
-        kept.append(p)
-        words += len(p.split())
-        if words >= share * total:
-            break
-    return joiner.join(kept)
+    """The lead: whole sentences from the top, paragraphs kept, until at least `share` of the words; when
+    that would be the whole story (its last sentence is most of it), its first words up to `share`."""
+    need = math.ceil(share * sum(len(p.split()) for p in paragraphs))
+    out: list[list[str]] = []
+    words = 0
+    for p in paragraphs:
+        out.append([])
+        for sentence in _SENTENCE_END.split(p):
+            if words >= need:
+                return "\n\n".join(" ".join(x) for x in out if x)
+            out[-1].append(sentence)
+            words += len(sentence.split())
+    cut: list[str] = []
+    for p in paragraphs:  # the whole story: cut inside the last sentence instead
+        take = p.split()[: need - sum(len(x.split()) for x in cut)]
+        if take:
+            cut.append(" ".join(take))
+    return "\n\n".join(cut)
 
 
 def copies_archive(wire: Path, n_sources: int, n_lone: int, seed: int) -> tuple[list[dict[str, str]], dict[str, Any]]:

@@ -1,13 +1,13 @@
 """The straightforward definitions the de-duplication stages are tested against.
 
 One pair at a time through ``scoring.align`` (`verify`), every pair of a bucket
-(`bucket_pairs`), and a print's documents one by one (`printed_docs`): slow,
-obviously right, and used by no engine.
+(`bucket_pairs`), components by union-find (`components`), and a print's
+documents one by one (`printed_docs`): slow, obviously right, and used by no engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -91,6 +91,23 @@ def _align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams
     ok, containment, coverage, jaccard = align_oriented(corpus, short, long_, sp, dp)
     x, y = corpus.keys[short[ok]], corpus.keys[long_[ok]]
     return EdgeArrays(np.minimum(x, y), np.maximum(x, y), containment, coverage, jaccard)
+
+
+def components(n: int, edges: Iterable[tuple[int, int]]) -> np.ndarray:
+    """Union-find: the smallest member index of each node's component (`label_components`' reference)."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(x) for x in range(n)], dtype=np.int64)
 
 
 def printed_docs(printed: Printed) -> Iterator[tuple[int, str, U32, U64]]:

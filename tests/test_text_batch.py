@@ -22,6 +22,7 @@ from wiretrace.pipeline import TextPipeline
 from wiretrace.shingling import fmix64, shingle_hashes, window_bounds
 from wiretrace.signatures import MinHasher, fmix32
 from wiretrace.text import (
+    comparison_hashes,
     content_spans,
     normalize_token,
     token_hashes,
@@ -41,7 +42,7 @@ from wiretrace.text.batch import (
     signed_lines,
 )
 from wiretrace.text.boilerplate import SIGNOFF_RE, may_credit
-from wiretrace.text.normalize import TOKEN_RE
+from wiretrace.text.normalize import TOKEN_RE, WIRE_SHORTHAND, lookalike
 from wiretrace.text.xxh32 import xxh32_ascii_tokens
 
 # --- the reference -------------------------------------------------------------
@@ -273,6 +274,55 @@ def test_ascii_token_hashes_equal_xxhash(count: int) -> None:
     lengths = np.array([len(w) for w in words], dtype=np.int64)
     want = [xxhash.xxh32_intdigest(w.lower().encode("ascii")) for w in words]
     assert xxh32_ascii_tokens(data, starts, lengths).tolist() == want
+
+
+def ref_comparison_hashes(text: str, shorthand: bool) -> list[int]:
+    """De-duplication's comparison form, word by word: folded, look-alike class, long shorthand made short."""
+    words = [
+        lookalike(normalize_token(m.group())) for s, e in content_spans(text) for m in TOKEN_RE.finditer(text, s, e)
+    ]
+    short = {lookalike(a): lookalike(b) for a, b in WIRE_SHORTHAND.items()} if shorthand else {}
+    return [xxhash.xxh32_intdigest(short.get(w, w).encode("utf-8", "surrogatepass")) for w in words]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        texts() | st.text(st.sampled_from(list("rnmceil10aoh8b5sRNMCEIL ")), max_size=60),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_comparison_form_equals_reference(batch: list[str], shorthand: bool) -> None:
+    """The compiled look-alike fold (ASCII) and the Python one (other tokens) hash each word's class."""
+    flat, offsets = token_hashes_batch(batch, lookalikes=True, shorthand=shorthand)
+    for i, text in enumerate(batch):
+        assert flat[offsets[i] : offsets[i + 1]].tolist() == ref_comparison_hashes(text, shorthand), text
+
+
+def test_look_alike_misreadings_and_spelt_out_shorthand_hash_alike() -> None:
+    clean = "The government said profit rose 15.0 mln dlrs, or 10 pct, vs a year ago."
+    scanned = "Tbc governrnent soid pr0fit r0se l5.O million dollars, or l0 percent, versus o ycar ag0."
+    a, _ = token_hashes_batch([clean], lookalikes=True, shorthand=True)
+    b, _ = token_hashes_batch([scanned], lookalikes=True, shorthand=True)
+    assert a.tolist() == b.tolist()
+    assert token_hashes_batch([clean])[0].tolist() != token_hashes_batch([scanned])[0].tolist()
+    # Different words stay different.
+    x, _ = token_hashes_batch(["market rally lifts shares"], lookalikes=True, shorthand=True)
+    y, _ = token_hashes_batch(["mayor rules out taxes"], lookalikes=True, shorthand=True)
+    assert not set(x.tolist()) & set(y.tolist())
+
+
+def test_how_altered_a_text_looks_in_comparison_form() -> None:
+    texts = ["the cat saw the cat", "tbe cat saw thc cat", "up 5 pct, or 5 percent", "a missi1e 0f it", "", "B737"]
+    hashes, offsets, altered = comparison_hashes(texts, lookalikes=True, shorthand=True)
+    # two misreadings of "the" (one more spelling than words); "percent" spelt out, and so a second
+    # spelling of "pct"; two words with a digit for a letter; nothing; a type number (no 0, 1, 5, 8).
+    assert altered.tolist() == [0, 1, 2, 2, 0, 0]
+    assert hashes[offsets[0] : offsets[1]].tolist() == hashes[offsets[1] : offsets[2]].tolist()
+    plain, plain_offsets, none = comparison_hashes(texts, lookalikes=False, shorthand=False)
+    assert none.tolist() == [0] * len(texts) and plain_offsets.tolist() == offsets.tolist()
+    assert plain.tolist() == token_hashes_batch(texts)[0].tolist()
 
 
 def test_a_large_batch_equals_reference() -> None:

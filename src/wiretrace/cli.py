@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from wiretrace.config import Settings, env_name, setting_fields
 from wiretrace.corpus import parse_time_ns, read_jsonl, story_from_json
-from wiretrace.dedup_cli import dedup_command
+from wiretrace.dedup_cli import dedup_command, eval_dedup_command
 from wiretrace.types import MatchResult, SettingsMismatchError, StoryRecord
 
 DEFAULT_SERVER = "127.0.0.1:50051"
@@ -495,6 +495,7 @@ def evaluate(
 
 
 main.add_command(dedup_command)
+main.add_command(eval_dedup_command)
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ import click
 
 from wiretrace.config import Settings
 from wiretrace.dedup import DedupParams, run_local
+from wiretrace.dedup.evaluation import LabelsError, format_score, read_clusters, read_labels, score_partition
 from wiretrace.tagging import run_against
 from wiretrace.types import MissingDependencyError
 
@@ -34,6 +35,18 @@ _DEFAULTS = DedupParams()
     help="...and share of the longer one covered (stops short briefs chaining roundups).",
 )  # fmt: skip
 @click.option("--max-bucket", type=int, default=_DEFAULTS.max_bucket, show_default=True, help="LSH bucket size cap.")
+@click.option(
+    "--lookalikes/--no-lookalikes", default=_DEFAULTS.lookalikes, show_default=True,
+    help="Compare words by OCR look-alike class (c/e, rn/m, 1/l/i, 0/o/a, h/b), so scanned copies match.",
+)  # fmt: skip
+@click.option(
+    "--shorthand/--no-shorthand", default=_DEFAULTS.shorthand, show_default=True,
+    help="Compare spelt-out wire shorthand (percent, million, versus, ...) as the short form.",
+)  # fmt: skip
+@click.option(
+    "--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help='JSONL of {"id": ..., "label": ...}: score the clusters against these labels (see eval-dedup).',
+)  # fmt: skip
 @click.option("--include-singletons", is_flag=True, help="Also write one-member clusters.")
 @click.option(
     "--against", default=None, help="Tag articles with their wire source: HOST:PORT, redis://..., or index dir."
@@ -50,12 +63,16 @@ def dedup_command(
     threshold: float,
     min_coverage: float,
     max_bucket: int,
+    lookalikes: bool,
+    shorthand: bool,
+    labels: Path | None,
     include_singletons: bool,
     against: str | None,
     no_progress: bool,
 ) -> None:
     """Cluster copies in an archive (JSONL, JSONL.gz, Parquet) into DIR/clusters.jsonl and DIR/summary.json."""
-    params = DedupParams(threshold, min_coverage, max_bucket, id_field, text_field)
+    params = DedupParams(threshold, min_coverage, max_bucket, id_field, text_field, lookalikes, shorthand)
+    truth = _labels(labels) if labels is not None else None
     settings = Settings.load()
     paths = list(inputs)
     progress = not no_progress
@@ -91,3 +108,32 @@ def dedup_command(
     except MissingDependencyError as err:
         raise click.ClickException(str(err)) from None
     click.echo(json.dumps(summary, indent=2))
+    if truth is not None and against is None:
+        click.echo(format_score(score_partition(read_clusters(out_dir / "clusters.jsonl"), truth)))
+
+
+def _labels(path: Path) -> dict[str, str]:
+    try:
+        return read_labels(path)
+    except LabelsError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@click.command("eval-dedup")
+@click.argument("clusters", type=click.Path(exists=True, path_type=Path))
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def eval_dedup_command(clusters: Path, labels: Path, as_json: bool) -> None:
+    """Score CLUSTERS (a dedup output directory or its clusters.jsonl) against LABELS (JSONL of
+    {"id": ..., "label": ...}): adjusted Rand index, pair precision, recall and F1 over the labelled ids."""
+    if clusters.is_dir():
+        clusters = clusters / "clusters.jsonl"
+        if not clusters.exists():
+            raise click.ClickException(f"no clusters.jsonl in {clusters.parent}")
+    truth = _labels(labels)
+    try:
+        predicted = read_clusters(clusters)
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise click.ClickException(f"{clusters}: not a dedup clusters.jsonl ({err})") from None
+    score = score_partition(predicted, truth)
+    click.echo(json.dumps(score.as_dict(), indent=2) if as_json else format_score(score))

@@ -179,19 +179,20 @@ class TextPipeline:
             bigrams=shingle_hashes(tokens.hashes, 2),
         )
 
-    def window_prints(
-        self, bodies: list[str], *, lookalikes: bool = False, shorthand: bool = False
-    ) -> tuple[U32, I64, U64, I64]:
+    def window_prints(self, bodies: list[str]) -> tuple[U32, I64, U64, I64]:
         """Token hashes and story window band keys of many texts, flat: (tokens, token offsets, keys, key offsets).
 
         Text i has ``tokens[toff[i]:toff[i+1]]`` (= ``story(body).tokens``) and
         ``keys[koff[i]:koff[i+1]]`` (= ``window_keys_of(story(body))``). No
         whole-document keys and no per-text arrays: archive de-duplication needs
-        neither, and printing millions of texts is its main cost. With
-        ``lookalikes`` and ``shorthand`` the tokens are hashed in de-duplication's
-        comparison form (``text.scan``), so a scanned or spelt-out copy prints like its source.
+        neither, and printing millions of texts is its main cost.
         """
-        tokens, toff = token_hashes_batch(bodies, lookalikes=lookalikes, shorthand=shorthand)
+        tokens, toff = token_hashes_batch(bodies)
+        return (tokens, toff, *self.window_keys_flat(tokens, toff))
+
+    def window_keys_flat(self, tokens: U32, toff: I64) -> tuple[U64, I64]:
+        """The story window band keys of the texts whose token hashes are ``tokens[toff[i]:toff[i+1]]``, flat:
+        (keys, key offsets). De-duplication hashes its tokens in its own comparison form first."""
         k, size = self.settings.shingle_size, self.settings.window
         n_tok = np.diff(toff)
         n_sh = np.maximum(n_tok - k + 1, 0)
@@ -209,4 +210,4 @@ class TextPipeline:
         base = toff[:-1][owner]
         keys = self.windows.keys(flat, starts + base, ends + base)
         koff = np.concatenate(([0], np.cumsum(n_win * self.settings.bands)))
-        return tokens, toff, keys.reshape(-1), koff
+        return keys.reshape(-1), koff

@@ -185,6 +185,7 @@ def run_local(
     ids = [i for p in chunks for i in p.ids]
     toff = offsets(np.concatenate([np.diff(p.toff) for p in chunks] or [np.empty(0, np.int64)]))
     tokens = np.concatenate([p.tokens for p in chunks] or [np.empty(0, np.uint32)])
+    variants = np.concatenate([p.variants for p in chunks] or [np.empty(0, np.int64)])
     n = len(ids)
     # Buckets are formed part by part of the key space, in parallel by the forked workers, from the
     # chunks they inherit; then they hash the shingles and bigrams of the documents with pairs (a
@@ -225,7 +226,8 @@ def run_local(
     del found
     _CORPUS = None
     phases["verify"] = time.perf_counter() - started
-    write_clusters(writer, keys_arr, ids, np.diff(toff), edges, include_singletons)
+    singletons = zip(keys_arr.tolist(), ids, strict=True) if include_singletons else ()
+    write_clusters(writer, keys_arr, ids, np.diff(toff), variants, edges, singletons)
     seconds = time.perf_counter() - started
     return writer.finish(
         n,

@@ -7,34 +7,20 @@ import itertools
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from wiretrace.dedup.components import label_components
 from wiretrace.dedup.input import Skipped
-from wiretrace.dedup.verify import Edge, EdgeArrays
+from wiretrace.dedup.verify import EdgeArrays
 from wiretrace.shingling import sorted_unique
 from wiretrace.types import I64
 
 log = logging.getLogger(__name__)
-
-
-def cluster_record(
-    members: list[int], ids: dict[int, str], n_tokens: dict[int, int], edges: list[Edge]
-) -> dict[str, Any]:
-    """One line of clusters.jsonl (cluster_id is filled in by the writer)."""
-    members = sorted(members)
-    rep = min(members, key=lambda m: (-n_tokens[m], m))
-    return {
-        "members": [ids[m] for m in members],
-        "representative": ids[rep],
-        "pairs": [
-            {"a": ids[e.a], "b": ids[e.b], "containment": e.containment, "coverage": e.coverage, "jaccard": e.jaccard}
-            for e in sorted(edges, key=lambda e: (e.a, e.b))
-        ],
-    }
 
 
 def _pair_json(a: str, b: str, containment: float, coverage: float, jaccard: float) -> str:
@@ -42,22 +28,40 @@ def _pair_json(a: str, b: str, containment: float, coverage: float, jaccard: flo
     return f'{{"a": {a}, "b": {b}, "containment": {containment!r}, "coverage": {coverage!r}, "jaccard": {jaccard!r}}}'
 
 
-def write_clusters(
-    writer: OutputWriter, keys: I64, ids: list[str], n_tokens: I64, edges: EdgeArrays, include_singletons: bool
-) -> None:
-    """The clusters of documents `keys` (ascending) joined by `edges`, in root order, as `cluster_record`s.
+def centrality(n: int, pa: I64, pb: I64, jaccard: npt.NDArray[np.float64]) -> I64:
+    """How central each of `n` documents is in its cluster: the summed Jaccard of its verified pairs, in
+    units of 1e-4 (the scores are rounded to 4 places), so sums are exact whatever the edges' order."""
+    units = np.rint(jaccard * 10_000)
+    return (np.bincount(pa, weights=units, minlength=n) + np.bincount(pb, weights=units, minlength=n)).astype(np.int64)
 
-    Whole-array steps (components, grouping) and lines rendered straight to
-    text, identical to ``json.dumps(cluster_record(...))``: the per-edge and
-    per-document Python objects were most of this step on a million articles.
+
+def write_clusters(
+    writer: OutputWriter,
+    keys: I64,
+    ids: list[str],
+    n_tokens: I64,
+    variants: I64,
+    edges: EdgeArrays,
+    singletons: Iterable[tuple[int, str]] = (),
+) -> None:
+    """The clusters of documents `keys` (ascending; at least those with an edge) joined by `edges`, in
+    order of their first member, with a line of its own for each document of `singletons` ((key, id) in
+    key order; those with an edge are skipped).
+
+    Components come from `label_components`. The representative is the most complete, least altered
+    member: the one whose verified pairs have the highest summed Jaccard (a story shares more with each
+    of its copies than they share with each other: each copy changed it its own way, and a cut copy
+    lacks what the others have), then, among members alike in comparison form (a scan that misread
+    only look-alikes), the one with the fewest spelling variants (``text.comparison_hashes``), then
+    the one with most tokens, then the first. Whole-array steps and
+    lines rendered straight to the text ``json.dumps`` would write: the per-edge and per-document Python
+    objects were most of this step on a million articles.
     """
     n = int(keys.size)
     pa, pb = np.searchsorted(keys, edges.a), np.searchsorted(keys, edges.b)
     root = label_components(n, pa, pb)
-    if include_singletons:
-        nodes = np.arange(n, dtype=np.int64)
-    else:  # only documents with an edge can be in a cluster of two or more
-        nodes = sorted_unique(np.concatenate((pa, pb)))
+    central_units = centrality(n, pa, pb, edges.jaccard)
+    nodes = sorted_unique(np.concatenate((pa, pb)))  # only documents with an edge are in a cluster of two or more
     by_root = nodes[np.argsort(root[nodes], kind="stable")]  # members ascending within each root
     r_sorted = root[by_root]
     starts = np.flatnonzero(np.concatenate(([True], r_sorted[1:] != r_sorted[:-1]))) if nodes.size else nodes
@@ -69,6 +73,9 @@ def write_clusters(
     e_v = edges.coverage[e_order].tolist()
     e_j = edges.jaccard[e_order].tolist()
     sizes = n_tokens.tolist()
+    altered = variants.tolist()
+    central = central_units.tolist()
+    key_list = keys.tolist()
     quoted: dict[int, str] = {}
 
     def q(i: int) -> str:
@@ -77,17 +84,31 @@ def write_clusters(
             text = quoted[i] = json.dumps(ids[i], ensure_ascii=False)
         return text
 
+    lone = iter(singletons)
+    in_cluster = set(key_list[i] for i in nodes.tolist())
+    next_lone = next(lone, None)
+
+    def singles_before(key: int | None) -> None:
+        nonlocal next_lone
+        while next_lone is not None and (key is None or next_lone[0] < key):
+            if next_lone[0] not in in_cluster:
+                text = json.dumps(next_lone[1], ensure_ascii=False)
+                writer.cluster_line(1, [text], text, [])
+            next_lone = next(lone, None)
+
     members_all = by_root.tolist()
     e = 0
     for lo, hi in itertools.pairwise(m_cut):
         members = members_all[lo:hi]
         r = members[0]
+        singles_before(key_list[r])
         pairs: list[str] = []
         while e < len(e_root) and e_root[e] == r:
             pairs.append(_pair_json(q(e_a[e]), q(e_b[e]), e_c[e], e_v[e], e_j[e]))
             e += 1
-        rep = min(members, key=lambda m: (-sizes[m], m))
+        rep = min(members, key=lambda m: (-central[m], altered[m], -sizes[m], m))
         writer.cluster_line(len(members), [q(m) for m in members], q(rep), pairs)
+    singles_before(None)
 
 
 class OutputWriter:
@@ -107,11 +128,6 @@ class OutputWriter:
         if self.skips[s.reason] <= 5:
             log.warning("skipped %s record %d (id %s): %s", s.file, s.record, s.id, s.reason)
         self._skipped.write(json.dumps(dataclasses.asdict(s), ensure_ascii=False) + "\n")
-
-    def cluster(self, record: dict[str, Any]) -> None:
-        self.sizes[len(record["members"])] += 1
-        self._clusters.write(json.dumps({"cluster_id": self.n_clusters, **record}, ensure_ascii=False) + "\n")
-        self.n_clusters += 1
 
     def cluster_line(self, size: int, members: list[str], representative: str, pairs: list[str]) -> None:
         """`cluster` of a record already rendered: JSON-quoted member ids and representative, pair objects."""

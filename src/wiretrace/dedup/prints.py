@@ -1,8 +1,10 @@
 """Stage 2, prints: every document's token hashes and the LSH band keys of its shingle windows.
 
-The one text core (``TextPipeline.window_prints``) prints the documents; the
-whole-document "topic" keys are left out: they find rewrites for Match, but
-pair up any two articles on one subject, which dedup must not verify.
+The one text core prints the documents: tokens hashed in de-duplication's
+comparison form (``text.comparison_hashes``: OCR look-alike classes, wire
+shorthand), then the window band keys of ``TextPipeline.window_keys_flat``.
+The whole-document "topic" keys are left out: they find rewrites for Match,
+but pair up any two articles on one subject, which dedup must not verify.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from wiretrace.config import Settings
 from wiretrace.dedup.input import FILE_SHIFT, RECORD_MASK, Skipped, Task, numbered_lines, parse_record, raw_id
 from wiretrace.dedup.params import DedupParams
 from wiretrace.pipeline import TextPipeline
+from wiretrace.text import comparison_hashes
 from wiretrace.types import I64, U32, U64
 
 PART_BITS = 4  # band keys are paired in 2**PART_BITS parts, in parallel
@@ -44,18 +47,19 @@ class Printed:
 
     keys: I64  # doc keys (file_no << 40 | record_no)
     ids: list[str]
-    tokens: U32
+    tokens: U32  # in the comparison form (``text.comparison_hashes``)
     toff: I64
+    variants: I64  # spelling variants of each document: how altered it is (``text.comparison_hashes``)
     bands: U64
     owner: I64
     poff: I64
 
     @staticmethod
-    def build(keys: I64, ids: list[str], tokens: U32, toff: I64, bands: U64, owner: I64) -> Printed:
+    def build(keys: I64, ids: list[str], tokens: U32, toff: I64, variants: I64, bands: U64, owner: I64) -> Printed:
         part = _part(bands)
         order = np.argsort(part, kind="stable")
         poff = offsets(np.bincount(part, minlength=1 << PART_BITS))
-        return Printed(keys, ids, tokens, toff, bands[order], owner[order], poff)
+        return Printed(keys, ids, tokens, toff, variants, bands[order], owner[order], poff)
 
     def select(self, mask: np.ndarray) -> Printed:
         """The documents where `mask` is True."""
@@ -66,6 +70,7 @@ class Printed:
             [d for d, m in zip(self.ids, mask.tolist(), strict=True) if m],
             self.tokens[np.repeat(mask, nt)],
             offsets(nt[mask]),
+            self.variants[mask],
             self.bands[keep],
             (np.cumsum(mask) - 1)[self.owner[keep]],
         )
@@ -75,11 +80,12 @@ def print_flat(
     pipeline: TextPipeline, keys: list[int], ids: list[str], texts: list[str], params: DedupParams
 ) -> tuple[Printed, list[int]]:
     """Prints of the texts with at least one shingle window, and the positions of those without."""
-    tokens, toff, bands, boff = pipeline.window_prints(texts, lookalikes=params.lookalikes, shorthand=params.shorthand)
+    tokens, toff, variants = comparison_hashes(texts, lookalikes=params.lookalikes, shorthand=params.shorthand)
+    bands, boff = pipeline.window_keys_flat(tokens, toff)
     nb = np.diff(boff)
     good = nb > 0
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), nb)
-    printed = Printed.build(np.asarray(keys, dtype=np.int64), ids, tokens, toff, bands, owner)
+    printed = Printed.build(np.asarray(keys, dtype=np.int64), ids, tokens, toff, variants, bands, owner)
     return (printed if good.all() else printed.select(good)), np.flatnonzero(~good).tolist()
 
 

@@ -14,11 +14,10 @@ Pairs meet the partition of their first document, which sends the distinct
 documents they need to each partition of second documents once (a story with
 many copies is shipped to few places, not to the block of every copy);
 there ``align_pairs_distinct`` runs on the batch and returns the edges as
-arrays with the pair count. Connected components of the verified edges are found on the
-driver when there are at most ``driver_edges`` of them (as locally),
-otherwise with the
-large-star / small-star iterations of Kiveris et al. (2014), which need
-O(log n) rounds of shuffles and no node with all of a component's edges.
+arrays with the pair count. The verified edges come to the driver as arrays
+(40 bytes an edge, plus the id and size of each document in one) and are
+clustered there by the local engine's own routine (``output.write_clusters``:
+``label_components``, the same representative, the same bytes).
 """
 
 from __future__ import annotations
@@ -39,22 +38,19 @@ from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
 from wiretrace.config import Settings
-from wiretrace.dedup.components import components
 from wiretrace.dedup.input import CHUNK, FILE_SHIFT, RECORD_MASK, Skipped, chunked, input_kind
-from wiretrace.dedup.output import OutputWriter, cluster_record, write_clusters
+from wiretrace.dedup.output import OutputWriter, write_clusters
 from wiretrace.dedup.pairs import candidate_pairs
 from wiretrace.dedup.params import DedupParams, scoring_params
 from wiretrace.dedup.prints import offsets, print_records
-from wiretrace.dedup.verify import Corpus, Edge, EdgeArrays, align_pairs_distinct, gather
+from wiretrace.dedup.verify import Corpus, EdgeArrays, align_pairs_distinct, gather
 from wiretrace.scoring import ScoringParams
 from wiretrace.shingling import I64, U32, sorted_unique
 
-Pair = tuple[int, int]
 VERIFY_BATCH = 2000  # pairs per align_pairs call, as in the local engine
 JOIN_DOCS = 100_000  # documents (in candidate pairs) per partition of the joins: few places to ship a document
 DISK_TOO = StorageLevel.MEMORY_AND_DISK  # what outgrows memory spills rather than being recomputed
 LOCAL_DRIVER_MEMORY = "6g"  # JVM heap of a local[N] session (driver and executor in one)
-DRIVER_EDGES = 5_000_000  # verified edges clustered on the driver (~100 bytes each there); more: distributed
 
 
 def spark_session(master: str = "local[*]", progress: bool = True) -> SparkSession:
@@ -130,7 +126,8 @@ class _Numbering:
         return Skipped(self.files[part][1], self.first_line[part] + (key & RECORD_MASK), doc_id, reason)
 
 
-Block = tuple[bytes, list[str], bytes, bytes]  # one print chunk: keys <i8, ids, token offsets <i8, tokens <u4
+# One print chunk: keys <i8, ids, token offsets <i8, tokens <u4, spelling variants <i8.
+Block = tuple[bytes, list[str], bytes, bytes, bytes]
 
 
 def _print_partition(settings: Settings, params: DedupParams, files: list[tuple[int, str]]) -> Any:
@@ -155,7 +152,13 @@ def _print_partition(settings: Settings, params: DedupParams, files: list[tuple[
             if not printed.ids:
                 continue
             # A chunk is a run of consecutive records of one partition: its first key names the block.
-            block: Block = (printed.keys.tobytes(), printed.ids, printed.toff.tobytes(), printed.tokens.tobytes())
+            block: Block = (
+                printed.keys.tobytes(),
+                printed.ids,
+                printed.toff.tobytes(),
+                printed.tokens.tobytes(),
+                printed.variants.tobytes(),
+            )
             yield "block", (int(printed.keys[0]), block)
             owners = printed.keys[printed.owner]
             for q, (lo, hi) in enumerate(itertools.pairwise(printed.poff.tolist())):
@@ -172,8 +175,12 @@ def _block_of(firsts: I64, keys: I64) -> I64:
 
 
 def _unpack(block: Block) -> tuple[I64, I64, U32]:
-    keys, _, toff, tokens = block
+    keys, _, toff, tokens, _ = block
     return np.frombuffer(keys, np.int64), np.frombuffer(toff, np.int64), np.frombuffer(tokens, np.uint32)
+
+
+def _variants(block: Block) -> I64:
+    return np.frombuffer(block[4], np.int64)
 
 
 FIBONACCI = 0x9E3779B97F4A7C15
@@ -242,7 +249,13 @@ def _trim(block: Block, keep: I64) -> Block | None:
         return None
     sizes = np.diff(toff)[here]
     idx, _ = gather(toff[here], sizes)
-    return keys[here].tobytes(), [block[1][i] for i in here.tolist()], offsets(sizes).tobytes(), tokens[idx].tobytes()
+    return (
+        keys[here].tobytes(),
+        [block[1][i] for i in here.tolist()],
+        offsets(sizes).tobytes(),
+        tokens[idx].tobytes(),
+        _variants(block)[here].tobytes(),
+    )
 
 
 def _pairs_partition(losers: Any, firsts: Any, max_bucket: int) -> Any:
@@ -283,8 +296,8 @@ def _part_pairs(
             yield int(blocks[lo]), (a[lo:hi].tobytes(), b[lo:hi].tobytes())
 
 
-# keys, token offsets, tokens, ids of docs a; their index per pair; keys b
-Shipment = tuple[bytes, bytes, bytes, list[str], bytes, bytes]
+# keys, token offsets, tokens, ids, spelling variants of docs a; their index per pair; keys b
+Shipment = tuple[bytes, bytes, bytes, list[str], bytes, bytes, bytes]
 
 
 def _send_left(
@@ -294,7 +307,7 @@ def _send_left(
     second documents one shipment with the first documents its pairs need (each document once per
     partition, not per block: a document with many copies is shipped to few places)."""
     keys, toff, tokens = _unpack(block)
-    ids = block[1]
+    ids, variants = block[1], _variants(block)
     a = np.concatenate([np.frombuffer(x, np.int64) for x, _ in pair_blobs])
     b = np.concatenate([np.frombuffer(y, np.int64) for _, y in pair_blobs])
     order = np.lexsort((b, a))
@@ -317,21 +330,23 @@ def _send_left(
             offsets(sizes[need]).tobytes(),
             tokens[idx].tobytes(),
             [ids[i] for i in need.tolist()],
+            variants[need].tobytes(),
             np.searchsorted(need, doc[lo:hi]).tobytes(),
             b[lo:hi].tobytes(),
         )
         yield int(dest_block[lo]), ship  # a block of that partition: routed there
 
 
-Info = tuple[bytes, list[str], bytes]  # keys <i8, ids, token counts <i8 of some documents
+Info = tuple[bytes, list[str], bytes, bytes]  # keys <i8, ids, token counts <i8, variants <i8 of some documents
 
 
 def _verify_block(
     ships: list[Shipment], block: Block, sp: ScoringParams, dp: DedupParams
 ) -> list[tuple[int, EdgeArrays, Info]]:
     """Join 2, at the block of the pairs' second documents: `align_pairs_distinct` over the documents of the
-    block that have pairs and the shipped ones (only those are hashed). One item: (pairs, edges, key, id and
-    token count of the documents with an edge, which the driver needs to write clusters). Every distinct
+    block that have pairs and the shipped ones (only those are hashed). One item: (pairs, edges, key, id,
+    token count and spelling variants of the documents with an edge, which the driver needs to write
+    clusters). Every distinct
     pair is in exactly one shipment, so the pairs add up to the candidate pairs."""
     keys, toff, tokens = _unpack(block)
     right = np.concatenate([np.searchsorted(keys, np.frombuffer(bb, np.int64)) for *_, bb in ships])
@@ -339,14 +354,16 @@ def _verify_block(
     sizes = np.diff(toff)[here]
     idx, _ = gather(toff[here], sizes)
     all_keys, all_tokens, all_sizes = [keys[here]], [tokens[idx]], [sizes]
+    all_variants = [_variants(block)[here]]
     all_ids = [block[1][i] for i in here.tolist()]
     left: list[I64] = []
     base = here.size
-    for kb, ob, tb, shipped_ids, local, _ in ships:
+    for kb, ob, tb, shipped_ids, vb, local, _ in ships:
         shipped = np.frombuffer(kb, np.int64)
         all_keys.append(shipped)
         all_tokens.append(np.frombuffer(tb, np.uint32))
         all_sizes.append(np.diff(np.frombuffer(ob, np.int64)))
+        all_variants.append(np.frombuffer(vb, np.int64))
         all_ids += shipped_ids
         left.append(base + np.frombuffer(local, np.int64))
         base += shipped.size
@@ -360,6 +377,7 @@ def _verify_block(
         doc_keys[with_edge].tobytes(),
         [all_ids[i] for i in with_edge.tolist()],
         doc_sizes[with_edge].tobytes(),
+        np.concatenate(all_variants)[with_edge].tobytes(),
     )
     return [(int(right.size), edges, info)]
 
@@ -390,6 +408,7 @@ def _merge(blocks: list[Block]) -> Block:
         [doc_id for b in blocks for doc_id in b[1]],
         offsets(sizes).tobytes(),
         b"".join(b[3] for b in blocks),
+        b"".join(b[4] for b in blocks),
     )
 
 
@@ -410,138 +429,48 @@ def _join_blocks(blocks: RDD[Tagged], items: RDD[tuple[int, Any]], fn: Any, rout
     return both.mapPartitions(lambda it: (r for block, values in _meet(it) for r in fn(values, block)))
 
 
-def _large_star(edges: RDD[Pair], n: int) -> RDD[Pair]:
-    """Each node links its larger neighbours to the smallest node of its neighbourhood."""
+def _doc_ids(losers: Any) -> Any:
+    """(key, id) of the documents of a block, without later duplicate ids."""
 
-    def emit(kv: tuple[int, Iterable[int]]) -> list[Pair]:
-        u, vs = kv[0], set(kv[1])
-        m = min(min(vs), u)
-        return [(v, m) for v in vs if v > u]
-
-    return edges.flatMap(lambda e: [(e[0], e[1]), (e[1], e[0])]).groupByKey(n).flatMap(emit).distinct(n)
-
-
-def _small_star(edges: RDD[Pair], n: int) -> RDD[Pair]:
-    """Each node links itself and its smaller neighbours to the smallest of them."""
-
-    def emit(kv: tuple[int, Iterable[int]]) -> list[Pair]:
-        u, vs = kv[0], set(kv[1])
-        m = min(min(vs), u)
-        return [(v, m) for v in (vs | {u}) if v != m]
-
-    return edges.map(lambda e: (max(e), min(e))).groupByKey(n).flatMap(emit).distinct(n)
-
-
-def connected_components(edges: RDD[Pair], n: int, max_rounds: int = 100) -> RDD[Pair]:
-    """(node, smallest node of its component) for every node with an edge; `n` partitions."""
-    current = edges.map(lambda e: (max(e), min(e))).distinct(n).persist()
-    for _ in range(max_rounds):
-        nxt = _small_star(_large_star(current, n), n).persist()
-        if nxt.subtract(current, n).union(current.subtract(nxt, n)).count() == 0:  # one job per round
-            current.unpersist()
-            return nxt
-        current.unpersist()
-        current = nxt
-    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
-
-
-def _record(kv: tuple[int, tuple[Iterable[tuple[int, str, int]], Iterable[Edge] | None]]) -> tuple[int, dict[str, Any]]:
-    """cluster_record() of one component: (root, ((key, id, n_tokens) of members, edges))."""
-    root, (nodes, cluster_edges) = kv
-    rows = list(nodes)
-    ids = {k: i for k, i, _ in rows}
-    n_tokens = {k: t for k, _, t in rows}
-    return root, cluster_record([k for k, _, _ in rows], ids, n_tokens, list(cluster_edges or []))
-
-
-def _doc_info(losers: Any, wanted: Any = None) -> Any:
-    """(key, id, n_tokens) of the documents of a block, without later duplicate ids (and only `wanted` keys)."""
-
-    def run(kv: tuple[int, Block]) -> Iterator[tuple[int, str, int]]:
-        keys, toff, _ = _unpack(kv[1])
-        keep = ~np.isin(keys, losers.value)
-        if wanted is not None:
-            keep &= np.isin(keys, wanted.value)
-        sizes = np.diff(toff)
-        for i in np.flatnonzero(keep).tolist():
-            yield int(keys[i]), kv[1][1][i], int(sizes[i])
+    def run(block: Block) -> Iterator[tuple[int, str]]:
+        keys = np.frombuffer(block[0], np.int64)
+        for i in np.flatnonzero(~np.isin(keys, losers.value)).tolist():
+            yield int(keys[i]), block[1][i]
 
     return run
 
 
-def _node_info(parts: Iterable[Info]) -> tuple[I64, list[str], I64]:
-    """Keys (ascending, each once), ids and token counts of the documents `_verify_block` reported."""
+def _node_info(parts: Iterable[Info]) -> tuple[I64, list[str], I64, I64]:
+    """Keys (ascending, each once), ids, token counts and spelling variants of the documents `_verify_block`
+    reported."""
     parts = list(parts)
-    keys = np.concatenate([np.empty(0, np.int64), *(np.frombuffer(k, np.int64) for k, _, _ in parts)])
-    sizes = np.concatenate([np.empty(0, np.int64), *(np.frombuffer(t, np.int64) for _, _, t in parts)])
-    ids = [i for _, part_ids, _ in parts for i in part_ids]
+    empty = np.empty(0, np.int64)
+    keys = np.concatenate([empty, *(np.frombuffer(k, np.int64) for k, _, _, _ in parts)])
+    sizes = np.concatenate([empty, *(np.frombuffer(t, np.int64) for _, _, t, _ in parts)])
+    variants = np.concatenate([empty, *(np.frombuffer(v, np.int64) for _, _, _, v in parts)])
+    ids = [i for _, part_ids, _, _ in parts for i in part_ids]
     nodes, first = np.unique(keys, return_index=True)  # return_index sorts (no hash set)
-    return nodes, [ids[i] for i in first.tolist()], sizes[first]
+    return nodes, [ids[i] for i in first.tolist()], sizes[first], variants[first]
 
 
 def _clusters_on_driver(
     blocks: RDD[tuple[int, Block]],
     found: EdgeArrays,
-    info: tuple[I64, list[str], I64],
+    info: tuple[I64, list[str], I64, I64],
     losers: Any,
     include_singletons: bool,
     writer: OutputWriter,
 ) -> None:
-    """Write the clusters of collected edges in root order: without singletons exactly as the local engine
-    does (`write_clusters`), else union-find and a pass over every block in key order. `info`: key, id and
-    token count of every document with an edge (`_node_info`)."""
-    nodes, node_ids, node_sizes = info
-    if not include_singletons:
-        write_clusters(writer, nodes, node_ids, node_sizes, found, False)
-        return
-    edges = found.edges()
-    position = {k: i for i, k in enumerate(nodes.tolist())}
-    root = components(nodes.size, ((position[e.a], position[e.b]) for e in edges))
-    members: dict[int, list[int]] = {}
-    for i, r in enumerate(root.tolist()):
-        members.setdefault(int(nodes[r]), []).append(int(nodes[i]))
-    by_root: dict[int, list[Edge]] = {}
-    for e in edges:
-        by_root.setdefault(int(nodes[root[position[e.a]]]), []).append(e)
-    ids = dict(zip(nodes.tolist(), node_ids, strict=True))
-    n_tokens = dict(zip(nodes.tolist(), node_sizes.tolist(), strict=True))
-
-    def cluster(r: int) -> dict[str, Any]:
-        return cluster_record(members[r], ids, n_tokens, by_root.get(r, []))
-
-    roots = sorted(members)
-    pending = iter(roots)
-    next_root = next(pending, None)
-    for _, block in blocks.sortByKey().toLocalIterator():  # every document, in key order
-        for key, doc_id, size in _doc_info(losers)((0, block)):
-            while next_root is not None and next_root <= key:
-                writer.cluster(cluster(next_root))
-                next_root = next(pending, None)
-            if key not in position:
-                writer.cluster(cluster_record([key], {key: doc_id}, {key: size}, []))
-    while next_root is not None:
-        writer.cluster(cluster(next_root))
-        next_root = next(pending, None)
-
-
-def _clusters_distributed(
-    blocks: RDD[tuple[int, Block]], edges: RDD[Edge], losers: Any, n: int, include_singletons: bool
-) -> Iterator[dict[str, Any]]:
-    """Cluster records in root order with large-star / small-star and joins: for more edges than a driver holds."""
-    roots = connected_components(edges.map(lambda e: (e.a, e.b)), n).persist()  # (node, root), root excluded
-    members = roots.union(roots.map(lambda nr: (nr[1], nr[1])).distinct(n))  # (node, root), root included
-    info = blocks.flatMap(_doc_info(losers)).map(lambda x: (x[0], (x[1], x[2])))  # (key, (id, n_tokens))
-    by_root = members.join(info, n).map(lambda x: (x[1][0], (x[0], x[1][1][0], x[1][1][1]))).groupByKey(n)
-    edges_by_root = edges.map(lambda e: (e.a, e)).join(members, n).map(lambda x: (x[1][1], x[1][0])).groupByKey(n)
-    clusters = by_root.leftOuterJoin(edges_by_root, n).map(_record)
+    """Write the clusters of the collected edges exactly as the local engine does (`write_clusters`); with
+    singletons, every document streams from the blocks in key order. `info`: key, id, token count and
+    spelling variants of every document with an edge (`_node_info`)."""
+    nodes, node_ids, node_sizes, node_variants = info
+    singletons: Iterable[tuple[int, str]] = ()
     if include_singletons:
-        lone = info.subtractByKey(members, n).map(
-            lambda x: (x[0], cluster_record([x[0]], {x[0]: x[1][0]}, {x[0]: x[1][1]}, []))
-        )
-        clusters = clusters.union(lone)
-    for _, rec in clusters.sortByKey(numPartitions=n).toLocalIterator():
-        yield rec
-    roots.unpersist()
+        ids_of = _doc_ids(losers)
+        # Every document, in key order.
+        singletons = (doc for _, block in blocks.sortByKey().toLocalIterator() for doc in ids_of(block))
+    write_clusters(writer, nodes, node_ids, node_sizes, node_variants, found, singletons)
 
 
 def run_spark(
@@ -555,13 +484,8 @@ def run_spark(
     include_singletons: bool = False,
     progress: bool = True,
     partitions: int | None = None,
-    driver_edges: int = DRIVER_EDGES,
 ) -> dict[str, Any]:
-    """Cluster the records of `paths` with Spark; writes the same files as dedup.run_local.
-
-    Up to `driver_edges` verified edges are clustered on the driver; more go
-    through the distributed connected components.
-    """
+    """Cluster the records of `paths` with Spark; writes the same files as dedup.run_local."""
     settings = settings or Settings.load()
     spark = spark or spark_session(master, progress)
     sc = spark.sparkContext
@@ -632,16 +556,9 @@ def run_spark(
     phases["verify"] = time.perf_counter() - started
     for rdd in (pairs, block_parts):
         rdd.unpersist()
-    if n_edges <= driver_edges:
-        found = edges.filter(lambda pe: len(pe[1]) > 0).map(lambda pe: pe[1:]).collect()
-        info = _node_info(i for _, i in found)
-        _clusters_on_driver(
-            all_blocks, EdgeArrays.concat([e for e, _ in found]), info, losers, include_singletons, writer
-        )
-    else:
-        one_by_one: RDD[Edge] = edges.flatMap(lambda pe: pe[1].edges())
-        for rec in _clusters_distributed(all_blocks, one_by_one, losers, n, include_singletons):
-            writer.cluster(rec)
+    found = edges.filter(lambda pe: len(pe[1]) > 0).map(lambda pe: pe[1:]).collect()
+    info = _node_info(i for _, i in found)
+    _clusters_on_driver(all_blocks, EdgeArrays.concat([e for e, _ in found]), info, losers, include_singletons, writer)
     n_docs = sum(size for _, size in sizes) - int(losers.value.size)
     seconds = time.perf_counter() - started
     for rdd in (printed, edges):

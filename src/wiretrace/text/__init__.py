@@ -22,13 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from wiretrace.text.batch import bounds, scan, warm_up
+from wiretrace.shingling import sorted_unique
+from wiretrace.text.batch import bounds, hash_tokens, scan, warm_up
 from wiretrace.text.boilerplate import content_spans
-from wiretrace.text.normalize import normalize_token, token_hash
+from wiretrace.text.normalize import fold_shorthand, normalize_token, token_hash
+from wiretrace.text.xxh32 import letters_with_lookalike_digits
 from wiretrace.types import I64, U32
 
 __all__ = [
     "Tokens",
+    "comparison_hashes",
     "content_spans",
     "normalize_token",
     "token_hash",
@@ -104,3 +107,41 @@ def token_hashes_batch(texts: list[str], *, lookalikes: bool = False, shorthand:
     """
     hashes, _, _, offsets = scan(texts, True, lookalikes=lookalikes, shorthand=shorthand)
     return hashes, offsets
+
+
+def comparison_hashes(texts: list[str], *, lookalikes: bool, shorthand: bool) -> tuple[U32, I64, I64]:
+    """`token_hashes_batch` in a comparison form, with how altered each text looks in it (0 without folding).
+
+    Texts alike in comparison form may still differ as written. A scanned copy misreads a word in
+    some places and not in others ("the", "tbe", "thc") and runs letters into digits ("missi1e",
+    "0f"); an edited one spells out the wire's "pct" and "mln". The measure is a text's *spelling
+    variants* (how many more distinct words it has as written than in comparison form), plus its
+    spelt-out shorthand (with ``shorthand``) and its words mixing letters with 0, 1, 5 or 8 (with
+    ``lookalikes``): de-duplication shows the least altered of copies alike in comparison form.
+    """
+    j, starts, ends, offsets = bounds(texts, True, None)
+    n = len(texts)
+    if j is None:
+        return np.empty(0, np.uint32), offsets, np.zeros(n, dtype=np.int64)
+    hashes = hash_tokens(j, starts, ends, lookalikes, False)
+    if not (lookalikes or shorthand):
+        return hashes, offsets, np.zeros(n, dtype=np.int64)
+    text = np.repeat(np.arange(n), np.diff(offsets))
+    altered = np.zeros(n, dtype=np.int64)
+    if shorthand:  # spelt-out shorthand: an outlet's change to the wire's text
+        folded = fold_shorthand(hashes, lookalikes)
+        altered += np.bincount(text[folded != hashes], minlength=n)
+        hashes = folded
+    exact = hash_tokens(j, starts, ends, False, False)
+    altered += _distinct_per_text(exact, offsets) - _distinct_per_text(hashes, offsets)
+    if lookalikes and j.cp.dtype == np.uint8:  # ASCII batches (the usual ones): words mixing letters and digits
+        mixed = letters_with_lookalike_digits(j.cp, starts, ends - starts)  # type: ignore[arg-type]
+        altered += np.bincount(text[mixed], minlength=n)
+    return hashes, offsets, altered
+
+
+def _distinct_per_text(hashes: U32, offsets: I64) -> I64:
+    n = offsets.size - 1
+    text = np.repeat(np.arange(n, dtype=np.uint64), np.diff(offsets))
+    code = sorted_unique((text << np.uint64(32)) | hashes.astype(np.uint64))
+    return np.bincount((code >> np.uint64(32)).astype(np.int64), minlength=n)

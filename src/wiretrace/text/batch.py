@@ -514,6 +514,11 @@ def scan(
     j, starts, ends, offsets = bounds(texts, strip_boilerplate, small)
     if j is None:
         return np.empty(0, np.uint32), starts, ends, offsets
+    return hash_tokens(j, starts, ends, lookalikes, shorthand), starts, ends, offsets
+
+
+def hash_tokens(j: Joined, starts: I64, ends: I64, lookalikes: bool, shorthand: bool) -> U32:
+    """The hashes of the tokens [starts, ends) of the joined texts (see `scan`)."""
     if j.cp.dtype == np.uint8:
         hashes = _ascii_hashes(j.cp, starts, ends - starts, lookalikes)  # type: ignore[arg-type]
     else:
@@ -525,7 +530,7 @@ def scan(
         hashes[unicode_tok] = cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok], lookalikes)
     if shorthand:
         hashes = fold_shorthand(hashes, lookalikes)
-    return hashes, starts, ends, offsets
+    return hashes
 
 
 def bounds(texts: list[str], strip_boilerplate: bool, small: bool | None) -> tuple[Joined | None, I64, I64, I64]:

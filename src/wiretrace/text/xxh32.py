@@ -136,3 +136,23 @@ def _fold_lookalike(
             o += 1
         new_lengths[k] = o - new_starts[k]
     return out, new_starts, new_lengths
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def letters_with_lookalike_digits(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Which ASCII tokens mix letters with 0, 1, 5 or 8: how a scan misreads o, l, s and b ("missi1e",
+    "0f"), and rare in print otherwise."""
+    out = np.zeros(starts.size, dtype=np.bool_)
+    for k in range(starts.size):
+        letter = False
+        digit = False
+        for i in range(starts[k], starts[k] + lengths[k]):
+            c = data[i] | np.uint8(0x20)
+            if np.uint8(97) <= c <= np.uint8(122):
+                letter = True
+            elif c == np.uint8(48) or c == np.uint8(49) or c == np.uint8(53) or c == np.uint8(56):
+                digit = True
+        out[k] = letter and digit
+    return out
