@@ -437,7 +437,6 @@ def test_a_worker_stuck_since_its_fork_does_not_hang_the_pool(monkeypatch: pytes
 
 @settings(deadline=None)  # the first call compiles the routing kernel (~0.3 s on a loaded machine)
 @given(st.lists(st.integers(0, (1 << 62) - 1), min_size=1, max_size=50), st.integers(1, 300))
-@settings(deadline=None)  # the first call imports pyspark: slow on a busy machine
 def test_vector_routing_equals_the_partitioner(keys: list[int], parts: int) -> None:
     """Join 1 ships by `_routes`; Spark places blocks by `_route`: a mismatch would lose pairs."""
     from wiretrace.dedup.spark import route, routes
