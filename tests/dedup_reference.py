@@ -1,6 +1,6 @@
 """The straightforward definitions the de-duplication stages are tested against.
 
-One pair at a time through ``scoring.align`` (`verify`), every pair of a bucket
+One pair at a time through the tests' reference alignment (`verify`), every pair of a bucket
 (`bucket_pairs`), components by union-find (`components`), and a print's
 documents one by one (`printed_docs`): slow, obviously right, and used by no engine.
 """
@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from tests.align_reference import reference_align
 from wiretrace.dedup.params import DedupParams
 from wiretrace.dedup.prints import Printed, offsets
 from wiretrace.dedup.verify import Corpus, Edge, EdgeArrays, align_oriented, orient
-from wiretrace.scoring import ScoringParams, align
+from wiretrace.scoring import ScoringParams
 from wiretrace.shingling import shingle_hashes
 from wiretrace.types import I64, U32, U64
 
@@ -34,17 +35,25 @@ def bucket_pairs(members: Sequence[int], max_bucket: int) -> Iterator[tuple[int,
 
 
 def verify(key_a: int, tokens_a: U32, key_b: int, tokens_b: U32, sp: ScoringParams, dp: DedupParams) -> Edge | None:
-    """Is the pair a duplicate? Aligns the shorter document against the longer one."""
+    """Is the pair a duplicate? Aligns the shorter document against the longer one with the tests'
+    reference alignment (`reference_align`, unit bigram weights) and applies ``dedup.verify``'s rules."""
     na, nb = int(tokens_a.size), int(tokens_b.size)
     short, long_ = (tokens_a, tokens_b) if (na, key_a) <= (nb, key_b) else (tokens_b, tokens_a)
-    if short.size < dp.min_coverage * long_.size:  # cannot reach min_coverage
+    a, b = min(key_a, key_b), max(key_a, key_b)
+    if np.array_equal(short, long_) and short.size >= sp.shingle_size:
+        return Edge(a, b, 1.0, 1.0, 1.0)
+    if short.size < min(dp.min_coverage, dp.lead_coverage) * long_.size:  # cannot reach the coverage asked
         return None
     bigrams = shingle_hashes(short, 2)
     k = sp.shingle_size
-    al = align(shingle_hashes(short, k), bigrams, np.ones(bigrams.size), shingle_hashes(long_, k), int(long_.size), sp)
-    if al is None or al.containment < dp.threshold or al.coverage < dp.min_coverage:
+    al = reference_align(
+        shingle_hashes(short, k), bigrams, np.ones(bigrams.size), shingle_hashes(long_, k), int(long_.size), sp
+    )
+    if al is None or al.containment < dp.threshold:
         return None
-    a, b = min(key_a, key_b), max(key_a, key_b)
+    lead = min(p.story_start for p in al.passages) <= sp.max_gap
+    if al.coverage < dp.min_coverage and not (lead and al.coverage >= dp.lead_coverage):
+        return None
     return Edge(a, b, round(al.containment, 4), round(al.coverage, 4), round(al.jaccard, 4))
 
 
@@ -66,26 +75,8 @@ def align_pairs(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: De
 
 
 def _align_pairs_arrays(corpus: Corpus, left: I64, right: I64, sp: ScoringParams, dp: DedupParams) -> EdgeArrays:
-    """`verify` of the pairs (left[i], right[i]) of `corpus` documents, many pairs per numpy pass.
-
-    The same steps and numbers as ``scoring.align`` with unit bigram weights,
-    done for a whole batch at once (every array carries its pair number in its
-    top bits, so one sort and one search serve every pair):
-
-    * each story (longer document) shingle becomes ``pair | hash | position``;
-      after one sort, a search for ``pair | hash | 0`` finds the first story
-      position of each article (shorter document) shingle, as the stable sort in
-      `align` does;
-    * matched positions are broken into segments on a new pair, an article jump
-      or a diagonal shift over ``max_gap``;
-    * a segment is a passage when the distinct bigrams under its shingles reach
-      ``min_passage_weight`` (unit weights: their count);
-    * containment and coverage are the lengths of the unions of the passages'
-      token ranges, and Jaccard the distinct shared shingles, as in `align`.
-
-    Pairs that cannot pass are dropped on the way (size ratio first); the edges
-    come out in the order of the pairs.
-    """
+    """The engines' batch verification (`align_oriented`, on ``scoring.align_pairs``) of the pairs
+    (left[i], right[i]) of `corpus` documents, edges in pair order."""
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     short, long_ = orient(corpus, left, right)
     ok, containment, coverage, jaccard = align_oriented(corpus, short, long_, sp, dp)

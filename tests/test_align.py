@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.align_reference import reference_align
 from wiretrace.scoring import (
     Alignment,
-    Passage,
     ScoringParams,
     _coverage_mask,
     _slot_find,
@@ -29,63 +29,6 @@ P = ScoringParams(
     derived_containment=0.5,
     verbatim_threshold=0.9,
 )
-
-
-def reference_align(
-    article: U32, article_bigrams: U32, bigram_weights: np.ndarray, story: U32, n_story_tokens: int, p: ScoringParams
-) -> Alignment | None:
-    """`align` as it was before batching (one story, ~25 numpy calls), kept to check against."""
-    n_article_tokens = article_bigrams.size + 1
-    if article.size == 0 or story.size == 0:
-        return None
-    order = np.argsort(story, kind="stable")
-    sorted_story = story[order]
-    idx = np.searchsorted(sorted_story, article)
-    idx_clipped = np.minimum(idx, sorted_story.size - 1)
-    hit = sorted_story[idx_clipped] == article
-    a_pos = np.flatnonzero(hit)
-    if a_pos.size == 0:
-        return None
-    s_pos = order[idx_clipped[a_pos]].astype(np.int64)
-    diag = s_pos - a_pos
-    breaks = np.flatnonzero((np.diff(a_pos) > p.max_gap) | (np.abs(np.diff(diag)) > p.max_gap)) + 1
-    seg_starts = np.concatenate(([0], breaks))
-    seg_ends = np.concatenate((breaks, [a_pos.size]))
-    k = p.shingle_size
-    passages: list[Passage] = []
-    a_lo, a_hi, s_lo, s_hi = [], [], [], []
-    matched = spanned = 0
-    for lo, hi in zip(seg_starts.tolist(), seg_ends.tolist(), strict=True):
-        covered = (a_pos[lo:hi, None] + np.arange(k - 1)[None, :]).reshape(-1)
-        _, first = np.unique(article_bigrams[covered], return_index=True)
-        if float(bigram_weights[covered[first]].sum()) < p.min_passage_weight:
-            continue
-        a0, a1 = int(a_pos[lo]), int(a_pos[hi - 1]) + k
-        seg_s = s_pos[lo:hi]
-        s0, s1 = int(seg_s.min()), int(seg_s.max()) + k
-        span = a1 - a0 - k + 1
-        passages.append(Passage(a0, a1, s0, s1, min(1.0, (hi - lo) / span)))
-        a_lo.append(a0)
-        a_hi.append(a1)
-        s_lo.append(s0)
-        s_hi.append(s1)
-        matched += hi - lo
-        spanned += span
-    if not passages:
-        return None
-    article_mask = _coverage_mask(n_article_tokens, a_lo, a_hi)
-    story_mask = _coverage_mask(n_story_tokens, s_lo, s_hi)
-    a_set = np.unique(article)
-    inter = int(np.isin(a_set, sorted_story).sum())
-    union = a_set.size + np.unique(sorted_story).size - inter
-    return Alignment(
-        passages=tuple(passages),
-        article_mask=article_mask,
-        containment=float(article_mask.sum()) / max(1, n_article_tokens),
-        coverage=float(story_mask.sum()) / max(1, n_story_tokens),
-        jaccard=inter / union if union else 0.0,
-        density=matched / spanned if spanned else 0.0,
-    )
 
 
 def _same(a: Alignment | None, b: Alignment | None) -> bool:

@@ -139,6 +139,38 @@ def test_copies_at_every_noise_rate_join_their_story_and_same_subject_stories_st
         assert "-" not in c["representative"]  # the clean story: the most complete, least altered member
 
 
+def test_a_story_cut_from_the_bottom_is_a_copy_and_identical_texts_score_one(tmp_path: Path) -> None:
+    """A lead cut to a third of the story joins it (the lead rule); the same share from its middle, and a
+    lead under `lead_coverage` (a tenth), do not. Identical texts, repeated phrases and all, score 1.0."""
+    gen = NewsGen(seed=31)
+    docs: list[dict[str, str]] = []
+    expected: list[set[str]] = []
+    for s in range(6):
+        words = gen.article(min_words=450, max_words=500).split(" ")
+        n = len(words)
+        refrain = " ".join(words[:12])
+        story = " ".join(words) + " " + refrain + " " + " ".join(words[40:60]) + " " + refrain
+        docs += [
+            {"id": f"s{s}", "text": story},
+            {"id": f"s{s}-again", "text": story},
+            {"id": f"s{s}-middle", "text": " ".join(words[n // 3 : 2 * n // 3])},
+            {"id": f"s{s}-teaser", "text": " ".join(words[: n // 10])},
+        ]
+        expected.append({f"s{s}", f"s{s}-again"})
+        if s % 2:  # a cut of a cut: the teaser is a third of the lead, so it joins through it
+            docs.append({"id": f"s{s}-lead", "text": " ".join(words[: n // 3])})
+            expected[-1] |= {f"s{s}-lead", f"s{s}-teaser"}
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    run_local([str(path)], tmp_path / "out", DedupParams(), workers=2, progress=False)
+    clusters = _clusters(tmp_path / "out")
+    assert sorted(map(sorted, (set(c["members"]) for c in clusters))) == sorted(map(sorted, expected))
+    for c in clusters:
+        same = [p for p in c["pairs"] if {p["a"], p["b"]} == {c["members"][0], c["members"][1]}]
+        assert [(p["containment"], p["coverage"], p["jaccard"]) for p in same] == [(1.0, 1.0, 1.0)]
+        assert c["representative"] in (c["members"][0], c["members"][1])
+
+
 def test_cli(archive: dict[str, Any], tmp_path: Path) -> None:
     result = CliRunner().invoke(
         dedup_command, [*archive["paths"], "--out", str(tmp_path), "--workers", "2", "--no-progress"]

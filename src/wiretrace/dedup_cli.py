@@ -34,6 +34,10 @@ _DEFAULTS = DedupParams()
     "--min-coverage", type=float, default=_DEFAULTS.min_coverage, show_default=True,
     help="...and share of the longer one covered (stops short briefs chaining roundups).",
 )  # fmt: skip
+@click.option(
+    "--lead-coverage", type=float, default=_DEFAULTS.lead_coverage, show_default=True,
+    help="...or this share of it, when the shorter one is its lead (a story cut from the bottom).",
+)  # fmt: skip
 @click.option("--max-bucket", type=int, default=_DEFAULTS.max_bucket, show_default=True, help="LSH bucket size cap.")
 @click.option(
     "--lookalikes/--no-lookalikes", default=_DEFAULTS.lookalikes, show_default=True,
@@ -62,6 +66,7 @@ def dedup_command(
     text_field: str,
     threshold: float,
     min_coverage: float,
+    lead_coverage: float,
     max_bucket: int,
     lookalikes: bool,
     shorthand: bool,
@@ -71,7 +76,16 @@ def dedup_command(
     no_progress: bool,
 ) -> None:
     """Cluster copies in an archive (JSONL, JSONL.gz, Parquet) into DIR/clusters.jsonl and DIR/summary.json."""
-    params = DedupParams(threshold, min_coverage, max_bucket, id_field, text_field, lookalikes, shorthand)
+    params = DedupParams(
+        threshold=threshold,
+        min_coverage=min_coverage,
+        lead_coverage=lead_coverage,
+        max_bucket=max_bucket,
+        id_field=id_field,
+        text_field=text_field,
+        lookalikes=lookalikes,
+        shorthand=shorthand,
+    )
     truth = _labels(labels) if labels is not None else None
     settings = Settings.load()
     paths = list(inputs)

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
-from wiretrace.shingling import I64, U32, Ragged, distinct, sorted_unique
+from wiretrace.shingling import I64, U32, Ragged, _distinct_sorted, distinct, sorted_unique
 from wiretrace.types import Verdict as Verdict  # re-exported: imported from here before wiretrace.types
 
 
@@ -78,6 +79,7 @@ def _coverage_mask(n: int, starts: Sequence[int], ends: Sequence[int]) -> np.nda
     return mask
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
 def _slots(table: U32) -> tuple[I64, int]:
     """Group a sorted table of uniform 32-bit hashes by their top bits, 8-16 slots per entry:
     slot s holds ``table[slots[s]:slots[s+1]]``, mostly one entry or none.
@@ -86,10 +88,16 @@ def _slots(table: U32) -> tuple[I64, int]:
     tens of thousands of its candidates': ``searchsorted`` pays a branch miss per step for such
     unsorted needles (~0.1 µs a value); a slot settles most values with one comparison.
     """
-    bits = min(24, int(table.size).bit_length() + 3)
+    size_bits = 0
+    while (1 << size_bits) <= table.size:  # int.bit_length of the size
+        size_bits += 1
+    bits = min(24, size_bits + 3)
     shift = 32 - bits
     slots = np.zeros((1 << bits) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(table >> np.uint32(shift), minlength=1 << bits), out=slots[1:])
+    for v in table:
+        slots[(v >> np.uint32(shift)) + 1] += 1
+    for s in range(1, slots.size):
+        slots[s] += slots[s - 1]
     return slots, shift
 
 
@@ -312,6 +320,144 @@ def _chains(
         s_min[g] = lo_s
         s_max[g] = hi_s
     return a_pos[:m], own[:m], seg_lo, seg_hi, weight, s_min, s_max, shared
+
+
+@dataclass(frozen=True)
+class PairAlignments:
+    """`align` of many (article, story) pairs with unit bigram weights, as arrays, one entry per pair.
+
+    What archive de-duplication needs of each alignment: how many tokens of each
+    side lie inside passages (so containment is ``article_covered / article tokens``
+    and coverage ``story_covered / story tokens``, as ``Alignment`` computes them),
+    where the first passage starts in the story, and the distinct shingles the two
+    share (Jaccard's numerator).
+    """
+
+    has_passage: npt.NDArray[np.bool_]
+    article_covered: I64
+    story_covered: I64
+    story_first: I64  # story token where the earliest passage starts (-1: no passage)
+    shared: I64
+
+
+def align_pairs(
+    shingles: U32, bigrams: U32, toff: I64, articles: I64, stories: I64, p: ScoringParams
+) -> PairAlignments:
+    """`align` (unit bigram weights) of document ``articles[i]`` against document ``stories[i]`` of one
+    corpus, for many pairs in one compiled pass: `align_many`'s matching, chaining and weighing
+    (`_chains`) on each article's stories, then the passages' token counts.
+
+    Document d has tokens ``toff[d]:toff[d+1]``; its shingles and bigrams are the entries of `shingles`
+    and `bigrams` from ``toff[d]`` on (entries that would run into the next document are never read).
+    """
+    articles = np.asarray(articles, dtype=np.int64)
+    stories = np.asarray(stories, dtype=np.int64)
+    order = np.argsort(articles, kind="stable")
+    has, a_cov, s_cov, s_first, shared = _pair_chains(
+        shingles, bigrams, toff, articles[order], stories[order], p.shingle_size, p.max_gap, p.min_passage_weight
+    )
+    back = np.empty_like(order)
+    back[order] = np.arange(order.size)
+    return PairAlignments(has[back], a_cov[back], s_cov[back], s_first[back], shared[back])
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _pair_chains(
+    shingles: U32,
+    bigrams: U32,
+    toff: I64,
+    articles: I64,
+    stories: I64,
+    k: int,
+    max_gap: int,
+    min_weight: float,
+) -> tuple[npt.NDArray[np.bool_], I64, I64, I64, I64]:
+    """`align_pairs` of pairs ordered by article: each article's run of pairs is one `_chains` call."""
+    n = articles.size
+    has = np.zeros(n, dtype=np.bool_)
+    a_cov = np.zeros(n, dtype=np.int64)
+    s_cov = np.zeros(n, dtype=np.int64)
+    s_first = np.full(n, -1, dtype=np.int64)
+    shared = np.zeros(n, dtype=np.int64)
+    i = 0
+    while i < n:
+        a = articles[i]
+        j = i
+        while j < n and articles[j] == a:
+            j += 1
+        n_tok = toff[a + 1] - toff[a]
+        if n_tok >= k:
+            lo = toff[a]
+            position = np.arange(n_tok - k + 1, dtype=np.uint64)
+            packed = np.sort((shingles[lo : lo + n_tok - k + 1].astype(np.uint64) << np.uint64(32)) | position)
+            a_uniq, _, a_inv = _distinct_sorted(packed)
+            b_position = np.arange(n_tok - 1, dtype=np.uint64)
+            b_packed = np.sort((bigrams[lo : lo + n_tok - 1].astype(np.uint64) << np.uint64(32)) | b_position)
+            b_uniq, _, b_inv = _distinct_sorted(b_packed)
+            slots, shift = _slots(a_uniq)
+            starts = toff[stories[i:j]]
+            ends = np.maximum(starts, toff[stories[i:j] + 1] - k + 1)
+            a_pos, own, seg_lo, seg_hi, weight, s_min, s_max, found = _chains(
+                a_uniq, slots, shift, a_inv, b_inv, np.ones(b_uniq.size), shingles, starts, ends, k, max_gap, 1
+            )
+            shared[i:j] = found
+            _covered(a_pos, own, seg_lo, seg_hi, weight, s_min, s_max, k, min_weight, i, has, a_cov, s_cov, s_first)
+        i = j
+    return has, a_cov, s_cov, s_first, shared
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _covered(
+    a_pos: I64,
+    own: I64,
+    seg_lo: I64,
+    seg_hi: I64,
+    weight: npt.NDArray[np.float64],
+    s_min: I64,
+    s_max: I64,
+    k: int,
+    min_weight: float,
+    base: int,
+    has: npt.NDArray[np.bool_],
+    a_cov: I64,
+    s_cov: I64,
+    s_first: I64,
+) -> None:
+    """Tokens inside the qualifying chains of each story (``base + own``): the union of their article
+    spans (chains come in article order) and of their story spans (sorted here), as `align`'s masks."""
+    g = 0
+    n_seg = seg_lo.size
+    while g < n_seg:
+        j = own[seg_lo[g]]
+        h = g
+        while h < n_seg and own[seg_lo[h]] == j:
+            h += 1
+        s0 = np.empty(h - g, dtype=np.int64)
+        s1 = np.empty(h - g, dtype=np.int64)
+        m = 0
+        reach = -1
+        covered = 0
+        for x in range(g, h):
+            if weight[x] < min_weight:
+                continue
+            a0, a1 = a_pos[seg_lo[x]], a_pos[seg_hi[x] - 1] + k
+            covered += max(0, a1 - max(a0, reach))
+            reach = max(reach, a1)
+            s0[m] = s_min[x]
+            s1[m] = s_max[x] + k
+            m += 1
+        if m:
+            order = np.argsort(s0[:m])
+            reach = -1
+            story = 0
+            for y in order:
+                story += max(0, s1[y] - max(s0[y], reach))
+                reach = max(reach, s1[y])
+            has[base + j] = True
+            a_cov[base + j] = covered
+            s_cov[base + j] = story
+            s_first[base + j] = s0[order[0]]
+        g = h
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held

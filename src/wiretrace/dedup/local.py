@@ -32,6 +32,7 @@ from wiretrace.dedup.verify import (
     concat_scores,
     content_classes,
     distinct_pairs,
+    distinct_shingles,
     expand_scores,
     gather,
     orient,
@@ -57,8 +58,9 @@ def _verify_chunk(args: tuple[ScoringParams, DedupParams, I64, I64]) -> Scores:
 
 
 def _hash_docs(args: tuple[I64, int]) -> None:
-    """Worker: shingle and bigram hashes of documents `docs` (dense indices), written into the shared
-    _CORPUS arrays at their own positions; only documents with candidate pairs are ever read.
+    """Worker: shingle and bigram hashes of documents `docs` (dense indices), and their distinct shingle
+    counts, written into the shared _CORPUS arrays at their own positions; only documents with candidate
+    pairs are ever read.
 
     The documents' tokens are gathered end to end and hashed in one go: a hash
     that runs into the next gathered document lands on a position past the
@@ -74,6 +76,7 @@ def _hash_docs(args: tuple[I64, int]) -> None:
         at = idx[: hashed.size]
         inside = at < out.size
         out[at[inside]] = hashed[inside]
+    _CORPUS.distinct[docs] = distinct_shingles(_CORPUS.shingles, toff, docs, k)[docs]
 
 
 def _shared_array(size: int, dtype: type[np.generic]) -> np.ndarray:
@@ -199,6 +202,7 @@ def run_local(
         toff,
         _shared_array(max(n_tok - k + 1, 0), np.uint32),
         _shared_array(max(n_tok - 1, 0), np.uint32),
+        _shared_array(n, np.int64),
     )
     found: list[Scores] = []
     step = 2000

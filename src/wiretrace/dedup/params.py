@@ -15,6 +15,7 @@ class DedupParams:
 
     threshold: float = 0.8  # containment of the shorter document in the longer
     min_coverage: float = 0.5  # ...and share of the longer document covered
+    lead_coverage: float = 0.2  # ...or this share, when the shorter one is the longer one's lead (cut from the bottom)
     max_bucket: int = 50  # buckets larger than this give star pairs only
     id_field: str = "id"
     text_field: str = "text"

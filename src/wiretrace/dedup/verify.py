@@ -1,16 +1,22 @@
-"""Stage 4, verification: which candidate pairs are copies, from their exact shingles.
+"""Stage 4, verification: which candidate pairs are copies, from their shingles in comparison form.
 
-A pair is a duplicate when the passages ``scoring.align`` would find (unit
-bigram weights: a stock phrase cannot make most of a story) cover at least
-``threshold`` of the shorter document's tokens (containment) and
-``min_coverage`` of the longer one's (so a short brief quoted inside several
-roundups cannot chain them). ``align_oriented`` computes exactly that for
-thousands of pairs per numpy pass (``tests/dedup_reference.py`` holds the
-one-pair-at-a-time reference it is tested against). The answer depends only on
-the two documents' tokens, so documents with identical tokens (verbatim
-reprints) share a content class and each distinct (short, long) pair of
-contents is aligned once (``align_pairs_distinct``); every candidate pair
-still gets its edge.
+Pairs are aligned by Match's own alignment core (``scoring.align_pairs``: the
+compiled matching, chaining and weighing of ``scoring.align_many``, with unit
+bigram weights, so a stock phrase cannot make most of a story), many pairs per
+compiled pass. The shorter document is a copy of the longer when
+
+* the passages cover at least ``threshold`` of its tokens (containment), and
+* they cover ``min_coverage`` of the longer one's (so a short brief quoted
+  inside several roundups cannot chain them), or, when the shorter one is the
+  longer one's *lead* (its passages start where the longer one starts, within
+  ``max_gap`` tokens: a story cut from the bottom to fit a page), ``lead_coverage``;
+* or the two have exactly the same tokens, a shingle or more (containment and coverage 1).
+
+``tests/dedup_reference.py`` holds the one-pair-at-a-time definition it is
+tested against. The answer depends only on the two documents' tokens, so
+documents with identical tokens (verbatim reprints) share a content class and
+each distinct (short, long) pair of contents is aligned once
+(``align_pairs_distinct``); every candidate pair still gets its edge.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wiretrace.dedup.params import DedupParams
-from wiretrace.scoring import ScoringParams
+from wiretrace.scoring import ScoringParams, align_pairs
 from wiretrace.shingling import shingle_hashes, sorted_unique
 from wiretrace.types import I64, U32
 
@@ -45,23 +51,6 @@ def gather(starts: I64, sizes: I64) -> tuple[I64, I64]:
     return np.repeat(starts, sizes) + offset, offset
 
 
-def _union_lengths(group: I64, lo: I64, hi: I64, n_groups: int) -> I64:
-    """Tokens covered by the union of the intervals [lo, hi) of each group.
-
-    Intervals must be ordered by (group, lo). Each adds what lies past the
-    furthest end of the earlier intervals of its group; shifting every group by
-    a multiple of a span larger than any end keeps the running maximum inside it.
-    """
-    if group.size == 0:
-        return np.zeros(n_groups, dtype=np.int64)
-    span = int(hi.max()) + 1
-    shift = group * span
-    reach = np.maximum.accumulate(hi + shift)
-    before = np.concatenate(([0], reach[:-1]))
-    added = np.maximum(0, hi + shift - np.maximum(lo + shift, before))
-    return np.bincount(group, weights=added, minlength=n_groups).astype(np.int64)
-
-
 @dataclass(frozen=True)
 class Corpus:
     """Token hashes of many documents (flat, ``toff`` offsets) with their shingle and bigram hashes.
@@ -76,10 +65,26 @@ class Corpus:
     toff: I64
     shingles: U32
     bigrams: U32
+    distinct: I64  # distinct shingles of each document (of those with pairs: the others are never read)
 
     @staticmethod
     def of(keys: I64, tokens: U32, toff: I64, k: int) -> Corpus:
-        return Corpus(keys, tokens, toff, blocked_shingle_hashes(tokens, k), blocked_shingle_hashes(tokens, 2))
+        shingles = blocked_shingle_hashes(tokens, k)
+        docs = np.arange(toff.size - 1, dtype=np.int64)
+        return Corpus(
+            keys, tokens, toff, shingles, blocked_shingle_hashes(tokens, 2), distinct_shingles(shingles, toff, docs, k)
+        )
+
+
+def distinct_shingles(shingles: U32, toff: I64, docs: I64, k: int) -> I64:
+    """How many distinct shingles each of `docs` has (an entry per document of `toff`; 0 for the others)."""
+    out = np.zeros(toff.size - 1, dtype=np.int64)
+    sizes = np.maximum(toff[docs + 1] - toff[docs] - k + 1, 0)
+    idx, _ = gather(toff[docs], sizes)
+    doc = np.repeat(np.arange(docs.size, dtype=np.uint64), sizes)
+    code = sorted_unique((doc << np.uint64(32)) | shingles[idx].astype(np.uint64))
+    out[docs] = np.bincount((code >> np.uint64(32)).astype(np.int64), minlength=docs.size)
+    return out
 
 
 HASH_BLOCK = 1 << 16  # tokens per shingle_hashes call: its temporaries stay in cache
@@ -161,122 +166,53 @@ Scores = tuple[I64, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArra
 
 
 def align_oriented(corpus: Corpus, short: I64, long_: I64, sp: ScoringParams, dp: DedupParams) -> Scores:
-    """The core of `align_pairs_arrays` for pairs already oriented: (indices of the pairs that are
-    duplicates, their containment, coverage, Jaccard). It reads nothing but the two documents' hashes,
-    so pairs with the same (short, long) contents get the same answer."""
-    k, g = sp.shingle_size, sp.max_gap
+    """Which of the pairs (already oriented: shorter document first) are copies: (their indices,
+    containment, coverage, Jaccard), the scores rounded as `Edge` rounds them. It reads nothing but the
+    two documents' hashes, so pairs with the same (short, long) contents get the same answer."""
+    k = sp.shingle_size
     sizes = np.diff(corpus.toff)
     ns, nl = sizes[short], sizes[long_]
-    m_s, m_l = np.maximum(ns - k + 1, 0), np.maximum(nl - k + 1, 0)
-    # `verify`'s size test, then `align`'s: no shingles on one side, no alignment.
-    live = ~(ns < dp.min_coverage * nl) & (m_s > 0) & (m_l > 0)
+    same = _same_tokens(corpus, short, long_, k)
+    # Too short to reach the coverage asked (even of a lead), or no shingle on a side: no alignment.
+    live = ~same & (ns >= min(dp.min_coverage, dp.lead_coverage) * nl) & (ns >= k) & (nl >= k)
     order = np.flatnonzero(live)
-    if order.size == 0:
-        return _NO_SCORES
-    short, long_, ns, nl, m_s, m_l = short[order], long_[order], ns[order], nl[order], m_s[order], m_l[order]
-    pos_bits = max(1, int(m_l.max()).bit_length())
-    pair_bits = max(1, (order.size - 1).bit_length())
-    if pair_bits + max(33 + pos_bits, 2 * pos_bits) > 64:  # huge documents in a big batch: halve it
-        half = order.size // 2
-        first = align_oriented(corpus, short[:half], long_[:half], sp, dp)
-        second = align_oriented(corpus, short[half:], long_[half:], sp, dp)
-        return (
-            np.concatenate((order[first[0]], order[half + second[0]])),
-            *(np.concatenate((x, y)) for x, y in zip(first[1:], second[1:], strict=True)),
-        )  # type: ignore[return-value]
-    n = order.size
-    pb = np.uint64(pos_bits)
-    pos_mask = np.uint64((1 << pos_bits) - 1)
-    # Every shingle of both sides as pair | hash | side | position (side 0: story), in one sort: a
-    # (pair, hash) group lists its story positions first, ascending, then its article positions.
-    s_idx, s_off = gather(corpus.toff[long_], m_l)
-    a_idx, a_off = gather(corpus.toff[short], m_s)
-    pair_no = np.arange(n, dtype=np.uint64)
-    merged = np.sort(
-        np.concatenate(
-            (
-                (np.repeat(pair_no, m_l) << (pb + np.uint64(33)))
-                | (corpus.shingles[s_idx].astype(np.uint64) << (pb + np.uint64(1)))
-                | s_off.astype(np.uint64),
-                (np.repeat(pair_no, m_s) << (pb + np.uint64(33)))
-                | (corpus.shingles[a_idx].astype(np.uint64) << (pb + np.uint64(1)))
-                | (np.uint64(1) << pb)
-                | a_off.astype(np.uint64),
-            )
-        )
+    al = align_pairs(corpus.shingles, corpus.bigrams, corpus.toff, short[order], long_[order], sp)
+    containment = al.article_covered / np.maximum(1, ns[order])
+    coverage = al.story_covered / np.maximum(1, nl[order])
+    lead = (al.story_first >= 0) & (al.story_first <= sp.max_gap)
+    copy = (
+        al.has_passage
+        & (containment >= dp.threshold)
+        & ((coverage >= dp.min_coverage) | (lead & (coverage >= dp.lead_coverage)))
     )
-    group = merged >> (pb + np.uint64(1))
-    side = ((merged >> pb) & np.uint64(1)).astype(bool)
-    begins = np.ones(merged.size, dtype=bool)
-    np.not_equal(group[1:], group[:-1], out=begins[1:])
-    starts = np.flatnonzero(begins)
-    ends = np.append(starts[1:], merged.size)
-    # Jaccard of the distinct shingles (a group is one distinct hash of one pair), counted per pair
-    # from running sums, as groups come in pair order.
-    in_story, in_article = ~side[starts], side[ends - 1]
-    bounds = np.searchsorted(merged[starts] >> (pb + np.uint64(33)), pair_no, side="left")
-    bounds = np.append(bounds, starts.size)
-
-    def per_pair(flags: np.ndarray) -> I64:
-        run = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
-        return run[bounds[1:]] - run[bounds[:-1]]
-
-    distinct_story, distinct_article = per_pair(in_story), per_pair(in_article)
-    inter = per_pair(in_story & in_article)
-    # An article shingle matches when its group starts with a story entry: the first story position.
-    group_no = np.cumsum(begins) - 1
-    hit = side & in_story[group_no]
-    if not hit.any():
-        return _NO_SCORES
-    h = merged[hit]
-    # Matches in (pair, article position) order, each with its story position.
-    matches = np.sort(
-        ((h >> (pb + np.uint64(33))) << (pb + pb)) | ((h & pos_mask) << pb) | (merged[starts] & pos_mask)[group_no[hit]]
-    )
-    h_pair = (matches >> (pb + pb)).astype(np.int64)
-    a_pos = ((matches >> pb) & pos_mask).astype(np.int64)
-    s_pos = (matches & pos_mask).astype(np.int64)
-    diag = s_pos - a_pos
-    new = np.ones(a_pos.size, dtype=bool)
-    new[1:] = (h_pair[1:] != h_pair[:-1]) | (np.diff(a_pos) > g) | (np.abs(np.diff(diag)) > g)
-    seg_lo = np.flatnonzero(new)
-    seg_hi = np.append(seg_lo[1:], a_pos.size)
-    seg_of = np.cumsum(new) - 1
-    # Bigram positions under a segment's shingles: [a_pos, a_pos + k - 2] of each hit, each position once.
-    prev_end = np.full(a_pos.size, -1, dtype=np.int64)  # last covered position of the earlier hits of the segment
-    prev_end[1:] = a_pos[:-1] + k - 2
-    prev_end[new] = -1
-    first_pos = np.maximum(a_pos, prev_end + 1)
-    count = np.maximum(0, a_pos + k - 1 - first_pos)
-    b_idx, _ = gather(corpus.toff[short[h_pair]] + first_pos, count)
-    b_seg = np.repeat(seg_of, count).astype(np.uint64)
-    distinct_keys = sorted_unique((b_seg << np.uint64(32)) | corpus.bigrams[b_idx].astype(np.uint64))
-    distinct = np.bincount((distinct_keys >> np.uint64(32)).astype(np.int64), minlength=seg_lo.size)
-    passage = distinct.astype(np.float64) >= sp.min_passage_weight
-    p_lo, p_hi = seg_lo[passage], seg_hi[passage]
-    if p_lo.size == 0:
-        return _NO_SCORES
-    p_pair = h_pair[p_lo]
-    a0, a1 = a_pos[p_lo], a_pos[p_hi - 1] + k
-    s0 = np.minimum.reduceat(s_pos, seg_lo)[passage]
-    s1 = np.maximum.reduceat(s_pos, seg_lo)[passage] + k
-    covered_a = _union_lengths(p_pair, a0, a1, n)
-    by_story = np.lexsort((s0, p_pair))
-    covered_s = _union_lengths(p_pair[by_story], s0[by_story], s1[by_story], n)
-    containment = covered_a / np.maximum(1, ns)
-    coverage = covered_s / np.maximum(1, nl)
-    has_passage = np.bincount(p_pair, minlength=n) > 0
-    ok = np.flatnonzero(has_passage & (containment >= dp.threshold) & (coverage >= dp.min_coverage))
-    both = inter[ok]
-    union = distinct_article[ok] + distinct_story[ok] - both
-    # The same float divisions as `verify` (int64 counts are exact in float64), then Python's rounding.
+    ok = order[copy]
+    both = al.shared[copy]
+    union = corpus.distinct[short[ok]] + corpus.distinct[long_[ok]] - both
+    # The same float divisions as `align` (int64 counts are exact in float64), then Python's rounding.
     jaccard = np.where(union > 0, both.astype(np.float64) / np.maximum(union, 1), 0.0)
+    identical = np.flatnonzero(same)
+    ones = np.ones(identical.size)
+    pick = np.argsort(np.concatenate((identical, ok)), kind="stable")
     return (
-        order[ok],
-        _round4(covered_a[ok].astype(np.float64) / np.maximum(1, ns[ok])),
-        _round4(covered_s[ok].astype(np.float64) / np.maximum(1, nl[ok])),
-        _round4(jaccard),
+        np.concatenate((identical, ok))[pick],
+        np.concatenate((ones, _round4(al.article_covered[copy] / np.maximum(1, ns[ok]))))[pick],
+        np.concatenate((ones, _round4(al.story_covered[copy] / np.maximum(1, nl[ok]))))[pick],
+        np.concatenate((ones, _round4(jaccard)))[pick],
     )
+
+
+def _same_tokens(corpus: Corpus, short: I64, long_: I64, k: int) -> npt.NDArray[np.bool_]:
+    """Which pairs are one document, or two with exactly the same tokens (at least a shingle of them)."""
+    sizes = np.diff(corpus.toff)
+    same: npt.NDArray[np.bool_] = (short == long_) & (sizes[short] >= k)
+    check = np.flatnonzero(~same & (sizes[short] == sizes[long_]) & (sizes[short] >= k))
+    if check.size:
+        n = sizes[short[check]]
+        a, _ = gather(corpus.toff[short[check]], n)
+        b, _ = gather(corpus.toff[long_[check]], n)
+        differ = np.add.reduceat((corpus.tokens[a] != corpus.tokens[b]).astype(np.int64), np.cumsum(n) - n)
+        same[check[differ == 0]] = True
+    return same
 
 
 _NO_SCORES: Scores = (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0))
