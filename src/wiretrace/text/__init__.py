@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from wiretrace.shingling import sorted_unique
-from wiretrace.text.batch import bounds, hash_tokens, scan, warm_up
+from wiretrace.text.batch import bounds, hash_tokens, scan, spelling_variants, warm_up
 from wiretrace.text.boilerplate import content_spans
 from wiretrace.text.normalize import fold_shorthand, normalize_token, token_hash
 from wiretrace.text.xxh32 import letters_with_lookalike_digits
@@ -132,16 +131,8 @@ def comparison_hashes(texts: list[str], *, lookalikes: bool, shorthand: bool) ->
         folded = fold_shorthand(hashes, lookalikes)
         altered += np.bincount(text[folded != hashes], minlength=n)
         hashes = folded
-    exact = hash_tokens(j, starts, ends, False, False)
-    altered += _distinct_per_text(exact, offsets) - _distinct_per_text(hashes, offsets)
+    altered += spelling_variants(hashes, hash_tokens(j, starts, ends, False, False), offsets)
     if lookalikes and j.cp.dtype == np.uint8:  # ASCII batches (the usual ones): words mixing letters and digits
         mixed = letters_with_lookalike_digits(j.cp, starts, ends - starts)  # type: ignore[arg-type]
         altered += np.bincount(text[mixed], minlength=n)
     return hashes, offsets, altered
-
-
-def _distinct_per_text(hashes: U32, offsets: I64) -> I64:
-    n = offsets.size - 1
-    text = np.repeat(np.arange(n, dtype=np.uint64), np.diff(offsets))
-    code = sorted_unique((text << np.uint64(32)) | hashes.astype(np.uint64))
-    return np.bincount((code >> np.uint64(32)).astype(np.int64), minlength=n)

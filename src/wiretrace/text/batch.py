@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import regex
@@ -562,3 +563,22 @@ def bounds(texts: list[str], strip_boilerplate: bool, small: bool | None) -> tup
     offsets[:-1] = np.searchsorted(starts, j.starts)
     offsets[-1] = starts.size
     return j, starts, ends, offsets
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def spelling_variants(folded: U32, exact: U32, offsets: I64) -> I64:
+    """Per text ``[offsets[i], offsets[i+1])``: how many more distinct words it has as written (`exact`)
+    than in a comparison form (`folded`): one sort of its (folded, exact) pairs, then a pass."""
+    n = offsets.size - 1
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        if hi - lo < 2:
+            continue
+        pairs = np.sort((folded[lo:hi].astype(np.uint64) << np.uint64(32)) | exact[lo:hi].astype(np.uint64))
+        extra = 0
+        for x in range(1, pairs.size):
+            if pairs[x] != pairs[x - 1] and (pairs[x] >> np.uint64(32)) == (pairs[x - 1] >> np.uint64(32)):
+                extra += 1  # another spelling of the same word
+        out[i] = extra
+    return out
