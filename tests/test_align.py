@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +30,7 @@ P = ScoringParams(
     min_containment=0.05,
     derived_containment=0.5,
     verbatim_threshold=0.9,
+    passage_bridge=0,  # the chains as they are: what the reference below computes
 )
 
 
@@ -78,6 +81,25 @@ def test_align_many_equals_the_reference_on_many_stories() -> None:
                 align(article, bigrams, weights, story, sizes[i], P),
                 reference_align(article, bigrams, weights, story, sizes[i], P),
             )
+
+
+def test_align_many_with_passages_joined_equals_align_story_by_story() -> None:
+    """With chains joined into passages (and repeated shingles paired near the diagonal), the
+    batched pass still answers for each story what aligning it alone does."""
+    rng = np.random.default_rng(11)
+    joined = dataclasses.replace(P, passage_bridge=64)
+    for trial in range(40):
+        vocab = int(rng.choice([30, 300, 5000]))
+        tokens = rng.integers(0, vocab, int(rng.integers(1, 400)), dtype=np.uint32)
+        stories_tokens = [_story_from(rng, tokens, vocab) for _ in range(int(rng.integers(1, 30)))]
+        article = shingle_hashes(tokens, P.shingle_size)
+        bigrams = shingle_hashes(tokens, 2)
+        weights = np.ones(bigrams.size) if trial % 3 == 0 else (bigrams % 997) / 997.0 * 2.5
+        stories = [shingle_hashes(t, P.shingle_size) for t in stories_tokens]
+        sizes = [t.size for t in stories_tokens]
+        got = align_many(article, bigrams, weights, stories, sizes, joined)
+        for i, story in enumerate(stories):
+            assert _same(got[i], align(article, bigrams, weights, story, sizes[i], joined)), (trial, i)
 
 
 def test_align_many_of_nothing() -> None:

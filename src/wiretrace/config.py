@@ -70,6 +70,16 @@ class MatchSettings:
         32, "...unless one story has this many window hits (about 40 words copied): the article is a copy of it."
     )
     max_gap: int = _opt(8, "Tokens a passage may skip over (OCR noise, a changed word).")
+    passage_bridge: int = _opt(
+        64,
+        "Longest gap, in tokens in either text, joining two passages that follow each other in both texts"
+        " (an inserted or dropped sentence, a garbled stretch) into one (0: passages are not joined).",
+    )
+    passage_bridge_share: float = _opt(
+        0.25,
+        "...and at most this share of the two passages' length in the article (but always --max-gap), so short"
+        " runs join only close by.",
+    )
     min_passage_weight: float = _opt(8.0, "IDF-weighted matched bigrams for a passage to count.")
     min_match_tokens: int = _opt(12, "Tokens in passages for a story to count as a source.")
     rewrite_containment: float = _opt(

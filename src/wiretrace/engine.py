@@ -77,6 +77,8 @@ class Detector:
             min_containment=m.min_containment,
             derived_containment=m.derived_containment,
             verbatim_threshold=m.verbatim_threshold,
+            passage_bridge=m.passage_bridge,
+            passage_bridge_share=m.passage_bridge_share,
         )
         self.rewrite_model = load_model(m.rewrite_model)
 

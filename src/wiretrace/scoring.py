@@ -3,16 +3,18 @@
 LSH only proposes candidates; every number the API returns is computed here
 from the exact shingle sequences of the article and of each candidate story:
 
-* matched shingles are chained into passages along diagonals (article
-  position minus story position), so reordered paragraphs, dropped sentences
-  and merged blocks become separate passages, and OCR noise or a substituted
-  word only leaves a small gap inside one;
+* matched shingles are chained along diagonals (article position minus story
+  position), and chains that continue each other in both texts are joined
+  across short gaps, so one reused passage is one passage (OCR noise, a
+  substituted word, an inserted or dropped sentence inside it), while
+  reordered paragraphs and merged blocks stay separate passages;
 * a passage counts only if its distinct word pairs carry enough weight by
   inverse document frequency, so stock phrases ("for the year ended", "in a
   filing with the Securities and Exchange Commission") and degenerate repeated
   text cannot make a match, in any language, without stop-word lists;
-* containment is the share of article tokens inside passages, coverage the
-  share of story tokens, both over prose tokens (boilerplate is already gone);
+* containment is the share of article tokens inside qualifying chains,
+  coverage the share of story tokens, both over prose tokens (boilerplate is
+  already gone); the gaps joined between chains are not counted;
 * a rewrite (same facts, reworded sentences) leaves few passages but keeps
   its source's rarer word pairs: the IDF-weighted share of the article's
   bigrams found in the story measures that, and stands in for containment
@@ -42,6 +44,8 @@ class ScoringParams:
     min_containment: float  # ... and share of the article or of the story
     derived_containment: float  # article share from wire for DERIVED
     verbatim_threshold: float  # containment, coverage and density for VERBATIM
+    passage_bridge: int = 64  # longest gap (tokens, either text) joining chains into one passage; 0: off
+    passage_bridge_share: float = 0.25  # ...and at most this share of their summed article length
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +154,13 @@ def align_many(
     * each article shingle is paired with its first occurrence in the story;
     * matches are chained along diagonals, breaking where the article jumps
       more than ``max_gap`` ahead or the diagonal shifts by more than that;
-    * a chain is a passage when its distinct bigrams weigh ``min_passage_weight``.
+    * a chain qualifies when its distinct bigrams weigh ``min_passage_weight``;
+    * with ``passage_bridge`` > 0, chains continuing each other in both texts
+      across a short gap are joined into one passage (``_bridge``); a passage
+      needs a qualifying chain. Containment and coverage count the tokens of
+      the qualifying chains (a chain already spans a changed word) as without
+      joining, not the gaps or weaker chains a passage takes in: an inserted
+      or dropped sentence is not reused text.
     """
     stories = stories if isinstance(stories, Ragged) else Ragged.of(stories)
     n = len(stories)
@@ -184,40 +194,63 @@ def align_many(
         cov = (a_pos[seg_lo[s] : seg_hi[s], None] + np.arange(k - 1)[None, :]).reshape(-1)
         _, f = np.unique(article_bigrams[cov], return_index=True)
         keep[s] = float(bigram_weights[cov[f]].sum()) >= p.min_passage_weight
-    segs = np.flatnonzero(keep)
-    if segs.size == 0:
+    if not keep.any():
         return out
+    seg_own = own[seg_lo]
+    seg_a0, seg_a1 = a_pos[seg_lo], a_pos[seg_hi - 1] + k
+    seg_s1 = s_max + k
+    seg_n = seg_hi - seg_lo
+    if p.passage_bridge > 0:
+        # Only stories with a qualifying chain have passages (most candidates have none).
+        has = np.zeros(todo.size, dtype=bool)
+        has[seg_own[keep]] = True
+        segs = np.flatnonzero(has[seg_own])
+        p_own, p_a0, p_a1, p_s0, p_s1, p_n, p_ok = _bridge(
+            seg_own[segs],
+            seg_a0[segs],
+            seg_a1[segs],
+            s_min[segs],
+            seg_s1[segs],
+            seg_n[segs],
+            keep[segs],
+            k,
+            p.passage_bridge,
+            p.passage_bridge_share,
+            min(p.max_gap, p.passage_bridge),
+        )
+        # Containment and coverage count the chains that qualify by themselves, as without
+        # joining: joining changes how passages are reported, not how much text is shared (the
+        # gaps and the weaker chains a passage takes in count for neither).
+        segs = segs[keep[segs]]
+        reported = np.flatnonzero(p_ok)
+        pass_own = p_own[reported]
+    else:
+        segs = reported = np.flatnonzero(keep)
+        pass_own = seg_own[segs]
+        p_a0, p_a1, p_s0, p_s1, p_n = seg_a0, seg_a1, s_min, seg_s1, seg_n
 
     n_article_tokens = article_bigrams.size + 1
-    seg_story = own[seg_lo[segs]]
+    seg_story = seg_own[segs]
     for j in sorted_unique(seg_story).tolist():
-        passages: list[Passage] = []
-        a_lo: list[int] = []
-        a_hi: list[int] = []
-        s_lo: list[int] = []
-        s_hi: list[int] = []
-        matched = 0
-        spanned = 0
-        for s in segs[seg_story == j].tolist():
-            lo, hi = int(seg_lo[s]), int(seg_hi[s])
-            a0, a1 = int(a_pos[lo]), int(a_pos[hi - 1]) + k
-            s0, s1 = int(s_min[s]), int(s_max[s]) + k
-            span = a1 - a0 - k + 1
-            passages.append(Passage(a0, a1, s0, s1, min(1.0, (hi - lo) / span)))
-            a_lo.append(a0)
-            a_hi.append(a1)
-            s_lo.append(s0)
-            s_hi.append(s1)
-            matched += hi - lo
-            spanned += span
+        mine = segs[seg_story == j]
+        a_lo, a_hi = seg_a0[mine], seg_a1[mine]
+        matched = int(seg_n[mine].sum())
+        spanned = int((a_hi - a_lo - k + 1).sum())
+        q = reported[pass_own == j]
+        passages = tuple(
+            Passage(a0, a1, s0, s1, min(1.0, n / (a1 - a0 - k + 1)))
+            for a0, a1, s0, s1, n in zip(
+                p_a0[q].tolist(), p_a1[q].tolist(), p_s0[q].tolist(), p_s1[q].tolist(), p_n[q].tolist(), strict=True
+            )
+        )
         i = int(todo[j])
         n_story = int(n_story_tokens[i])
-        article_mask = _coverage_mask(n_article_tokens, a_lo, a_hi)
-        story_mask = _coverage_mask(n_story, s_lo, s_hi)
+        article_mask = _coverage_mask(n_article_tokens, a_lo.tolist(), a_hi.tolist())
+        story_mask = _coverage_mask(n_story, s_min[mine].tolist(), seg_s1[mine].tolist())
         inter = int(shared[j])
         union = a_uniq.size + sorted_unique(stories[i]).size - inter
         out[i] = Alignment(
-            passages=tuple(passages),
+            passages=passages,
             article_mask=article_mask,
             containment=float(article_mask.sum()) / max(1, n_article_tokens),
             coverage=float(story_mask.sum()) / max(1, n_story),
@@ -458,6 +491,110 @@ def _covered(
             s_cov[base + j] = story
             s_first[base + j] = s0[order[0]]
         g = h
+
+
+_BRIDGE_LOOKBACK = 32  # earlier passages of a story a chain may join (stock phrases start many)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held
+def _bridge(
+    own: I64,
+    a0: I64,
+    a1: I64,
+    s0: I64,
+    s1: I64,
+    n: I64,
+    strong: np.ndarray,
+    k: int,
+    bridge: int,
+    share: float,
+    floor: int,
+) -> tuple[I64, I64, I64, I64, I64, I64, np.ndarray]:
+    """Join chains (story by story, in article order) into passages.
+
+    A chain joins the nearest earlier passage that it continues in both texts: it ends further
+    on in both, and the gaps before it in the article and in the story are at most ``bridge``
+    tokens and ``share`` of the two's article length, though never less than ``floor`` (what
+    the chaining itself skips); overlaps of up to a shingle are allowed, as a chain breaks where
+    the diagonal shifts, often in mid-shingle. So a reused passage stays one across an inserted
+    or dropped sentence, a garbled stretch, an unmasked caption or a stray match (a shingle the
+    story also has earlier pairs with that first occurrence and breaks the chain), while
+    reordered paragraphs, whose story order runs backwards, stay apart.
+
+    A chain does not join across a qualifying passage that lies between them in the article
+    (a paragraph moved there from elsewhere in the story: three passages, not one around it).
+    Chains too weak to count alone (``strong`` false) may extend a passage but never make one.
+    A passage inside another in both texts is not reported.
+
+    Returns per passage its story, token spans in both texts, matched shingles (of all its
+    chains) and whether it is reported.
+    """
+    m = own.size
+    p_own = np.empty(m, dtype=np.int64)
+    p_a0 = np.empty(m, dtype=np.int64)
+    p_a1 = np.empty(m, dtype=np.int64)
+    p_s0 = np.empty(m, dtype=np.int64)
+    p_s1 = np.empty(m, dtype=np.int64)
+    p_n = np.empty(m, dtype=np.int64)
+    ok = np.zeros(m, dtype=np.bool_)
+    n_p = 0
+    first = 0  # the current story's first passage
+    for g in range(m):
+        if g == 0 or own[g] != own[g - 1]:
+            first = n_p
+        best = -1
+        best_gap = bridge + 1
+        blocked = n_p  # a qualifying passage lies in the article between this chain and earlier ones
+        for q in range(n_p - 1, max(first, n_p - _BRIDGE_LOOKBACK) - 1, -1):
+            ga = a0[g] - p_a1[q]
+            gs = s0[g] - p_s1[q]
+            gap = max(ga, gs)
+            if (
+                a1[g] > p_a1[q]
+                and s1[g] > p_s1[q]
+                and min(ga, gs) >= -k
+                and gap < best_gap
+                and gap <= min(bridge, max(floor, int(share * (a1[g] - a0[g] + p_a1[q] - p_a0[q]))))
+                # not across another passage in the article (a paragraph moved in between)
+                and not (blocked < n_p and p_a1[q] <= p_a0[blocked] + k)
+            ):
+                best = q
+                best_gap = gap
+            if ok[q] and (blocked == n_p or p_a0[q] < p_a0[blocked]):
+                blocked = q
+        if best < 0:
+            best = n_p
+            n_p += 1
+            p_own[best] = own[g]
+            p_a0[best] = a0[g]
+            p_a1[best] = a1[g]
+            p_s0[best] = s0[g]
+            p_s1[best] = s1[g]
+            p_n[best] = n[g]
+            ok[best] = strong[g]
+        else:
+            p_a1[best] = a1[g]
+            p_s0[best] = min(p_s0[best], s0[g])
+            p_s1[best] = s1[g]
+            p_n[best] += n[g]
+            ok[best] = ok[best] or strong[g]
+    strong_ids = np.flatnonzero(ok[:n_p])
+    lo = 0
+    while lo < strong_ids.size:  # passages inside others of the same story, in both texts
+        hi = lo
+        while hi < strong_ids.size and p_own[strong_ids[hi]] == p_own[strong_ids[lo]]:
+            hi += 1
+        for x in range(lo, hi):
+            q = strong_ids[x]
+            if not ok[q]:
+                continue
+            for y in range(lo, hi):
+                r = strong_ids[y]
+                inside = p_a0[q] <= p_a0[r] and p_a1[r] <= p_a1[q] and p_s0[q] <= p_s0[r] and p_s1[r] <= p_s1[q]
+                if r != q and ok[r] and inside:
+                    ok[r] = False
+        lo = hi
+    return p_own[:n_p], p_a0[:n_p], p_a1[:n_p], p_s0[:n_p], p_s1[:n_p], p_n[:n_p], ok[:n_p]
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)  # compiled once per install; no GIL held

@@ -27,4 +27,5 @@ def scoring_params(settings: Settings) -> ScoringParams:
     """ScoringParams from the match settings, whatever fields the two share."""
     names = {f.name for f in dataclasses.fields(ScoringParams)}
     values = {f.name: getattr(settings.match, f.name) for f in dataclasses.fields(MatchSettings) if f.name in names}
+    values["passage_bridge"] = 0  # de-duplication reads containment and coverage, never passages
     return ScoringParams(shingle_size=settings.index.shingle_size, **values)
