@@ -561,6 +561,9 @@ class CorpusGenerator:
             return len(t.split())
 
         parts: list[tuple[str, GenStory | None]] = []  # (text, source story or None)
+        # Passage truth for parts that are not a plain copy of their story's text: part index ->
+        # [(part start, part end, story body start, story body end)] (plain copies are located).
+        spans: dict[int, list[tuple[int, int, int, int]]] = {}
         headline = s.headline
         extra: dict[str, Any] = {}
         if kind == "verbatim":
@@ -586,9 +589,12 @@ class CorpusGenerator:
                 a = int(rng.integers(0, max(1, len(st.paragraphs) - k)))
                 parts.append(("\n\n".join(st.paragraphs[a : a + k]), st))
         elif kind == "edited":
-            parts = [(edited(rng, s.paragraphs), s)]
+            text, spans[0] = _edited_passages(rng, s.paragraphs, len(s.dateline))
+            parts = [(text, s)]
         elif (rate := noise_rate(kind)) is not None:
-            parts = [(ocr_noise(rng, s.body, rate), s)]
+            text, moved = ocr_noise_mapped(rng, s.body, rate)
+            spans[0] = [(moved[len(s.dateline)], moved[len(s.body)], len(s.dateline), len(s.body))]
+            parts = [(text, s)]
         elif kind in _HARD:
             pieces, headline, s = _HARD[kind](rng, picks, other, other2)
             parts = [(t, s if copied else None) for t, copied in pieces]
@@ -614,7 +620,66 @@ class CorpusGenerator:
             {"story_id": sid, "fraction": round(min(1.0, w / total), 3), "accept": accept(st)}
             for sid, (st, w) in ranked
         ]
-        return {"kind": kind, "headline": headline, "text": text, "derived": bool(sources), "sources": sources, **extra}
+        return {
+            "kind": kind,
+            "headline": headline,
+            "text": text,
+            "derived": bool(sources),
+            "sources": sources,
+            "passages": _passage_truth(text, parts, spans),
+            **extra,
+        }
+
+
+def _word_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) narrowed to its first and last letters or digits (empty when it has none)."""
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return start, end
+
+
+def _passage_truth(
+    text: str, parts: list[tuple[str, GenStory | None]], spans: dict[int, list[tuple[int, int, int, int]]]
+) -> list[dict[str, Any]]:
+    """Where each reused passage sits in the query text and in its story's body (code points).
+
+    A passage is a run of the story's paragraphs copied in order: its span starts at its first
+    word and ends at its last (surrounding punctuation and the story's dateline are not part of
+    it: the dateline is the story's heading, not its prose). Edits inside it (a changed word, a
+    dropped sentence, OCR noise) leave it one passage.
+    """
+    out: list[dict[str, Any]] = []
+    at = 0
+    for i, (t, st) in enumerate(parts):
+        if not t:
+            continue
+        if st is not None:
+            located = spans.get(i)
+            if located is None:
+                body = st.body
+                pos = body.find(t)
+                if pos < 0:
+                    pos = _curly(body).find(t)
+                located = [] if pos < 0 else [(0, len(t), pos, pos + len(t))]
+            for a0, a1, s0, s1 in located:
+                cut = max(0, len(st.dateline) - s0)  # a copy that starts with the dateline
+                a0, s0 = a0 + cut, s0 + cut
+                a0, a1 = _word_bounds(text, at + a0, at + a1)
+                s0, s1 = _word_bounds(st.body, s0, s1)
+                if a1 > a0 and s1 > s0:
+                    out.append(
+                        {
+                            "story_id": st.story_id,
+                            "article_start": a0,
+                            "article_end": a1,
+                            "story_start": s0,
+                            "story_end": s1,
+                        }
+                    )
+        at += len(t) + 2  # parts are joined with "\n\n"
+    return out
 
 
 def _curly(text: str) -> str:
@@ -631,19 +696,60 @@ def _curly(text: str) -> str:
 def edited(rng: np.random.Generator, paragraphs: tuple[str, ...] | list[str]) -> str:
     """A copy editor's version: two paragraphs swapped and one dropped (past the lead, when there are
     more than three), wire shorthand expanded, synonyms swapped in, a sentence dropped now and then."""
-    paras = list(paragraphs)
-    if len(paras) > 3:
-        i, j = 1 + int(rng.integers(len(paras) - 2)), 1 + int(rng.integers(len(paras) - 2))
-        paras[i], paras[j] = paras[j], paras[i]
-        del paras[int(rng.integers(1, len(paras)))]
-    return "\n\n".join(_edit(rng, p) for p in paras)
+    return _edited_passages(rng, paragraphs)[0]
+
+
+def _edited_passages(
+    rng: np.random.Generator, paragraphs: tuple[str, ...] | list[str], body_start: int = 0
+) -> tuple[str, list[tuple[int, int, int, int]]]:
+    """``edited``, and its passages: runs of paragraphs still in the story's order, as (text
+    start, text end, body start, body end), the paragraphs starting at `body_start` of the body,
+    joined with blank lines."""
+    order = list(range(len(paragraphs)))
+    if len(order) > 3:
+        i, j = 1 + int(rng.integers(len(order) - 2)), 1 + int(rng.integers(len(order) - 2))
+        order[i], order[j] = order[j], order[i]
+        del order[int(rng.integers(1, len(order)))]
+    where = np.cumsum([body_start] + [len(p) + 2 for p in paragraphs]).tolist()
+    out: list[str] = []
+    runs: list[tuple[int, int, int, int]] = []
+    at = 0
+    prev = -2
+    for i in order:
+        text, lo, hi = _edit_tracked(rng, paragraphs[i])
+        base = int(where[i])
+        if i == prev + 1:  # the next paragraph of the story: the passage goes on
+            a0, _, s0, _ = runs[-1]
+            runs[-1] = (a0, at + len(text), s0, base + hi)
+        else:
+            runs.append((at, at + len(text), base + lo, base + hi))
+        prev = i
+        out.append(text)
+        at += len(text) + 2
+    return "\n\n".join(out), runs
 
 
 def _edit(rng: np.random.Generator, para: str, synonym_rate: float = 0.5, drop_rate: float = 0.3) -> str:
     """Expand wire shorthand, swap in synonyms, drop a sentence now and then."""
-    sents = _SENT_SPLIT.split(para)
+    return _edit_tracked(rng, para, synonym_rate, drop_rate)[0]
+
+
+def _edit_tracked(
+    rng: np.random.Generator, para: str, synonym_rate: float = 0.5, drop_rate: float = 0.3
+) -> tuple[str, int, int]:
+    """``_edit``, and where in `para` the kept text starts and ends (a dropped first or last
+    sentence moves them)."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENT_SPLIT.finditer(para):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, len(para)))
+    sents = [para[a:b] for a, b in bounds]
     if len(sents) > 1 and rng.random() < drop_rate:
-        del sents[int(rng.integers(len(sents)))]
+        drop = int(rng.integers(len(sents)))
+        del sents[drop]
+        del bounds[drop]
     words = " ".join(sents).split()
     for i, w in enumerate(words):
         core = w.rstrip(".,;:")
@@ -651,7 +757,7 @@ def _edit(rng: np.random.Generator, para: str, synonym_rate: float = 0.5, drop_r
         rep = _SHORTHAND.get(core) or (_SYNONYMS.get(core) if rng.random() < synonym_rate else None)
         if rep:
             words[i] = rep + tail
-    return " ".join(words)
+    return " ".join(words), bounds[0][0], bounds[-1][1]
 
 
 _OCR = {"m": "rn", "l": "1", "o": "0", "e": "c", "i": "l", "S": "5", "B": "8", "a": "o"}
@@ -673,10 +779,16 @@ def noise_rate(kind: str) -> float | None:
 
 
 def ocr_noise(rng: np.random.Generator, text: str, rate: float = DEFAULT_NOISE_RATE) -> str:
+    """OCR-like noise on a share ``rate`` of the characters: see ``ocr_noise_mapped``."""
+    return ocr_noise_mapped(rng, text, rate)[0]
+
+
+def ocr_noise_mapped(rng: np.random.Generator, text: str, rate: float = DEFAULT_NOISE_RATE) -> tuple[str, list[int]]:
     """OCR-like noise on a share ``rate`` of the characters (each one changed once, in one of four ways):
     a confusable letter (m -> rn, l -> 1, ...), a dropped letter or space, a doubled character, or a
     word split after it. Where a way does not apply (no confusable, not a letter) the character is doubled,
-    so the rate is the share of characters changed, comparable between texts."""
+    so the rate is the share of characters changed, comparable between texts. Also returns where each
+    character of `text` (and its end) went in the noisy text."""
     chars = list(text)
     hits = np.flatnonzero(rng.random(len(chars)) < rate)
     ops = rng.integers(0, 4, hits.size)
@@ -690,7 +802,10 @@ def ocr_noise(rng: np.random.Generator, text: str, rate: float = DEFAULT_NOISE_R
             chars[i] = c + " "
         else:
             chars[i] = c + c
-    return "".join(chars)
+    moved = [0]  # where each character of `text` (and its end) went in the noisy text
+    for c in chars:
+        moved.append(moved[-1] + len(c))
+    return "".join(chars), moved
 
 
 # Look-alike letters of ``../shared/eval/synthetic-dev``'s noisy kind, as a scan misreads them.
