@@ -8,7 +8,10 @@ Two label styles are understood:
   per label, and derived recall (right source first, verdict not UNRELATED),
   rejection (non-derived answered UNRELATED) and their mean, balanced
   accuracy; precision / recall / F1 of "derived from that source" too, though
-  F1 flatters a set that is mostly derived.
+  F1 flatters a set that is mostly derived;
+* queries with ``passages`` (character offsets of each reused passage in the
+  query and in its story): PAN-style character precision, recall,
+  granularity and plagdet of the returned passages (``plagdet``).
 
 Any synthetic kind is scored by its ``derived`` flag, so kinds added to a set
 (``brief``, ``sibling``) need no change here.
@@ -19,8 +22,9 @@ over gRPC or from an in-process detector.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +64,12 @@ class Report:
     labels: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     derived_labels: set[str] = field(default_factory=set)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    true_passages: list[Annotation] = field(default_factory=list)
+    found_passages: list[Annotation] = field(default_factory=list)
+
+    def passages(self) -> Plagdet | None:
+        """PAN-style scores of the returned passages, when the queries carry passage truth."""
+        return plagdet(self.true_passages, self.found_passages) if self.true_passages else None
 
     def prf(self) -> tuple[float, float, float]:
         p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
@@ -101,6 +111,9 @@ class Report:
         if self.tp + self.fp + self.fn:
             p, r, f1 = self.prf()
             lines.append(f"precision {p:.3f}  recall {r:.3f}  F1 {f1:.3f}  (tp {self.tp}, fp {self.fp}, fn {self.fn})")
+        scores = self.passages()
+        if scores is not None:
+            lines.append(scores.render())
         return "\n".join(lines)
 
 
@@ -110,7 +123,11 @@ def _is_derived(result: MatchResult) -> bool:
 
 def score(pairs: Iterable[tuple[dict[str, Any], MatchResult]], keep_failures: int = 0) -> Report:
     rep = Report()
-    for query, result in pairs:
+    for n, (query, result) in enumerate(pairs):
+        if "passages" in query:
+            cases, found = passage_annotations(query, result, str(query.get("query_id", n)))
+            rep.true_passages.extend(cases)
+            rep.found_passages.extend(found)
         ok: bool
         if "kind" in query:
             ok = _score_synthetic(rep, query, result)
@@ -185,3 +202,136 @@ def _score_labelled(rep: Report, q: dict[str, Any], res: MatchResult) -> bool:
         return False
     counts[1] += 1
     return True
+
+
+# --- passages: PAN-style text alignment scores ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """Characters [start, end) of query `doc` reused from [source_start, source_end) of story `source`:
+    a true case or a detection (code point offsets, end exclusive)."""
+
+    doc: str
+    start: int
+    end: int
+    source: str
+    source_start: int
+    source_end: int
+
+    def __len__(self) -> int:
+        return (self.end - self.start) + (self.source_end - self.source_start)
+
+    def overlaps(self, other: Annotation) -> bool:
+        """PAN's "detects": same query and story, and overlapping characters in both texts."""
+        return (
+            self.doc == other.doc
+            and self.source == other.source
+            and self.start < other.end
+            and other.start < self.end
+            and self.source_start < other.source_end
+            and other.source_start < self.source_end
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plagdet:
+    precision: float
+    recall: float
+    granularity: float
+    plagdet: float
+    cases: int
+    detections: int
+
+    def render(self) -> str:
+        return (
+            f"passages: plagdet {self.plagdet:.3f}  granularity {self.granularity:.3f}  "
+            f"precision {self.precision:.3f}  recall {self.recall:.3f}  "
+            f"({self.cases} true passages, {self.detections} returned)"
+        )
+
+
+def _covered(lo: int, hi: int, spans: Iterable[tuple[int, int]]) -> int:
+    """Characters of [lo, hi) inside the union of `spans`."""
+    total = 0
+    reach = lo
+    for a, b in sorted((max(a, lo), min(b, hi)) for a, b in spans):
+        if b <= reach:
+            continue
+        total += b - max(a, reach)
+        reach = b
+    return total
+
+
+def _macro_recall(cases: Sequence[Annotation], detections: Sequence[Annotation]) -> float:
+    """Mean over cases of the share of each case's characters (query and story sides together)
+    that overlapping detections cover; precision is the same with the roles swapped."""
+    if not cases and not detections:
+        return 1.0
+    if not cases or not detections:
+        return 0.0
+    by_pair: dict[tuple[str, str], list[Annotation]] = defaultdict(list)
+    for d in detections:
+        by_pair[(d.doc, d.source)].append(d)
+    total = 0.0
+    for c in cases:
+        hits = [d for d in by_pair.get((c.doc, c.source), ()) if c.overlaps(d)]
+        if not hits or len(c) == 0:
+            continue
+        got = _covered(c.start, c.end, ((d.start, d.end) for d in hits))
+        got += _covered(c.source_start, c.source_end, ((d.source_start, d.source_end) for d in hits))
+        total += got / len(c)
+    return total / len(cases)
+
+
+def plagdet(cases: Sequence[Annotation], detections: Sequence[Annotation]) -> Plagdet:
+    """Character precision, recall, granularity and plagdet of `detections` against the true `cases`,
+    as PAN defines them (Potthast, Stein, Barrón-Cedeño and Rosso, COLING 2010), over a whole set:
+
+    * recall: mean over cases of the share of the case's characters (both texts) covered by the
+      detections that overlap it in both texts; precision: the same for detections against cases
+      (a detection overlapping no case scores 0);
+    * granularity: mean number of overlapping detections over the cases detected at all (1 is
+      ideal: a reused passage reported in two pieces counts 2);
+    * plagdet = F1(precision, recall) / log2(1 + granularity).
+    """
+    rec = _macro_recall(cases, detections)
+    prec = _macro_recall(detections, cases)
+    by_pair: dict[tuple[str, str], list[Annotation]] = defaultdict(list)
+    for d in detections:
+        by_pair[(d.doc, d.source)].append(d)
+    per_case = [sum(c.overlaps(d) for d in by_pair.get((c.doc, c.source), ())) for c in cases]
+    detected = [n for n in per_case if n > 0]
+    gran = sum(detected) / len(detected) if detected else 1.0
+    f1 = 2 * rec * prec / (rec + prec) if rec + prec > 0 else 0.0
+    return Plagdet(prec, rec, gran, f1 / math.log2(1 + gran), len(cases), len(detections))
+
+
+def passage_annotations(
+    query: dict[str, Any], result: MatchResult, doc: str
+) -> tuple[list[Annotation], list[Annotation]]:
+    """A query's true passages and the passages the answer returned, as annotations of `doc`.
+
+    A returned story that the query lists as the same text as a true source (a re-send, in
+    ``sources[].accept``) stands for that source, since the truth names only one of them; only
+    the first of such copies returned counts.
+    """
+    alias: dict[str, str] = {}
+    for s in query.get("sources", ()):
+        for other in s.get("accept", ()):
+            alias.setdefault(other, s["story_id"])
+    cases = [
+        Annotation(doc, p["article_start"], p["article_end"], p["story_id"], p["story_start"], p["story_end"])
+        for p in query.get("passages", ())
+    ]
+    found: list[Annotation] = []
+    seen: set[str] = set()
+    for m in result.matches:
+        source = alias.get(m.story_id, m.story_id)
+        if source in seen:  # a second copy of a story already shown explains nothing new
+            continue
+        seen.add(source)
+        found.extend(
+            Annotation(doc, p.article_start, p.article_end, source, p.story_start, p.story_end) for p in m.passages
+        )
+    return cases, found
