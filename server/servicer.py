@@ -229,7 +229,9 @@ class SyndicationServicer:
     def _match(self, req: pb.MatchRequest, flt: StoryFilter, context: grpc.ServicerContext) -> pb.MatchResponse:
         remaining = context.time_remaining()  # huge, not None, when the call has no deadline
         job = self._matchers.submit(self.detector.match, req.text, req.top_k, flt)
-        done, _ = wait([job], timeout=None if remaining is None or remaining > MAX_WAIT_S else remaining)
+        # Give up a little before the deadline, so the caller reads why rather than a bare DEADLINE_EXCEEDED.
+        wait_s = None if remaining is None or remaining > MAX_WAIT_S else max(0.0, remaining - min(0.1, remaining / 4))
+        done, _ = wait([job], timeout=wait_s)
         if not done and job.cancel():  # still queued; once started, a match runs to its end
             raise RequestError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -252,7 +252,7 @@ def busy_matchers(server: WiretraceServer) -> Iterator[None]:
 def test_match_waits_for_a_free_matcher_within_its_deadline(server: WiretraceServer, raw: SyndicationStub) -> None:
     """Matches past match_threads wait; one that cannot start before its deadline says so."""
     with busy_matchers(server), pytest.raises(grpc.RpcError) as err:
-        raw.Match(pb.MatchRequest(request_id="late", text="some words to match " * 5), timeout=0.3)
+        raw.Match(pb.MatchRequest(request_id="late", text="some words to match " * 5), timeout=1.0)
     assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert "waited for a free matcher" in (err.value.details() or "")
     reply = raw.Match(pb.MatchRequest(request_id="on-time", text="some words to match " * 5), timeout=10)
