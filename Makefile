@@ -1,5 +1,8 @@
 # wiretrace developer entry points. On a fresh machine only python3 (>= 3.11) and make are needed:
 # every target creates .venv and installs the project (editable, strict mode) when missing or stale.
+# `serve` installs what the server needs at run time (EXTRAS=spark adds an optional extra);
+# `test` and the other developer targets install the dev extra (linters, Spark, test tools).
+# pip's output goes to .venv/pip.log, shown only when an install fails.
 #
 #   make serve      run the gRPC server (ARGS="--port 50052" to pass flags)
 #   make test       lint + typecheck + pytest
@@ -9,8 +12,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.wiretrace-installed
+EXTRAS ?=
+STAMP := $(VENV)/.wiretrace-installed$(EXTRAS:%=-%)
+RUNTIME_STAMP := $(VENV)/.wiretrace-installed
+DEV_STAMP := $(VENV)/.wiretrace-installed-dev
 SOURCES := $(VENV)/.wiretrace-sources
+PIP_LOG := $(VENV)/pip.log
 SHARED ?= ../shared
 ARGS ?=
 LINT_PATHS := src server client tests benchmarks proto
@@ -22,27 +29,27 @@ serve: $(STAMP)
 
 test: lint typecheck pytest
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest -q $(ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
 # mypy cannot express the package-dir mapping (server/ -> wiretrace.server), so it checks the
 # strict editable install's link tree, where every module sits at its installed name, and the
 # tests and benchmarks (packages of the repository root) against it.
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	@tree=$$(ls -d build/__editable__.wiretrace-* | head -n 1); \
 	echo "mypy (link tree $$tree, tests, benchmarks)"; \
 	MYPYPATH=$$tree $(BIN)/mypy --explicit-package-bases $$(find $$tree -name '*.py' ! -name '*_pb2*.py' | sort) \
 		$$(find tests benchmarks -name '*.py' | sort)
 
-proto: $(STAMP)
+proto: $(DEV_STAMP)
 	$(PY) proto/generate.py code
 
 # Refresh the compatibility baseline after a released, intended API addition.
-proto-baseline: $(STAMP)
+proto-baseline: $(DEV_STAMP)
 	$(PY) proto/generate.py descriptors proto/wiretrace/v1/baseline.binpb
 
 eval: $(STAMP)
@@ -64,13 +71,13 @@ train-rewrite: $(STAMP)
 	$(PY) -m benchmarks.train_rewrite --write $(ARGS)
 
 # Performance suite (benchmarks/README.md): quick <= 2 min, full <= 15 min on 2 cores.
-bench-quick: $(STAMP)
+bench-quick: $(DEV_STAMP)
 	$(PY) -m benchmarks.run --profile quick --out benchmarks/results/quick/
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) -m benchmarks.run --profile full --out benchmarks/results/full/
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("wiretrace needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -82,10 +89,22 @@ $(SOURCES): FORCE | $(PY)
 	@find src server client -name '*.py' -o -name '*.pyi' | grep -v __pycache__ | sort > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
+# $(1): the extras, e.g. [dev]. Quiet unless it fails; then the whole log.
+define pip_install
+	@echo "installing wiretrace$(1) into $(VENV) (log: $(PIP_LOG))"
+	@{ $(PY) -m pip install --upgrade pip && \
+	   $(PY) -m pip install --config-settings editable_mode=strict -e '.$(1)'; } > $(PIP_LOG) 2>&1 \
+	  || { cat $(PIP_LOG); echo "make: installing wiretrace$(1) failed (log above, in $(PIP_LOG))"; exit 1; }
+endef
+
 $(STAMP): pyproject.toml $(SOURCES) | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --config-settings editable_mode=strict -e '.[dev]'
+	$(call pip_install,$(if $(EXTRAS),[$(EXTRAS)]))
 	@touch $@
 
+# The dev extra includes the runtime, so it also satisfies `make serve`.
+$(DEV_STAMP): pyproject.toml $(SOURCES) | $(PY)
+	$(call pip_install,[dev])
+	@touch $(RUNTIME_STAMP) $@
+
 clean:
-	rm -rf build *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache $(STAMP) $(SOURCES)
+	rm -rf build *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache $(VENV)/.wiretrace-* $(PIP_LOG)

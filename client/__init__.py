@@ -10,10 +10,13 @@ from wiretrace.client.errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    Unreachable,
     WiretraceError,
 )
+from wiretrace.client.target import DEFAULT_PORT, parse_target
 
 __all__ = [
+    "DEFAULT_PORT",
     "Cancelled",
     "DeadlineExceeded",
     "IndexResult",
@@ -25,7 +28,9 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
+    "Unreachable",
     "WiretraceClient",
     "WiretraceError",
+    "parse_target",
     "story_filter",
 ]

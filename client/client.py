@@ -7,6 +7,7 @@ unchanged over gRPC. Failures are raised as WiretraceError subclasses.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,8 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from wiretrace.client.errors import WiretraceError, from_rpc_error
+from wiretrace.client.errors import WiretraceError, from_rpc_error, message_too_large
+from wiretrace.client.target import parse_target
 from wiretrace.corpus import story_from_json
 from wiretrace.types import NO_FILTER, BackendStats, MatchResult, StoryFilter, StoryRecord, datetime_ns
 from wiretrace.v1 import convert
@@ -30,7 +32,7 @@ M = TypeVar("M", bound=Message)
 
 @dataclass(frozen=True)
 class Rejected:
-    """A story the server refused, with its 0-based position in what was sent."""
+    """A story that was not indexed, with its 0-based position in the stories given to index_stories."""
 
     story_id: str
     reason: str
@@ -95,8 +97,9 @@ def _story(item: StoryRecord | dict[str, Any]) -> pb.Story:
     return convert.story_to_proto(record)
 
 
-def _query(item: str | MatchQuery) -> pb.MatchRequest:
-    q = MatchQuery(item) if isinstance(item, str) else item
+def _query(item: str | MatchQuery, position: int = 0) -> pb.MatchRequest:
+    """A plain string gets its position as request_id, so answers can be told apart."""
+    q = MatchQuery(item, request_id=str(position)) if isinstance(item, str) else item
     req = pb.MatchRequest(request_id=q.request_id, headline=q.headline, text=q.text, top_k=q.top_k)
     convert.filter_to_proto(q.filter, req)
     return req
@@ -141,7 +144,10 @@ class WiretraceClient:
     have none unless one is passed, as their length depends on the input.
     `token` is sent as ``authorization: Bearer TOKEN`` on every call. `tls_ca`
     (a PEM file of the CA, or the server's self-signed certificate) switches to
-    TLS; `tls=True` does so with the system's root certificates.
+    TLS; `tls=True` (or an ``https://`` target) does so with the system's root
+    certificates. `target` is HOST[:PORT] (port 50051 when left out), also as
+    an http(s):// URL; ValueError says what is wrong with one that is not.
+    Failures to connect raise Unreachable, naming the address and the reason.
     """
 
     def __init__(
@@ -154,8 +160,10 @@ class WiretraceClient:
         tls_ca: str | Path | None = None,
         tls: bool = False,
     ) -> None:
-        self.target = target
+        parsed = parse_target(target)
+        self.target = parsed.address
         self.timeout = timeout
+        self.max_message_bytes = max_message_bytes
         # Plain metadata rather than call credentials: gRPC only sends those over TLS,
         # and a loopback or proxied plaintext server may still require a token.
         self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
@@ -166,12 +174,12 @@ class WiretraceClient:
             # target, and every client would then reach the same of several server processes.
             ("grpc.use_local_subchannel_pool", 1),
         ]
-        if tls_ca is not None or tls:
+        if tls_ca is not None or tls or parsed.tls:
             root = Path(tls_ca).read_bytes() if tls_ca is not None else None
             credentials = grpc.ssl_channel_credentials(root_certificates=root)
-            self.channel = grpc.secure_channel(target, credentials, options=options)
+            self.channel = grpc.secure_channel(self.target, credentials, options=options)
         else:
-            self.channel = grpc.insecure_channel(target, options=options)
+            self.channel = grpc.insecure_channel(self.target, options=options)
         self.stub = SyndicationStub(self.channel)
 
     # -- lifecycle -----------------------------------------------------------
@@ -198,7 +206,7 @@ class WiretraceClient:
         try:
             return fn(request, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+            raise from_rpc_error(err, self.target) from None
 
     def _deadline(self, timeout: float | None) -> float | None:
         return self.timeout if timeout is None else timeout
@@ -208,19 +216,38 @@ class WiretraceClient:
     def index_stories(
         self, stories: Iterable[StoryRecord | dict[str, Any]], timeout: float | None = None
     ) -> IndexResult:
-        """Upsert stories over one stream; returns once all are durable (see IndexStories)."""
+        """Upsert stories over one stream; returns once all are durable (see IndexStories).
+
+        A story too large for one gRPC message (over max_message_bytes) is not
+        sent: it comes back in `rejected` like those the server refuses, and the
+        others are indexed. Positions count the stories given, from 0.
+        """
         source = _Recording(stories)
-        requests = (_story(s) for s in source)
+        sent = array("q")  # position in `stories` of each story in the stream
+        too_large: list[Rejected] = []
+
+        def requests() -> Iterator[pb.Story]:
+            for position, item in enumerate(source):
+                msg = _story(item)
+                size = msg.ByteSize()
+                if size > self.max_message_bytes:
+                    reason = message_too_large(size, self.max_message_bytes, "story").message
+                    too_large.append(Rejected(msg.story_id, reason, position))
+                    continue
+                sent.append(position)
+                yield msg
+
         try:
-            resp: pb.IndexStoriesResponse = self.stub.IndexStories(requests, timeout=timeout, metadata=self.metadata)
+            resp: pb.IndexStoriesResponse = self.stub.IndexStories(requests(), timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as err:
             if source.error is not None:
                 raise source.error from None
-            raise from_rpc_error(err) from None
-        return IndexResult(
-            indexed=resp.indexed,
-            rejected=[Rejected(r.story_id, r.reason, r.position) for r in resp.rejected],
-        )
+            raise from_rpc_error(err, self.target) from None
+        refused = [
+            Rejected(r.story_id, r.reason, sent[r.position] if 0 <= r.position < len(sent) else r.position)
+            for r in resp.rejected
+        ]
+        return IndexResult(indexed=resp.indexed, rejected=sorted(too_large + refused, key=lambda r: r.position))
 
     def delete(self, story_ids: Iterable[str], timeout: float | None = None) -> int:
         """Delete stories by id; returns how many existed."""
@@ -254,6 +281,9 @@ class WiretraceClient:
         """Attribute one article to the stories the filters admit (see `story_filter`)."""
         flt = story_filter(published_after, published_before, sources, exclude_sources)
         req = _query(MatchQuery(text, headline, top_k, request_id, flt))
+        size = req.ByteSize()
+        if size > self.max_message_bytes:
+            raise message_too_large(size, self.max_message_bytes, "the article")
         resp: pb.MatchResponse = self._call(self.stub.Match, req, self._deadline(timeout))
         return convert.match_from_proto(resp)
 
@@ -264,10 +294,11 @@ class WiretraceClient:
 
         Requests are sent as the caller's iterable yields them while results
         come back; an invalid request ends the stream with InvalidArgument.
+        A plain string's request_id is its position ("0", "1", ...).
         """
         source = _Recording(queries)
         responses: Iterable[pb.MatchResponse] = self.stub.MatchStream(
-            (_query(q) for q in source), timeout=timeout, metadata=self.metadata
+            (_query(q, i) for i, q in enumerate(source)), timeout=timeout, metadata=self.metadata
         )
         try:
             for resp in responses:
@@ -275,4 +306,4 @@ class WiretraceClient:
         except grpc.RpcError as err:
             if source.error is not None:
                 raise source.error from None
-            raise from_rpc_error(err) from None
+            raise from_rpc_error(err, self.target) from None

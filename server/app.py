@@ -7,9 +7,11 @@ loopback port) and by the tests.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +41,35 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Is something already listening on host:port? Checked before gRPC binds, whose own
+    failure prints a C-core log line nobody can act on."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return False  # let gRPC report an unusable host
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+    return False
+
+
+def port_in_use(host: str, port: int) -> OSError:
+    return OSError(
+        f"cannot listen on {format_address(host, port)}: the port is in use; another wiretrace server may be "
+        "running there: stop it, or pick another port with --port"
+    )
+
+
+def plural_stories(n: int) -> str:
+    return f"{n:,} stor{'y' if n == 1 else 'ies'}"
+
+
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -57,14 +88,13 @@ class WiretraceServer:
                 f"--retain-days {srv.retain_days} / --retain-check-seconds {srv.retain_check_seconds}: "
                 "days must be 0 (keep all) or more, and the interval more than 0"
             )
-        # Read credentials before opening the store, so a bad path fails fast and touches nothing.
+        # Read credentials and take the port before opening the store: a bad path or a busy port
+        # fails at once and touches nothing, instead of after the whole index is rebuilt.
         credentials = server_credentials(srv)
         tokens = load_tokens(srv.auth_token_file) if srv.auth_token_file else []
         self.tls = credentials is not None
         self.auth = bool(tokens)
-        self.detector = detector if detector is not None else Detector.open(settings)
-        text.warm_up()  # before serving: the first request would otherwise pay ~0.3 s for it
-        self.metrics = Metrics(self.detector.stats) if srv.metrics_port >= 0 else None
+        self.metrics = Metrics(lambda: self.detector.stats()) if srv.metrics_port >= 0 else None
         self.metrics_port: int | None = None
         self.health = health.HealthServicer(experimental_non_blocking=True)
         # The observer goes first (outermost), so it also counts and logs the calls auth refuses.
@@ -72,11 +102,9 @@ class WiretraceServer:
         if tokens:
             interceptors.append(BearerTokenInterceptor(tokens))
         max_rpcs = srv.max_concurrent_rpcs or None
-        self._probe_now = threading.Event()
-        self.servicer = SyndicationServicer(self.detector, settings, self.metrics, on_store_error=self._probe_now.set)
+        self.reuse_port = reuse_port
         self.grpc_server = grpc.server(
             ThreadPoolExecutor(max_workers=srv.workers, thread_name_prefix="wiretrace-rpc"),
-            handlers=[generic_handler(self.servicer)],
             interceptors=interceptors,
             maximum_concurrent_rpcs=max_rpcs,
             options=[
@@ -86,29 +114,45 @@ class WiretraceServer:
                 ("grpc.so_reuseport", int(reuse_port)),
             ],
         )
+        self.port = self._bind(credentials)
+        self.address = format_address(srv.host, self.port)
+        try:
+            self.detector = detector if detector is not None else Detector.open(settings)
+        except BaseException:
+            self.grpc_server.stop(None)  # frees the port
+            raise
+        text.warm_up()  # before serving: the first request would otherwise pay ~0.3 s for it
+        self._probe_now = threading.Event()
+        self.servicer = SyndicationServicer(self.detector, settings, self.metrics, on_store_error=self._probe_now.set)
+        self.grpc_server.add_generic_rpc_handlers((generic_handler(self.servicer),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.grpc_server,
         )
-        requested = format_address(srv.host, srv.port)
-        try:
-            if credentials is None:
-                self.port = self.grpc_server.add_insecure_port(requested)
-            else:
-                self.port = self.grpc_server.add_secure_port(requested, credentials)
-        except RuntimeError as exc:
-            self.detector.close()
-            raise OSError(f"cannot listen on {requested}: {exc}") from exc
-        if self.port == 0:
-            self.detector.close()
-            raise OSError(f"cannot listen on {requested} (address in use or not available)")
-        self.address = format_address(srv.host, self.port)
         self.retention: Retention | None = None
         if srv.retain_days:
             self.retention = Retention(self.detector, srv.retain_days, srv.retain_check_seconds)
         self._stopped = threading.Event()
         self._prober = threading.Thread(target=self._follow_store, name="store-health", daemon=True)
+
+    def _bind(self, credentials: grpc.ServerCredentials | None) -> int:
+        srv = self.settings.server
+        requested = format_address(srv.host, srv.port)
+        if srv.port and not self.reuse_port and port_taken(srv.host, srv.port):
+            self.grpc_server.stop(None)
+            raise port_in_use(srv.host, srv.port)
+        try:
+            if credentials is None:
+                port = self.grpc_server.add_insecure_port(requested)
+            else:
+                port = self.grpc_server.add_secure_port(requested, credentials)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            self.grpc_server.stop(None)
+            raise OSError(f"cannot listen on {requested}: the address is in use or unavailable (check --host, --port)")
+        return port
 
     def start(self) -> WiretraceServer:
         srv = self.settings.server
@@ -116,6 +160,7 @@ class WiretraceServer:
             try:
                 self.metrics_port = self.metrics.serve(srv.host, srv.metrics_port)
             except OSError:
+                self.grpc_server.stop(None)
                 self.detector.close()
                 raise
         self.grpc_server.start()
@@ -131,7 +176,12 @@ class WiretraceServer:
             features.append(f"stories kept {srv.retain_days} days")
         if self.metrics_port is not None:
             features.append(f"metrics on http://{format_address(srv.host, self.metrics_port)}/metrics")
-        log.info("wiretrace listening on %s (%s)", self.address, ", ".join(features))
+        # Not "listening on ...": `wiretrace serve` prints that line itself, once, on stdout.
+        try:
+            held = plural_stories(self.detector.stats().stories)
+        except StoreError:
+            held = "a store that does not answer yet"
+        log.info("serving %s (%s)", held, ", ".join(features))
         if self.auth and not self.tls and not is_loopback(srv.host):
             log.warning(
                 "bearer tokens over plaintext on %s: anyone on the path can read them; use --tls-cert", srv.host

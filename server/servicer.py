@@ -159,6 +159,11 @@ class SyndicationServicer:
                 grpc.StatusCode.RESOURCE_EXHAUSTED if isinstance(err, StoreFullError) else grpc.StatusCode.UNAVAILABLE
             )
             context.abort_with_status(RequestError(code, str(err)).to_status())
+        except grpc.RpcError:
+            # Reading the request stream failed: gRPC ended the call itself (a message over
+            # max_message_bytes, a cancelled or vanished client) and has sent its status. Not a bug.
+            log.info("%s: the call ended while its requests were read (by gRPC: cancelled, or too large)", method)
+            raise
         except Exception:
             log.exception("%s failed", method)
             raise

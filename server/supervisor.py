@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from wiretrace.config import Settings
-from wiretrace.server.app import format_address
+from wiretrace.server.app import format_address, port_in_use, port_taken
 from wiretrace.server.observability import configure_logging, setup_text_logging
 
 log = logging.getLogger("wiretrace.server")
@@ -72,6 +72,8 @@ class Supervisor:
             raise ValueError("a supervisor is for --processes 2 or more")
         if srv.port == 0:
             raise ValueError("--processes needs a fixed --port: with --port 0 every process would pick its own")
+        if port_taken(srv.host, srv.port):  # the children share the port with each other, never with another server
+            raise port_in_use(srv.host, srv.port)
         self.settings = settings
         self._ctx = multiprocessing.get_context("spawn")  # no gRPC or SQLite state crosses a fork
         self.children: list[tuple[BaseProcess, Any]] = []

@@ -167,7 +167,7 @@ def test_tls_and_token_roundtrip(secure: WiretraceServer, pki: Pki, news: NewsGe
         assert client.index_stories(wire).indexed == 5
         assert client.get_story("s3") == wire[3]
         assert client.match(wire[2].body, top_k=1).matches[0].story_id == "s2"
-        assert [rid for rid, _ in client.match_stream([wire[0].body, wire[1].body])] == ["", ""]
+        assert [rid for rid, _ in client.match_stream([wire[0].body, wire[1].body])] == ["0", "1"]
     # The typed client raises Unauthenticated with the server's message.
     with WiretraceClient(secure.address, tls_ca=pki.ca) as client, pytest.raises(Unauthenticated) as err:
         client.stats()
@@ -241,7 +241,7 @@ def test_cli_with_token_file_and_ca(secure: WiretraceServer, pki: Pki, tmp_path:
     flags = ["--server", secure.address, "--tls-ca", str(pki.ca)]
     result = runner.invoke(main, ["index", str(wire), *flags, "--token-file", str(client_token)])
     assert result.exit_code == 0, result.output
-    assert "indexed 1 stories" in result.output
+    assert "indexed 1 story in" in result.output
 
     env = {"WIRETRACE_TOKEN_FILE": str(client_token)}
     result = runner.invoke(main, ["match", "-", *flags, "--top-k", "1"], input=body, env=env)
@@ -250,4 +250,4 @@ def test_cli_with_token_file_and_ca(secure: WiretraceServer, pki: Pki, tmp_path:
 
     result = runner.invoke(main, ["match", "-", *flags], input=body)
     assert result.exit_code == 1
-    assert f"Error: UNAUTHENTICATED: {MISSING}" in result.output
+    assert f"Error: the server at {secure.address} refused the call ({MISSING}): pass --token-file" in result.output

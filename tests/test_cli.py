@@ -51,14 +51,14 @@ def test_index_then_match(server: WiretraceServer, news: NewsGen, tmp_path: Path
     result = runner.invoke(main, ["index", str(wire), "--server", server.address])
     assert result.exit_code == 0, result.output
     assert "indexed 6 stories" in result.output
-    assert "#6 'empty': body is empty" in result.output
+    assert f"{wire}:7: story 'empty': body is empty" in result.output
 
     article = "An opening paragraph written by the local newsroom about something else entirely.\n\n" + rows[2]["body"]
     result = runner.invoke(main, ["match", "-", "--server", server.address], input=article)
     assert result.exit_code == 0, result.output
     assert "verdict: DERIVED" in result.output or "verdict: VERBATIM" in result.output
     assert "1. w2 “Headline w2”" in result.output
-    assert "article:" in result.output and "story:" in result.output
+    assert "\n   source not recorded, date not recorded\n" in result.output
 
     result = runner.invoke(main, ["match", "-", "--json", "--top-k", "1", "--server", server.address], input=article)
     out = json.loads(result.output)
@@ -70,7 +70,7 @@ def test_index_then_match(server: WiretraceServer, news: NewsGen, tmp_path: Path
 
     result = runner.invoke(main, ["match", "-", "--server", server.address], input="   ")
     assert result.exit_code == 1
-    assert "INVALID_ARGUMENT: text: text is empty or only whitespace" in result.output
+    assert "Error: text: text is empty or only whitespace; send the text to match or index" in result.output
 
 
 def test_eval_runs_through_an_in_process_server(news: NewsGen, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The ``wiretrace`` command: serve, index, match, eval.
+"""The ``wiretrace`` command: serve, index, match, eval (and dedup, stats, get, delete, demo).
 
 Everything but ``serve`` talks to a server over gRPC through
 wiretrace.client, so the CLI exercises the same API as any other caller;
@@ -22,12 +22,25 @@ from typing import Any, TypeVar
 import click
 from tqdm import tqdm
 
+from wiretrace.admin_cli import delete_command, get_command, stats_command
+from wiretrace.cli_support import (
+    access_options,
+    connect,
+    message_size_option,
+    plural,
+    quiet_grpc_iterator_errors,
+    server_option,
+    store_unreachable,
+    talking_to,
+)
 from wiretrace.config import Settings, env_name, setting_fields
-from wiretrace.corpus import parse_time_ns, read_jsonl, story_from_json
+from wiretrace.corpus import parse_time_ns, read_jsonl
 from wiretrace.dedup_cli import dedup_command, eval_dedup_command
+from wiretrace.demo import demo_command
+from wiretrace.indexing import STREAM_SIZE, IndexReport, Interrupted, LineRejected, index_file
+from wiretrace.render import PassageView, render_json, render_text
 from wiretrace.types import MatchResult, SettingsMismatchError, StoryRecord
 
-DEFAULT_SERVER = "127.0.0.1:50051"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -72,50 +85,7 @@ def _setup_logging(level: str) -> None:
     from wiretrace.server.observability import setup_text_logging
 
     setup_text_logging(getattr(logging, level.upper(), logging.INFO))
-
-
-def _server_option(func: F) -> F:
-    func = _access_options(func)
-    return click.option(
-        "--server",
-        default=DEFAULT_SERVER,
-        envvar="WIRETRACE_SERVER",
-        show_default=True,
-        show_envvar=True,
-        help="HOST:PORT of a running wiretrace server.",
-    )(func)
-
-
-_ACCESS_OPTIONS = (
-    ("--tls-ca", "Connect with TLS, trusting this PEM CA (or the server's self-signed certificate)."),
-    ("--token-file", "File whose first line is the bearer token to send (servers run with --auth-token-file)."),
-)
-
-
-def _access_options(func: F) -> F:
-    """--tls-ca and --token-file (WIRETRACE_TLS_CA/_TOKEN_FILE): how a command that talks to a server gets in."""
-    for flag, help_text in reversed(_ACCESS_OPTIONS):
-        func = click.option(
-            flag,
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
-            envvar="WIRETRACE_" + flag[2:].replace("-", "_").upper(),
-            show_envvar=True,
-            help=help_text,
-        )(func)
-    return func
-
-
-def _connect(target: str, token_file: str | None, tls_ca: str | None, timeout: float | None = 10.0) -> Any:
-    """A WiretraceClient for `target` with the command's access options."""
-    from wiretrace.client import WiretraceClient
-    from wiretrace.client.client import read_token_file
-
-    try:
-        token = read_token_file(token_file) if token_file else None
-    except (OSError, ValueError) as exc:
-        raise click.UsageError(f"--token-file: {exc}") from exc
-    return WiretraceClient(target, timeout=timeout, token=token, tls_ca=tls_ca)
+    quiet_grpc_iterator_errors()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
@@ -140,7 +110,8 @@ def serve(**values: Any) -> None:
     """Run the gRPC service until SIGTERM/SIGINT.
 
     Prints "wiretrace listening on HOST:PORT" once it accepts calls (with
-    --port 0, the port it picked).
+    --port 0, the port it picked). The port is taken before the index is
+    built, so a busy port fails at once.
     """
     from wiretrace.server import serve as run
 
@@ -159,6 +130,11 @@ def serve(**values: Any) -> None:
             run(settings, on_ready=lambda server: ready(server.address))
     except (SettingsMismatchError, OSError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except Exception as exc:
+        problem = store_unreachable(exc, settings.server.store)
+        if problem is None:
+            raise
+        raise click.ClickException(problem) from exc
 
 
 @main.command("settings")
@@ -178,111 +154,120 @@ def settings_table() -> None:
 # -- index ---------------------------------------------------------------------
 
 
-def _print_problems(header: str, problems: list[str], limit: int) -> None:
-    """`header` and the first `limit` problems on stderr (nothing when there are none)."""
-    if not problems:
-        return
-    click.echo(header, err=True)
-    for p in problems[:limit]:
-        click.echo(f"  {p}", err=True)
-    if len(problems) > limit:
-        click.echo(f"  ... and {len(problems) - limit} more", err=True)
+def _print_lines(report: IndexReport, lines: list[LineRejected], limit: int = 20) -> None:
+    for r in lines[:limit]:
+        story = f" story {r.story_id!r}:" if r.story_id and not r.reason.startswith("story ") else ""
+        click.echo(f"  {report.where(r.line)}:{story} {r.reason}", err=True)
+    if len(lines) > limit:
+        click.echo(f"  ... and {plural(len(lines) - limit, 'more line')}", err=True)
 
 
-def _print_rejections(rejected: list[Any], limit: int = 20) -> None:
-    lines = [f"#{r.position} {r.story_id!r}: {r.reason}" for r in rejected]
-    _print_problems(f"{len(rejected)} stories rejected:", lines, limit)
+def _print_rejections(report: IndexReport) -> None:
+    _print_lines(report, report.rejected)
+    if report.undated:
+        n = plural(len(report.undated), "story", "stories")
+        click.echo(
+            f"{n} had an unreadable publication time and {'was' if n.startswith('1 ') else 'were'} indexed undated:",
+            err=True,
+        )
+        _print_lines(report, report.undated, limit=5)
 
 
-def _print_bad_times(problems: list[str], limit: int = 5) -> None:
-    header = f"{len(problems)} stories had an unreadable publication time and were indexed undated:"
-    _print_problems(header, problems, limit)
+class _Interrupted(click.ClickException):
+    exit_code = 130  # as a shell reports SIGINT
+
+
+def _interrupted_message(report: IndexReport, file: str) -> str:
+    if report.acknowledged_line:
+        done = (
+            f"{plural(report.indexed, 'story', 'stories')} acknowledged and stored for good, "
+            f"through {report.where(report.acknowledged_line)}"
+        )
+        resume = report.acknowledged_line + 1
+    else:
+        done = "no story was acknowledged yet"
+        resume = 1
+    if report.in_flight is not None:
+        lo, hi = report.in_flight
+        done += f"; lines {lo}-{hi} were being sent and may be partly stored"
+        resume = lo
+    return (
+        f"interrupted: {done}. Re-running is safe: ids upsert, so a story sent again replaces itself. "
+        f"To go on from here: wiretrace index {file} --from-line {resume}"
+    )
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@_server_option
-@click.option("--timeout", type=float, default=None, help="Deadline for the whole stream, in seconds.")
-def index(file: str, server: str, timeout: float | None, token_file: str | None, tls_ca: str | None) -> None:
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@server_option
+@message_size_option
+@click.option("--timeout", type=float, default=None, help="Deadline for each stream, in seconds.")
+@click.option(
+    "--from-line", type=click.IntRange(min=1), default=1, help="Start at this line of FILE (to resume a run)."
+)
+@click.option(
+    "--stream-size",
+    type=click.IntRange(min=1),
+    default=STREAM_SIZE,
+    show_default=True,
+    help="Stories per IndexStories stream; each is acknowledged (durable) on its own.",
+)
+def index(
+    file: str,
+    server: str,
+    max_message_bytes: int,
+    timeout: float | None,
+    from_line: int,
+    stream_size: int,
+    token_file: str | None,
+    tls_ca: str | None,
+) -> None:
     """Index the stories of FILE (.jsonl, .jsonl.gz or - for stdin) into a server.
 
     One JSON object per line with story_id (or id), body (or text) and
     optionally headline, source, published and metadata; a re-sent id replaces
-    the stored story.
+    the stored story. Lines that cannot be indexed are listed as FILE:LINE
+    with the reason, and the rest is indexed. Ctrl-C says how far the
+    acknowledged stories reach.
     """
-    from wiretrace.client import WiretraceError
-
     started = time.perf_counter()
-    bad_times: list[str] = []
-    stories = (story_from_json(obj, bad_times) for obj in read_jsonl(file))
-    try:
-        with _connect(server, token_file, tls_ca) as client:
-            client.wait_ready()
-            with tqdm(stories, unit=" stories", desc="indexing", file=sys.stderr, disable=None) as bar:
-                result = client.index_stories(bar, timeout=timeout)
-    except WiretraceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ValueError as exc:  # unreadable input line
-        raise click.ClickException(str(exc)) from exc
+    with talking_to(server), connect(server, token_file, tls_ca, max_message_bytes=max_message_bytes) as client:
+        client.stats()  # a wrong address or token fails here, before the file is read
+        try:
+            report = index_file(client, file, from_line=from_line, stream_size=stream_size, timeout=timeout)
+        except Interrupted as exc:
+            _print_rejections(exc.report)
+            raise _Interrupted(_interrupted_message(exc.report, file)) from None
+        stored = client.stats()[0].stories
     elapsed = time.perf_counter() - started
-    click.echo(f"indexed {result.indexed} stories in {elapsed:.1f}s, rejected {len(result.rejected)}")
-    _print_rejections(result.rejected)
-    _print_bad_times(bad_times)
+    summary = (
+        f"indexed {plural(report.indexed, 'story', 'stories')} in {elapsed:.1f}s; "
+        f"the server now holds {plural(stored, 'story', 'stories')}"
+    )
+    if report.rejected:
+        summary += f"; {plural(len(report.rejected), 'line')} not indexed:"
+    click.echo(summary)
+    _print_rejections(report)
+    if report.read_error:
+        raise click.ClickException(
+            f"{report.read_error}; the lines before it are indexed "
+            f"(once the file is fixed, go on with --from-line {report.acknowledged_line + 1})"
+        )
 
 
 # -- match ---------------------------------------------------------------------
 
 
-def _quote(text: str, start: int, end: int, width: int = 160) -> str:
-    s = " ".join(text[start:end].split())
-    if len(s) > width:
-        s = s[: width * 2 // 3] + " … " + s[-width // 3 :]
-    return f"“{s}”"
-
-
-def _result_json(result: MatchResult, text: str, bodies: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "verdict": result.verdict.name,
-        "original_fraction": result.original_fraction,
-        "candidates_checked": result.candidates_checked,
-        "matches": [],
-    }
-    for m in result.matches:
-        body = bodies.get(m.story_id, "")
-        match = dataclasses.asdict(m)
-        match["verdict"] = m.verdict.name
-        for p in match["passages"]:
-            p["article_text"] = text[p["article_start"] : p["article_end"]]
-            p["story_text"] = body[p["story_start"] : p["story_end"]]
-        out["matches"].append(match)
-    return out
-
-
-def _render(result: MatchResult, text: str, bodies: dict[str, str]) -> str:
-    lines = [
-        f"verdict: {result.verdict.name}  (original text {result.original_fraction:.1%}, "
-        f"{result.candidates_checked} candidates checked)"
-    ]
-    if not result.matches:
-        lines.append("no source story found")
-    for i, m in enumerate(result.matches, 1):
-        headline = f" “{m.headline}”" if m.headline else ""
-        lines.append(
-            f"\n{i}. {m.story_id}{headline}\n   {m.verdict.name}: containment {m.containment:.3f}, "
-            f"coverage {m.coverage:.3f}, jaccard {m.jaccard:.3f}, {len(m.passages)} passage(s)"
-        )
-        if m.editions:
-            lines.append(f"   editions: {', '.join(m.editions)}")
-        body = bodies.get(m.story_id, "")
-        for j, p in enumerate(m.passages, 1):
-            lines.append(
-                f"   [{j}] article {p.article_start}-{p.article_end} ~ story {p.story_start}-{p.story_end}"
-                f" (similarity {p.similarity:.2f})"
-            )
-            lines.append(f"       article: {_quote(text, p.article_start, p.article_end)}")
-            if body:
-                lines.append(f"       story:   {_quote(body, p.story_start, p.story_end)}")
-    return "\n".join(lines)
+def _read_article(file: str) -> str:
+    """The article as text; a file that is not UTF-8 (a PDF, a Word file) is refused in words."""
+    data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"{file} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+            "give the article as plain UTF-8 text"
+        ) from None
 
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -296,11 +281,18 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> in
 
 
 @main.command()
-@click.argument("file", type=click.File("r", encoding="utf-8"))
-@_server_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@server_option
+@message_size_option
 @click.option("--top-k", type=int, default=0, show_default=True, help="Sources to return (0: server default).")
 @click.option("--headline", default="", help="Headline of the article (optional).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option(
+    "--passages",
+    default="3",
+    show_default=True,
+    help="Passages quoted per source, longest first; 'all' lists every one with offsets and similarity.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (every passage, quoted).")
 @click.option(
     "--after", callback=_moment, help="Only stories published at or after this ISO 8601 time (e.g. 2026-11-14)."
 )
@@ -320,10 +312,12 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> in
     " passages highlighted.",
 )
 def match(
-    file: Any,
+    file: str,
     server: str,
+    max_message_bytes: int,
     top_k: int,
     headline: str,
+    passages: str,
     as_json: bool,
     after: int | None,
     before: int | None,
@@ -333,32 +327,37 @@ def match(
     token_file: str | None,
     tls_ca: str | None,
 ) -> None:
-    """Attribute the article in FILE (plain text, or - for stdin) to indexed wire stories."""
-    from wiretrace.client import NotFound, WiretraceError
+    """Attribute the article in FILE (plain text, or - for stdin) to indexed wire stories.
 
-    text = file.read()
+    Shows the verdict and why, then each source story with its agency and
+    date, how much of the article it makes up and how much of it the article
+    uses, and its longest shared passages.
+    """
+    from wiretrace.client import NotFound
+
     try:
-        with _connect(server, token_file, tls_ca) as client:
-            result = client.match(
-                text,
-                headline=headline,
-                top_k=top_k,
-                published_after=after,
-                published_before=before,
-                sources=sources,
-                exclude_sources=exclude_sources,
-            )
-            stories: dict[str, StoryRecord] = {}
-            for m in result.matches:
-                with contextlib.suppress(NotFound):  # deleted since the match
-                    stories[m.story_id] = client.get_story(m.story_id)
-    except WiretraceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    bodies = {sid: s.body for sid, s in stories.items()}
+        view = PassageView.parse(passages)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    text = _read_article(file)
+    with talking_to(server), connect(server, token_file, tls_ca, max_message_bytes=max_message_bytes) as client:
+        result = client.match(
+            text,
+            headline=headline,
+            top_k=top_k,
+            published_after=after,
+            published_before=before,
+            sources=sources,
+            exclude_sources=exclude_sources,
+        )
+        stories: dict[str, StoryRecord] = {}
+        for m in result.matches:
+            with contextlib.suppress(NotFound):  # deleted since the match
+                stories[m.story_id] = client.get_story(m.story_id)
     if as_json:
-        click.echo(json.dumps(_result_json(result, text, bodies), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(render_json(result, text, stories), ensure_ascii=False, indent=2))
     else:
-        click.echo(_render(result, text, bodies))
+        click.echo(render_text(result, text, stories, view))
     if html_out:
         from wiretrace import page
         from wiretrace.client import story_filter
@@ -413,11 +412,11 @@ def _match_all(connect: Callable[[], Any], queries: list[dict[str, Any]], stream
 @main.command("eval")
 @click.option("--wire", type=click.Path(exists=True, dir_okay=False), help="Stories to index (.jsonl[.gz]).")
 @click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False), help="Labelled queries.")
-@click.option("--server", "target", default=None, envvar="WIRETRACE_SERVER", help="Use this server (HOST:PORT).")
+@click.option("--server", "target", default=None, envvar="WIRETRACE_SERVER", help="Use this server (HOST[:PORT]).")
 @click.option("--reindex", is_flag=True, help="Index --wire even if the index already holds stories.")
 @click.option("--failures", type=int, default=0, show_default=True, help="Print up to N misses.")
 @click.option("--streams", type=int, default=8, show_default=True, help="Concurrent MatchStream calls.")
-@_access_options
+@access_options
 @settings_options
 def evaluate(
     wire: str | None,
@@ -438,9 +437,15 @@ def evaluate(
     That server is private to the run: it has no TLS, tokens or metrics, whatever
     the access settings say (--token-file and --tls-ca are for --server).
     """
-    from wiretrace.client import WiretraceError
+    from wiretrace.client import WiretraceError, parse_target
     from wiretrace.evaluation import score
     from wiretrace.server import WiretraceServer
+
+    if target is not None:
+        try:
+            target = parse_target(target).address
+        except ValueError as exc:
+            raise click.UsageError(f"--server {exc}") from exc
 
     server: WiretraceServer | None = None
     tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -459,26 +464,23 @@ def evaluate(
             click.echo(f"in-process server on {target}, data in {data_dir}", err=True)
         address = target
 
-        def connect(timeout: float | None = 10.0) -> Any:
-            return _connect(address, token_file, tls_ca, timeout)
+        def client_for(timeout: float | None = 10.0) -> Any:
+            return connect(address, token_file, tls_ca, timeout)
 
-        with connect(timeout=60) as client:
-            client.wait_ready()
+        with talking_to(address), client_for(timeout=60) as client:
             stored = client.stats()[0].stories
             if wire and (reindex or stored == 0):
                 started = time.perf_counter()
-                bad_times: list[str] = []
-                stories: Iterator[StoryRecord] = (story_from_json(o, bad_times) for o in read_jsonl(wire))
-                with tqdm(stories, unit=" stories", desc="indexing", file=sys.stderr, disable=None) as bar:
-                    indexed = client.index_stories(bar)
-                click.echo(f"indexed {indexed.indexed} stories in {time.perf_counter() - started:.1f}s", err=True)
-                _print_rejections(indexed.rejected)
-                _print_bad_times(bad_times)
+                indexed = index_file(client, wire)
+                took = time.perf_counter() - started
+                click.echo(f"indexed {plural(indexed.indexed, 'story', 'stories')} in {took:.1f}s", err=True)
+                _print_rejections(indexed)
             elif stored:
-                click.echo(f"using the {stored} stories already indexed", err=True)
+                click.echo(f"using the {plural(stored, 'story', 'stories')} already indexed", err=True)
         qs = list(read_jsonl(queries))
         started = time.perf_counter()
-        results = _match_all(connect, qs, max(1, streams))
+        with talking_to(address):
+            results = _match_all(client_for, qs, max(1, streams))
         elapsed = time.perf_counter() - started
         report = score(zip(qs, results, strict=True), keep_failures=failures)
         click.echo(report.render())
@@ -487,6 +489,8 @@ def evaluate(
             click.echo(json.dumps(f, ensure_ascii=False))
     except (WiretraceError, SettingsMismatchError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except Interrupted as exc:
+        raise _Interrupted(_interrupted_message(exc.report, wire or "")) from None
     finally:
         if server is not None:
             server.stop(grace=1)
@@ -494,8 +498,8 @@ def evaluate(
             tmp.cleanup()
 
 
-main.add_command(dedup_command)
-main.add_command(eval_dedup_command)
+for command in (dedup_command, eval_dedup_command, stats_command, get_command, delete_command, demo_command):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,9 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -38,19 +40,78 @@ def open_text(path: str | Path) -> IO[str]:
     return p.open("r", encoding="utf-8")
 
 
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open .jsonl or .jsonl.gz (or '-' for stdin) as bytes, so each line is decoded on its own."""
+    if str(path) == "-":
+        import sys
+
+        return sys.stdin.buffer
+    p = Path(path)
+    if p.suffix == ".gz":
+        return gzip.open(p, "rb")  # type: ignore[return-value]  # a GzipFile is a binary IO
+    return p.open("rb")
+
+
+class ReadError(ValueError):
+    """The file cannot be read on from some line (a truncated or corrupt .gz, an I/O error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLine:
+    """One non-blank line of a JSONL file: its object, or the reason it has none.
+
+    `number` counts every line from 1, blank ones included, as editors do: the
+    one numbering the CLI reports positions in.
+    """
+
+    number: int
+    obj: dict[str, Any] | None
+    problem: str = ""
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    what = exc.msg.removesuffix(" at").removesuffix(":")
+    hint = " (is the line cut short?)" if what.startswith("Unterminated") or what.startswith("Expecting") else ""
+    return f"not valid JSON at column {exc.colno}: {what}{hint}"
+
+
+def read_jsonl_lines(path: str | Path) -> Iterator[JsonLine]:
+    """Every non-blank line of a JSONL file, a bad one (not UTF-8, not JSON, not an
+    object) with its problem instead of stopping the read. ReadError when the
+    file itself cannot be read on."""
+    number = 0
+    try:
+        with open_binary(path) as fh:
+            for number, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    problem = f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                    yield JsonLine(number, None, problem)
+                    continue
+                line = line.strip().lstrip("\ufeff")
+                if not line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield JsonLine(number, None, _json_problem(exc))
+                    continue
+                if not isinstance(obj, dict):
+                    yield JsonLine(number, None, f"expected a JSON object {{...}}, not a {type(obj).__name__}")
+                    continue
+                yield JsonLine(number, obj)
+    except (OSError, EOFError, zlib.error) as exc:
+        where = f"after line {number}" if number else "at all"
+        raise ReadError(f"{path}: cannot be read {where}: {exc}") from exc
+
+
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    with open_text(path) as fh:
-        for line_no, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: not JSON: {exc.msg}") from exc
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{line_no}: expected a JSON object")
-            yield obj
+    """The objects of a JSONL file; ValueError (naming FILE:LINE) at the first bad line."""
+    for line in read_jsonl_lines(path):
+        if line.obj is None:
+            raise ValueError(f"{path}:{line.number}: {line.problem}")
+        yield line.obj
 
 
 def _first(obj: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -81,6 +142,15 @@ def parse_time_ns(value: Any) -> int | None:
         with contextlib.suppress(ValueError):
             return datetime_ns(datetime.strptime(dump[1] + (dump[2] or ".0"), "%d-%b-%Y %H:%M:%S.%f"))
     raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-21T10:12:03Z) nor seconds since the epoch")
+
+
+def missing_story_fields(obj: dict[str, Any]) -> str | None:
+    """Why an object cannot be a story because a field is absent (not merely empty), naming the accepted names."""
+    for what, names in (("story id", _ID_FIELDS), ("text", _BODY_FIELDS)):
+        if not any(n in obj for n in names):
+            has = ", ".join(list(obj)[:8]) + (", ..." if len(obj) > 8 else "")
+            return f"no {what}: expected a field named {' or '.join(names)}; this line has {has or 'no fields'}"
+    return None
 
 
 def story_from_json(obj: dict[str, Any], bad_times: list[str] | None = None) -> StoryRecord:
