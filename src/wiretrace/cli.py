@@ -156,7 +156,8 @@ def settings_table() -> None:
 
 def _print_lines(report: IndexReport, lines: list[LineRejected], limit: int = 20) -> None:
     for r in lines[:limit]:
-        story = f" story {r.story_id!r}:" if r.story_id and not r.reason.startswith("story ") else ""
+        named = r.story_id and not r.reason.startswith(f"story {r.story_id!r}")  # the undated ones name it
+        story = f" story {r.story_id!r}:" if named else ""
         click.echo(f"  {report.where(r.line)}:{story} {r.reason}", err=True)
     if len(lines) > limit:
         click.echo(f"  ... and {plural(len(lines) - limit, 'more line')}", err=True)
