@@ -153,7 +153,7 @@ def render_text(
                     lines.append(f"       story:   {quote(body, p.story_start, p.story_end)}")
         else:
             for p in _longest(m, view.limit):
-                exact = "" if p.similarity >= 1 else f" (not word for word: similarity {p.similarity:.2f})"
+                exact = "" if p.similarity >= 1 else f" (not word for word: {percent(p.similarity)} matches exactly)"
                 lines.append(f"   {quote(text, p.article_start, p.article_end)}{exact}")
     if not result.matches:
         lines.append("no source story found")
