@@ -125,20 +125,20 @@ WIRE_SHORTHAND = {
 
 
 @functools.cache
-def _shorthand_table(lookalikes: bool) -> tuple[U32, U32]:
-    """Hashes of the long forms, sorted, and of the short form each folds to."""
+def _shorthand_table(lookalikes: bool) -> tuple[tuple[int, int], ...]:
+    """(hash of the long form, hash of the short form) of each ``WIRE_SHORTHAND`` entry."""
     hash_of = lookalike_hash if lookalikes else token_hash
-    pairs = sorted((hash_of(long), hash_of(short)) for long, short in WIRE_SHORTHAND.items())
-    return np.array([a for a, _ in pairs], dtype=np.uint32), np.array([b for _, b in pairs], dtype=np.uint32)
+    return tuple((hash_of(long), hash_of(short)) for long, short in WIRE_SHORTHAND.items())
 
 
 def fold_shorthand(hashes: U32, lookalikes: bool) -> U32:
-    """`hashes` with every long form of ``WIRE_SHORTHAND`` replaced by its short form's hash."""
-    longs, shorts = _shorthand_table(lookalikes)
-    at = np.minimum(np.searchsorted(longs, hashes), longs.size - 1)
-    hit = longs[at] == hashes
-    if not hit.any():
-        return hashes
-    out = hashes.copy()
-    out[hit] = shorts[at[hit]]
+    """`hashes` with every long form of ``WIRE_SHORTHAND`` replaced by its short form's hash (a few
+    equality passes: cheaper than a binary search per token)."""
+    out = hashes
+    for long, short in _shorthand_table(lookalikes):
+        hit = hashes == np.uint32(long)
+        if hit.any():
+            if out is hashes:
+                out = hashes.copy()
+            out[hit] = short
     return out
