@@ -102,6 +102,21 @@ def test_align_many_with_passages_joined_equals_align_story_by_story() -> None:
             assert _same(got[i], align(article, bigrams, weights, story, sizes[i], joined)), (trial, i)
 
 
+def test_identical_texts_align_whole_however_often_a_phrase_repeats() -> None:
+    """Containment and coverage 1.0 for a text against itself, whichever is the article: a shingle the
+    text repeats pairs on the diagonal being followed, not with its first occurrence."""
+    rng = np.random.default_rng(2)
+    for trial in range(30):
+        words = rng.integers(0, 400, int(rng.integers(60, 300)), dtype=np.uint32)
+        phrase = words[: int(rng.integers(4, 30))]
+        parts = [words[:40], phrase, words[40:], phrase, phrase[::-1], phrase]
+        tokens = np.concatenate(parts).astype(np.uint32)
+        article, bigrams = shingle_hashes(tokens, P.shingle_size), shingle_hashes(tokens, 2)
+        for params in (P, dataclasses.replace(P, passage_bridge=64)):
+            al = align(article, bigrams, np.ones(bigrams.size), article, tokens.size, params)
+            assert al is not None and (al.containment, al.coverage) == (1.0, 1.0), trial
+
+
 def test_align_many_of_nothing() -> None:
     empty = np.empty(0, np.uint32)
     assert align_many(empty, empty, np.empty(0), [np.arange(5, dtype=np.uint32)], [8], P) == [None]

@@ -151,7 +151,9 @@ def align_many(
     pass (`_chains`) over their concatenated shingles, and only stories with
     a qualifying passage are visited in Python. Results equal `align`'s:
 
-    * each article shingle is paired with its first occurrence in the story;
+    * each article shingle is paired with its first occurrence in the story, or,
+      when that is off the diagonal of the previous match by more than ``max_gap``,
+      with an occurrence within ``max_gap`` of that diagonal if the story repeats it;
     * matches are chained along diagonals, breaking where the article jumps
       more than ``max_gap`` ahead or the diagonal shifts by more than that;
     * a chain qualifies when its distinct bigrams weigh ``min_passage_weight``;
@@ -280,7 +282,9 @@ def _chains(
     Marks each distinct article shingle with its first position in the story
     (``stamp`` says which story the mark belongs to, so nothing is reset), then
     walks the article once: its marked positions are the matches, already in
-    article order, ready to chain. A chain's weight sums its distinct bigrams
+    article order, ready to chain. A match off the diagonal of the previous one
+    by more than ``max_gap`` pairs instead with an occurrence of its shingle
+    within ``max_gap`` of that diagonal, when the story repeats it there. A chain's weight sums its distinct bigrams
     once each (``b_stamp`` again).
     """
     n = starts.size
@@ -310,12 +314,30 @@ def _chains(
             a_pos = _grown(a_pos, m, cap)
             s_pos = _grown(s_pos, m, cap)
             own = _grown(own, m, cap)
+        n_s = ends[j] - lo
+        d = 0  # the diagonal (story minus article position) of the story's last match
+        start = m
         for a in range(n_art):
             v = a_inv[a]
             if stamp[v] == j:
+                s = first[v]
+                c = a + d
+                if m > start and abs(s - c) > max_gap:
+                    # A shingle the story repeats: its occurrence nearest the diagonal being followed,
+                    # if one is within max_gap, rather than the first (a stray match elsewhere would
+                    # break the chain: identical texts with a repeated phrase scored 0.955).
+                    hv = a_uniq[v]
+                    for delta in range(max_gap + 1):
+                        if 0 <= c - delta < n_s and values[lo + c - delta] == hv:
+                            s = c - delta
+                            break
+                        if 0 <= c + delta < n_s and values[lo + c + delta] == hv:
+                            s = c + delta
+                            break
                 a_pos[m] = a
-                s_pos[m] = first[v]
+                s_pos[m] = s
                 own[m] = j
+                d = s - a
                 m += 1
 
     seg_lo = np.empty(m, dtype=np.int64)
@@ -518,7 +540,8 @@ def _bridge(
     the chaining itself skips); overlaps of up to a shingle are allowed, as a chain breaks where
     the diagonal shifts, often in mid-shingle. So a reused passage stays one across an inserted
     or dropped sentence, a garbled stretch, an unmasked caption or a stray match (a shingle the
-    story also has earlier pairs with that first occurrence and breaks the chain), while
+    story repeats beyond ``max_gap`` of the diagonal pairs with its first occurrence and breaks
+    the chain), while
     reordered paragraphs, whose story order runs backwards, stay apart.
 
     A chain does not join across a qualifying passage that lies between them in the article
