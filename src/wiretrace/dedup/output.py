@@ -52,10 +52,10 @@ def write_clusters(
     member: the one whose verified pairs have the highest summed Jaccard (a story shares more with each
     of its copies than they share with each other: each copy changed it its own way, and a cut copy
     lacks what the others have), then, among members alike in comparison form (a scan that misread
-    only look-alikes), the one with the fewest spelling variants (``text.comparison_hashes``), then
-    the one with most tokens, then the first. Whole-array steps and
-    lines rendered straight to the text ``json.dumps`` would write: the per-edge and per-document Python
-    objects were most of this step on a million articles.
+    only look-alikes), the least altered as written (`variants`, from ``text.comparison_hashes``),
+    then the one with most tokens, then the first. Whole-array steps and lines rendered straight to
+    the text ``json.dumps`` would write: the per-edge and per-document Python objects were most of
+    this step on a million articles.
     """
     n = int(keys.size)
     pa, pb = np.searchsorted(keys, edges.a), np.searchsorted(keys, edges.b)
@@ -130,7 +130,7 @@ class OutputWriter:
         self._skipped.write(json.dumps(dataclasses.asdict(s), ensure_ascii=False) + "\n")
 
     def cluster_line(self, size: int, members: list[str], representative: str, pairs: list[str]) -> None:
-        """`cluster` of a record already rendered: JSON-quoted member ids and representative, pair objects."""
+        """One line of clusters.jsonl, already rendered: JSON-quoted member ids and representative, pair objects."""
         self.sizes[size] += 1
         self._clusters.write(
             f'{{"cluster_id": {self.n_clusters}, "members": [{", ".join(members)}], '
