@@ -350,3 +350,62 @@ def test_match_stream_numbers_plain_strings(client: WiretraceClient, news: NewsG
     texts = [news.article(), news.article()]
     assert [rid for rid, _ in client.match_stream(texts)] == ["0", "1"]
     assert [rid for rid, _ in client.match_stream([MatchQuery(texts[0], request_id="mine")])] == ["mine"]
+
+
+# -- 4, 15: dedup reads what index reads, and says so when it cannot ---------------------------------------------
+
+
+def test_dedup_takes_the_file_index_takes(server: WiretraceServer, news: NewsGen, tmp_path: Path) -> None:
+    s = stories(news, 12, prefix="w")
+    rows = [row(x) for x in s] + [row(StoryRecord(f"copy-{x.story_id}", news.verbatim(x.body))) for x in s[:3]]
+    wire = jsonl(tmp_path / "wire.jsonl", [*rows[:5], "", "{broken", *rows[5:]])
+    out = tmp_path / "out"
+    r = run("dedup", str(wire), "--out", str(out), "--workers", "1")
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert (summary["documents"], summary["clusters"], summary["skipped"]) == (15, 3, {"not JSON": 1})
+    assert json.loads((out / "skipped.jsonl").read_text()) == {
+        "file": str(wire),
+        "line": 7,
+        "id": None,
+        "reason": "not JSON",
+    }  # line 7 as an editor counts: 5 stories, a blank line, then the broken one
+    assert "doc/s" not in r.stderr and "it/s" not in r.stderr  # no progress bars on a pipe
+
+    # Against a server: tags, no empty clusters.jsonl.
+    r = run("dedup", str(wire), "--out", str(tmp_path / "tags"), "--against", server.address)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "tags").iterdir()) == ["skipped.jsonl", "summary.json", "tags.jsonl"]
+
+    assert error_line(run("dedup", str(wire), "--out", str(out), "--id-field", "ID")).endswith(
+        f"{wire}: its first record has no field 'ID' (--id-field); it has story_id, headline, body"
+    )
+    other = jsonl(tmp_path / "other.jsonl", [json.dumps({"key": "a", "content": "words"})])
+    assert error_line(run("dedup", str(other), "--out", str(out))).endswith(
+        f"{other}: no field named id or story_id or doc_id or newid in its first record (its fields: key, content); "
+        "name the one to use with --id-field"
+    )
+    # Every record skipped is a failure that says why, not "documents": 0 and exit 0.
+    r = run("dedup", str(other), "--out", str(out), "--id-field", "key", "--text-field", "content")
+    no_traceback(r)
+    assert r.returncode == 1  # after the log's warning about the record skipped:
+    assert r.stderr.splitlines()[-1] == (
+        f"Error: no record could be used (1 too short; listed in {out}/skipped.jsonl): do they have the fields 'key' and "
+        "'content'? (--id-field, --text-field)"
+    )
+
+
+def test_dedup_on_spark_without_java_says_so(tmp_path: Path) -> None:
+    wire = jsonl(tmp_path / "w.jsonl", [json.dumps({"id": "a", "text": "words"})])
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": os.environ.get("HOME", "/root")}
+    r = subprocess.run(
+        [*CLI, "dedup", str(wire), "--out", str(tmp_path / "o"), "--engine", "spark"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+    )
+    assert error_line(r) == (
+        "--engine spark needs Java 17 (java on PATH, or JAVA_HOME): apt-get install openjdk-17-jre-headless"
+    )

@@ -90,7 +90,8 @@ def _check(out: Path, expected: list[set[str]]) -> None:
     assert summary["clusters"] == len(expected)
     assert summary["size_histogram"] == {"1": N_SOURCES - len(expected), "5": len(expected)}
     skipped = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
-    assert {"file", "record", "id", "reason"} <= set(skipped[0])
+    for s in skipped:  # counted from 1: lines of JSONL, rows of Parquet
+        assert set(s) == {"file", "line" if ".jsonl" in s["file"] else "row", "id", "reason"}
 
 
 def test_local_engine_clusters_copies_with_their_source(archive: dict[str, Any], tmp_path: Path) -> None:
@@ -244,8 +245,14 @@ def test_spark_numbers_records_across_the_partitions_of_a_file(tmp_path: Path, s
     run_spark([str(path)], tmp_path / "spark", DedupParams(), spark=spark, progress=False)
     for name in ("skipped.jsonl", "clusters.jsonl"):
         assert (tmp_path / "spark" / name).read_text() == (tmp_path / "local" / name).read_text(), name
-    records = [json.loads(line)["record"] for line in (tmp_path / "local" / "skipped.jsonl").read_text().splitlines()]
-    assert len(records) >= 10 and max(records) > len(lines) // 2
+    skipped = [json.loads(line) for line in (tmp_path / "local" / "skipped.jsonl").read_text().splitlines()]
+    numbers = [s["line"] for s in skipped]
+    assert len(numbers) >= 10 and max(numbers) > len(lines) // 2
+    # Line numbers as an editor shows them (from 1, blank lines counted): each names its own line.
+    for s in skipped:
+        assert {"not JSON": "{broken", "empty text": '"text": "  "', "no id": "no id, last line"}.get(
+            s["reason"], ""
+        ) in lines[s["line"] - 1], s
 
 
 # -- the batch core: same numbers as the per-text functions --------------------
@@ -443,7 +450,7 @@ def test_plain_jsonl_read_by_workers_equals_gzip(tmp_path: Path) -> None:
             tuple((out / f).read_text().replace(".jsonl.gz", ".jsonl") for f in ("clusters.jsonl", "skipped.jsonl"))
         )
     assert outs[0] == outs[1] == outs[2]
-    assert '"record": ' in outs[0][1] and _clusters(tmp_path / "gz")
+    assert '"line": ' in outs[0][1] and _clusters(tmp_path / "gz")
 
 
 @pytest.mark.timeout(60)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -10,6 +13,7 @@ import click
 from wiretrace.config import Settings
 from wiretrace.dedup import DedupParams, run_local
 from wiretrace.dedup.evaluation import LabelsError, format_score, read_clusters, read_labels, score_partition
+from wiretrace.dedup.input import ID_FIELDS, TEXT_FIELDS, choose_fields
 from wiretrace.tagging import run_against
 from wiretrace.types import MissingDependencyError
 
@@ -21,11 +25,20 @@ _DEFAULTS = DedupParams()
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory."
 )
-@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True)
+@click.option(
+    "--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+    help="spark needs PySpark (pip install 'wiretrace[spark]', or make serve EXTRAS=spark) and Java 17.",
+)  # fmt: skip
 @click.option("--master", default="local[*]", show_default=True, help="Spark master (with --engine spark).")
 @click.option("--workers", type=int, default=None, help="Processes for --engine local (default: all cores).")
-@click.option("--id-field", default=_DEFAULTS.id_field, show_default=True)
-@click.option("--text-field", default=_DEFAULTS.text_field, show_default=True)
+@click.option(
+    "--id-field", default=None,
+    help=f"Field holding the id (default: the first of {', '.join(ID_FIELDS)} the first record has).",
+)  # fmt: skip
+@click.option(
+    "--text-field", default=None,
+    help=f"Field holding the text (default: the first of {', '.join(TEXT_FIELDS)} the first record has).",
+)  # fmt: skip
 @click.option(
     "--threshold", type=float, default=_DEFAULTS.threshold, show_default=True,
     help="Share of the shorter article inside passages shared with the longer one.",
@@ -55,15 +68,15 @@ _DEFAULTS = DedupParams()
 @click.option(
     "--against", default=None, help="Tag articles with their wire source: HOST:PORT, redis://..., or index dir."
 )
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--no-progress", is_flag=True, help="No progress bars (there are none when stderr is not a terminal).")
 def dedup_command(
     inputs: tuple[str, ...],
     out_dir: Path,
     engine: str,
     master: str,
     workers: int | None,
-    id_field: str,
-    text_field: str,
+    id_field: str | None,
+    text_field: str | None,
     threshold: float,
     min_coverage: float,
     lead_coverage: float,
@@ -75,7 +88,20 @@ def dedup_command(
     against: str | None,
     no_progress: bool,
 ) -> None:
-    """Cluster copies in an archive (JSONL, JSONL.gz, Parquet) into DIR/clusters.jsonl and DIR/summary.json."""
+    """Cluster copies in an archive (JSONL, JSONL.gz, Parquet) into DIR/clusters.jsonl and DIR/summary.json.
+
+    Reads the same files as `wiretrace index` (story_id/body, or id/text) unless told other field
+    names. Records that cannot be used are listed in DIR/skipped.jsonl by file and line.
+    """
+    paths = list(inputs)
+    try:
+        id_field, text_field = choose_fields(paths[0], id_field, text_field)
+    except (ValueError, MissingDependencyError) as err:
+        raise click.ClickException(str(err)) from None
+    if engine == "spark" and against is None and master.startswith("local") and not _java():
+        raise click.ClickException(
+            "--engine spark needs Java 17 (java on PATH, or JAVA_HOME): apt-get install openjdk-17-jre-headless"
+        )
     params = DedupParams(
         threshold=threshold,
         min_coverage=min_coverage,
@@ -88,8 +114,7 @@ def dedup_command(
     )
     truth = _labels(labels) if labels is not None else None
     settings = Settings.load()
-    paths = list(inputs)
-    progress = not no_progress
+    progress = not no_progress and sys.stderr.isatty()  # bars on a pipe or in a log are noise
     try:
         if against is not None:
             summary = run_against(paths, out_dir, params, against, settings, progress=progress)
@@ -122,8 +147,19 @@ def dedup_command(
     except MissingDependencyError as err:
         raise click.ClickException(str(err)) from None
     click.echo(json.dumps(summary, indent=2))
+    if not summary["documents"] and summary["skipped"]:
+        reasons = ", ".join(f"{n} {why}" for why, n in summary["skipped"].items())
+        raise click.ClickException(
+            f"no record could be used ({reasons}; listed in {out_dir / 'skipped.jsonl'}): "
+            f"do they have the fields {id_field!r} and {text_field!r}? (--id-field, --text-field)"
+        )
     if truth is not None and against is None:
         click.echo(format_score(score_partition(read_clusters(out_dir / "clusters.jsonl"), truth)))
+
+
+def _java() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    return bool(shutil.which("java") or (home and (Path(home) / "bin" / "java").exists()))
 
 
 def _labels(path: Path) -> dict[str, str]:

@@ -43,7 +43,7 @@ def run_against(
     """
     settings = settings or Settings.load()
     started = time.perf_counter()
-    writer = OutputWriter(out_dir)
+    writer = OutputWriter(out_dir, clusters=False)
     articles: list[tuple[str, str]] = []
 
     def records() -> Iterator[tuple[str, str]]:

@@ -67,6 +67,54 @@ def raw_id(payload: Any, params: DedupParams) -> str | None:
     return None if value is None else str(value)
 
 
+# The names `wiretrace index` reads, so the file it takes is deduplicated as it is.
+ID_FIELDS = ("id", "story_id", "doc_id", "newid")
+TEXT_FIELDS = ("text", "body")
+
+
+def first_record_fields(path: str, probe_lines: int = 100) -> list[str]:
+    """The field names of the first JSON object among a JSONL file's first lines, or of a Parquet schema."""
+    if input_kind(path) == "parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ModuleNotFoundError as err:
+            if err.name is None or not err.name.startswith("pyarrow"):
+                raise
+            raise MissingDependencyError("Parquet input", "pyarrow", "spark") from None
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    with _open(path) as fh:
+        for _, line in zip(range(probe_lines), fh, strict=False):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                return list(obj)
+    return []
+
+
+def choose_fields(path: str, id_field: str | None, text_field: str | None) -> tuple[str, str]:
+    """The id and text fields to read: those given, else the first of ID_FIELDS / TEXT_FIELDS the
+    file's first record has. ValueError, naming the fields it does have, when one cannot be found."""
+    has = first_record_fields(path)
+    chosen = []
+    for given, names, flag in ((id_field, ID_FIELDS, "--id-field"), (text_field, TEXT_FIELDS, "--text-field")):
+        if given is not None:
+            if has and given not in has:
+                raise ValueError(f"{path}: its first record has no field {given!r} ({flag}); it has {', '.join(has)}")
+            chosen.append(given)
+            continue
+        found = next((n for n in names if n in has), None)
+        if found is None:
+            listed = ", ".join(has) if has else "none (no JSON object in its first lines)"
+            raise ValueError(
+                f"{path}: no field named {' or '.join(names)} in its first record (its fields: {listed}); "
+                f"name the one to use with {flag}"
+            )
+        chosen.append(found)
+    return chosen[0], chosen[1]
+
+
 def input_kind(path: str) -> str:
     name = path.lower()
     if name.endswith(".parquet") or name.endswith(".pq"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import logging
@@ -15,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wiretrace.dedup.components import label_components
-from wiretrace.dedup.input import Skipped
+from wiretrace.dedup.input import Skipped, input_kind
 from wiretrace.dedup.verify import EdgeArrays
 from wiretrace.shingling import sorted_unique
 from wiretrace.types import I64
@@ -114,23 +113,29 @@ def write_clusters(
 class OutputWriter:
     """clusters.jsonl, skipped.jsonl and summary.json in the output directory."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, clusters: bool = True) -> None:
+        """`clusters=False` (tagging against a wire) writes no clusters.jsonl."""
         out_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir = out_dir
-        self._clusters = (out_dir / "clusters.jsonl").open("w", encoding="utf-8")
+        self._clusters = (out_dir / "clusters.jsonl").open("w", encoding="utf-8") if clusters else None
         self._skipped = (out_dir / "skipped.jsonl").open("w", encoding="utf-8")
         self.sizes: Counter[int] = Counter()
         self.skips: Counter[str] = Counter()
         self.n_clusters = 0
 
     def skip(self, s: Skipped) -> None:
+        """One line of skipped.jsonl: the record's line (JSONL) or row (Parquet), counted from 1 as
+        editors and `wiretrace index` count them."""
         self.skips[s.reason] += 1
+        unit = "row" if input_kind(s.file) == "parquet" else "line"
         if self.skips[s.reason] <= 5:
-            log.warning("skipped %s record %d (id %s): %s", s.file, s.record, s.id, s.reason)
-        self._skipped.write(json.dumps(dataclasses.asdict(s), ensure_ascii=False) + "\n")
+            log.warning("skipped %s:%d (id %s): %s", s.file, s.record + 1, s.id, s.reason)
+        line = {"file": s.file, unit: s.record + 1, "id": s.id, "reason": s.reason}
+        self._skipped.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     def cluster_line(self, size: int, members: list[str], representative: str, pairs: list[str]) -> None:
         """One line of clusters.jsonl, already rendered: JSON-quoted member ids and representative, pair objects."""
+        assert self._clusters is not None, "a writer made with clusters=False"
         self.sizes[size] += 1
         self._clusters.write(
             f'{{"cluster_id": {self.n_clusters}, "members": [{", ".join(members)}], '
@@ -139,7 +144,8 @@ class OutputWriter:
         self.n_clusters += 1
 
     def finish(self, documents: int, extra: dict[str, Any]) -> dict[str, Any]:
-        self._clusters.close()
+        if self._clusters is not None:
+            self._clusters.close()
         self._skipped.close()
         in_clusters = sum(size * n for size, n in self.sizes.items() if size > 1)
         histogram = Counter(self.sizes)
