@@ -391,8 +391,8 @@ def test_dedup_takes_the_file_index_takes(server: WiretraceServer, news: NewsGen
     no_traceback(r)
     assert r.returncode == 1  # after the log's warning about the record skipped:
     assert r.stderr.splitlines()[-1] == (
-        f"Error: no record could be used (1 too short; listed in {out}/skipped.jsonl): do they have the fields 'key' and "
-        "'content'? (--id-field, --text-field)"
+        f"Error: no record could be used (1 too short; listed in {out}/skipped.jsonl): do they have the fields "
+        "'key' and 'content'? (--id-field, --text-field)"
     )
 
 
