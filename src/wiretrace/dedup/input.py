@@ -76,7 +76,7 @@ def first_record_fields(path: str, probe_lines: int = 100) -> list[str]:
     """The field names of the first JSON object among a JSONL file's first lines, or of a Parquet schema."""
     if input_kind(path) == "parquet":
         try:
-            import pyarrow.parquet as pq
+            import pyarrow.parquet as pq  # type: ignore[import-untyped]
         except ModuleNotFoundError as err:
             if err.name is None or not err.name.startswith("pyarrow"):
                 raise
