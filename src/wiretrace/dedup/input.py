@@ -72,16 +72,21 @@ ID_FIELDS = ("id", "story_id", "doc_id", "newid")
 TEXT_FIELDS = ("text", "body")
 
 
+def parquet_file(path: str) -> Any:
+    """A pyarrow ParquetFile; MissingDependencyError (with the install command) without pyarrow."""
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ModuleNotFoundError as err:
+        if err.name is None or not err.name.startswith("pyarrow"):
+            raise
+        raise MissingDependencyError("Parquet input", "pyarrow", "spark") from None
+    return pq.ParquetFile(path)
+
+
 def first_record_fields(path: str, probe_lines: int = 100) -> list[str]:
     """The field names of the first JSON object among a JSONL file's first lines, or of a Parquet schema."""
     if input_kind(path) == "parquet":
-        try:
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
-        except ModuleNotFoundError as err:
-            if err.name is None or not err.name.startswith("pyarrow"):
-                raise
-            raise MissingDependencyError("Parquet input", "pyarrow", "spark") from None
-        return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(parquet_file(path).schema_arrow.names)
     with _open(path) as fh:
         for _, line in zip(range(probe_lines), fh, strict=False):
             try:
@@ -142,14 +147,7 @@ def file_records(file_no: int, path: str, params: DedupParams) -> Iterator[tuple
         with _open(path) as fh:
             yield from numbered_lines(base, path, fh)
     else:
-        try:
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
-        except ModuleNotFoundError as err:
-            if err.name is None or not err.name.startswith("pyarrow"):
-                raise
-            raise MissingDependencyError("Parquet input", "pyarrow", "spark") from None
-
-        pf = pq.ParquetFile(path)
+        pf = parquet_file(path)
         names = set(pf.schema_arrow.names)
         cols = [c for c in (params.id_field, params.text_field) if c in names]
         row = 0
