@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, serve_process, stories
+from tests.helpers import free_port, make_settings, serve_process, stories
 from tests.synth import NewsGen
 from wiretrace.client import MatchQuery, WiretraceClient, parse_target
 from wiretrace.server import WiretraceServer
@@ -350,6 +351,67 @@ def test_match_stream_numbers_plain_strings(client: WiretraceClient, news: NewsG
     texts = [news.article(), news.article()]
     assert [rid for rid, _ in client.match_stream(texts)] == ["0", "1"]
     assert [rid for rid, _ in client.match_stream([MatchQuery(texts[0], request_id="mine")])] == ["mine"]
+
+
+# -- 9, 10, 11: answers that tell the truth and say why --------------------------------------------------------------
+
+
+def test_too_short_to_attribute_says_so(server: WiretraceServer, client: WiretraceClient, news: NewsGen) -> None:
+    [story] = stories(news, 1, prefix="t")
+    client.index_stories([story])
+    ten_words = " ".join([w for w in story.body.split() if w.isalpha()][:10])  # one token each
+    r = run("match", "-", "--server", server.address, stdin=ten_words)
+    assert r.stdout == "verdict: UNRELATED — too short to attribute: 10 words, the minimum is 12 (min_match_tokens)\n"
+    r = run("match", "-", "--server", server.address, stdin=news.article(60, 80))
+    assert r.stdout.startswith("verdict: UNRELATED — no indexed story shares ")
+
+
+def _editions(news: NewsGen, seed: int) -> tuple[str, str, str]:
+    """An edition, a reworded one (a word changed in every sentence, shorter: so it has the higher coverage),
+    and an article quoting two sentences of the first word for word."""
+    rng = random.Random(seed)
+    sentences = news.article(300, 400).replace("\n\n", " ").split(". ")
+    reworded = []
+    for sentence in sentences:
+        words = sentence.split()
+        if len(words) > 6:
+            words[rng.randrange(2, len(words) - 2)] = rng.choice(news.words)
+        reworded.append(" ".join(words))
+    longer = ". ".join(sentences + [news.sentence() for _ in range(4)])
+    k = next(i for i in range(len(sentences) - 1) if len((sentences[i] + sentences[i + 1]).split()) >= 34)
+    article = f"{news.article(80, 120)} {sentences[k]}. {sentences[k + 1]}. {news.article(80, 120)}"
+    return longer, ". ".join(reworded), article
+
+
+def test_near_ties_name_the_edition_with_the_exact_words(
+    server: WiretraceServer, client: WiretraceClient, news: NewsGen
+) -> None:
+    cases = [_editions(news, seed) for seed in range(6)]
+    for i, (exact, reworded, _) in enumerate(cases):
+        client.index_stories(
+            [StoryRecord(f"exact-{i}", exact, source="AP"), StoryRecord(f"reworded-{i}", reworded, source="AFP")]
+        )
+    firsts = [client.match(article).matches[0].story_id for _, _, article in cases]
+    assert firsts == [f"exact-{i}" for i in range(len(cases))]
+    r = run("match", "-", "--server", server.address, stdin=cases[0][2])
+    assert r.stdout.split("\n\n")[1].startswith("1. exact-0\n   AP, date not recorded\n")
+
+
+def test_a_text_made_of_many_stories_is_not_original(news: NewsGen, tmp_path: Path) -> None:
+    """Before sections, in a 1,000-story index: original_fraction 0.38 / 0.69 / 0.83 with 50 / 100 / 200 stories."""
+    settings = make_settings(tmp_path / "data", max_text_bytes=1 << 20, max_message_bytes=4 << 20)
+    with WiretraceServer(settings) as server, WiretraceClient(server.address, timeout=60) as client:
+        wire = stories(news, 240, prefix="n")
+        client.index_stories(wire)
+        for n in (50, 200):
+            text = "\n\n".join(s.body for s in wire[:n])
+            out = json.loads(
+                run("match", "-", "--json", "--top-k", "100", "--server", server.address, stdin=text).stdout
+            )
+            assert out["original_fraction"] <= 0.1, (n, out["original_fraction"], out["candidates_checked"])
+            assert out["verdict"] == "DERIVED"
+            assert len(out["matches"]) == min(n, 100)
+            assert {m["story_id"] for m in out["matches"]} <= {s.story_id for s in wire[:n]}
 
 
 # -- 4, 15: dedup reads what index reads, and says so when it cannot ---------------------------------------------

@@ -65,8 +65,14 @@ def test_index_get_and_self_match_roundtrip(raw: SyndicationStub, news: NewsGen)
 def test_unrelated_text_has_no_matches(raw: SyndicationStub, news: NewsGen) -> None:
     raw.IndexStories(iter([_story_msg(i, news.article()) for i in range(10)]))
     resp = raw.Match(pb.MatchRequest(request_id="u", text=news.article()))
+    n = resp.candidates_checked
+    reason = f"no indexed story shares enough of its text ({n} candidate stories checked, none with a qualifying"
     assert resp == pb.MatchResponse(
-        request_id="u", verdict=pb.UNRELATED, original_fraction=1.0, candidates_checked=resp.candidates_checked
+        request_id="u",
+        verdict=pb.UNRELATED,
+        original_fraction=1.0,
+        candidates_checked=n,
+        reason=reason + " passage or rewrite evidence)",
     )
 
 
@@ -249,6 +255,9 @@ def busy_matchers(server: WiretraceServer) -> Iterator[None]:
         release.set()
 
 
+NOTHING_SHARED = "no indexed story shares any passage of its text"
+
+
 def test_match_waits_for_a_free_matcher_within_its_deadline(server: WiretraceServer, raw: SyndicationStub) -> None:
     """Matches past match_threads wait; one that cannot start before its deadline says so."""
     with busy_matchers(server), pytest.raises(grpc.RpcError) as err:
@@ -256,7 +265,9 @@ def test_match_waits_for_a_free_matcher_within_its_deadline(server: WiretraceSer
     assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert "waited for a free matcher" in (err.value.details() or "")
     reply = raw.Match(pb.MatchRequest(request_id="on-time", text="some words to match " * 5), timeout=10)
-    assert reply == pb.MatchResponse(request_id="on-time", verdict=pb.UNRELATED, original_fraction=1.0)
+    assert reply == pb.MatchResponse(
+        request_id="on-time", verdict=pb.UNRELATED, original_fraction=1.0, reason=NOTHING_SHARED
+    )
 
 
 def test_match_without_a_deadline_waits_for_a_free_matcher(server: WiretraceServer, raw: SyndicationStub) -> None:
@@ -266,7 +277,7 @@ def test_match_without_a_deadline_waits_for_a_free_matcher(server: WiretraceServ
             time.sleep(0.3)
             assert not reply.done()  # waiting for a matcher, not failed
         assert reply.result(timeout=10) == pb.MatchResponse(
-            request_id="patient", verdict=pb.UNRELATED, original_fraction=1.0
+            request_id="patient", verdict=pb.UNRELATED, original_fraction=1.0, reason=NOTHING_SHARED
         )
 
 

@@ -59,6 +59,11 @@ class MatchSettings:
 
     query_step: int = _opt(4, "Shingles between the starts of successive query windows.")
     max_candidates: int = _opt(24, "Candidate stories verified per article (most window hits first).")
+    section_tokens: int = _opt(
+        2000,
+        "A longer text proposes --max-candidates and --term-candidates for each section of this many tokens,"
+        " so one made of many stories has them all verified.",
+    )
     topic_candidates: int = _opt(16, "...plus this many with the most whole-document (rewrite) hits.")
     topic_max_bucket: int = _opt(
         1000, "...counting only whole-document buckets of at most this many stories (0: all); larger ones say nothing."

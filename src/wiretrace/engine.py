@@ -19,6 +19,7 @@ from wiretrace.evidence import ArticleTerms, feature_row, load_model, numeric_to
 from wiretrace.pipeline import ArticlePrint, TextPipeline, sampled, term_keys, word_terms
 from wiretrace.scoring import (
     Alignment,
+    Lead,
     ScoringParams,
     align_many,
     lexical_overlap,
@@ -26,6 +27,7 @@ from wiretrace.scoring import (
     overall_verdict,
     qualifies,
     shared_terms,
+    verdict_reason,
 )
 from wiretrace.shingling import I64, U32, U64, Ragged, distinct, sorted_unique
 from wiretrace.text import Tokens, token_spans_many
@@ -135,9 +137,10 @@ class Detector:
         self.backend.refresh()
         numbers = self._candidates(art, story_filter)
         if numbers.size == 0 or n_tokens == 0:
-            return MatchResult(Verdict.UNRELATED, (), 1.0, int(numbers.size))
+            reason = verdict_reason(Verdict.UNRELATED, None, 0, 0.0, n_tokens, int(numbers.size), self.params)
+            return MatchResult(Verdict.UNRELATED, (), 1.0, int(numbers.size), reason)
         found, _ = self._verify_all(self._article_terms(text, art), self.backend.candidates(numbers.tolist()))
-        ranked = _rank_by_marginal_gain(found, self.params.min_match_tokens)
+        ranked = _rank_by_marginal_gain(found, self.params.min_match_tokens, self.settings.index.shingle_size - 1)
         covered = np.zeros(n_tokens, dtype=bool)
         for f in found:
             covered |= f.mask
@@ -152,11 +155,19 @@ class Detector:
             self._source_match(art.tokens, f, texts[f.candidate.number], eds, *t)
             for (f, eds), t in zip(shown, story_spans, strict=True)
         )
+        verdict = overall_verdict([f.verdict for f in found], wire_fraction, self.params)
+        best = ranked[0] if ranked else None
+        lead = (
+            None
+            if best is None
+            else Lead(best.candidate.story_id, best.containment, best.verdict, best.alignment is None)
+        )
         return MatchResult(
-            verdict=overall_verdict([f.verdict for f in found], wire_fraction, self.params),
+            verdict=verdict,
             matches=matches,
             original_fraction=1.0 - wire_fraction,
             candidates_checked=int(numbers.size),
+            reason=verdict_reason(verdict, lead, len(ranked), wire_fraction, n_tokens, int(numbers.size), self.params),
         )
 
     def _candidates(self, art: ArticlePrint, story_filter: StoryFilter = NO_FILTER) -> np.ndarray:
@@ -168,19 +179,29 @@ class Detector:
         counted, so they take no candidate slot.
         """
         m = self.settings.match
-        windows, most = self._top(art.window_keys.reshape(-1), m.max_candidates, 0, story_filter)
         # A whole-document bucket holds every story whose rarest-looking word
         # (by that permutation) is one common word: at 100k stories half the
         # buckets hold over 4% of the index. Such buckets rank nothing, and
         # reading them made this lookup grow with the index.
-        topic, _ = self._top(art.topic_keys, m.topic_candidates, m.topic_max_bucket, story_filter)
-        picked = [windows, topic]
-        # Term postings find what the windows cannot see (a brief, a paraphrase); an article
-        # whose windows already hit one story that often is a copy of it, found.
-        if most < m.term_skip_hits:
-            picked.append(
-                self._top(self._term_query(art.bigrams), m.term_candidates, m.term_max_bucket, story_filter)[0]
-            )
+        picked = [self._top(art.topic_keys, m.topic_candidates, m.topic_max_bucket, story_filter)[0]]
+        # A long text (a newspaper page, a digest of many stories) is cut into sections that each
+        # propose their own candidates: under one cap for the whole text, the stories of its later
+        # parts were never verified and their copy counted as original text.
+        n_tokens = len(art.tokens)
+        per_window = max(1, m.query_step)
+        size = max(m.section_tokens, per_window)
+        for lo in range(0, max(n_tokens, 1), size):
+            hi = lo + size if lo + 2 * size <= n_tokens else n_tokens  # a short tail joins the last section
+            keys = art.window_keys[lo // per_window : -(-hi // per_window)].reshape(-1)
+            windows, most = self._top(keys, m.max_candidates, 0, story_filter)
+            picked.append(windows)
+            # Term postings find what the windows cannot see (a brief, a paraphrase); a section
+            # whose windows already hit one story that often is a copy of it, found.
+            if most < m.term_skip_hits:
+                terms = self._term_query(art.bigrams[lo : max(lo, hi - 1)])
+                picked.append(self._top(terms, m.term_candidates, m.term_max_bucket, story_filter)[0])
+            if hi >= n_tokens:
+                break
         return sorted_unique(np.concatenate(picked))
 
     def _top(self, keys: U64, limit: int, max_bucket: int, story_filter: StoryFilter) -> tuple[np.ndarray, int]:
@@ -373,6 +394,11 @@ class Found:
     def coverage(self) -> float:
         return self.alignment.coverage if self.alignment is not None else 0.0
 
+    @property
+    def exactness(self) -> float:
+        """Share of the passages' shingles that match word for word (0 for a pure rewrite)."""
+        return self.alignment.density if self.alignment is not None else 0.0
+
 
 def editions_of(mine: U32, story_shingles: Ragged, overlap: float) -> np.ndarray:
     """Which stories are editions of the one with shingles `mine` (re-sends, updates): they
@@ -407,26 +433,39 @@ def _group_editions(ranked: list[Found], shingle_size: int, overlap: float) -> l
     return groups
 
 
-def _rank_by_marginal_gain(found: list[Found], min_gain: int) -> list[Found]:
+def _rank_by_marginal_gain(found: list[Found], min_gain: int, near: int = 0) -> list[Found]:
     """Order sources greedily by the article text each newly explains.
 
     A merged article's second and third sources then come before near-copies
     of the first (re-sends, later updates), which explain nothing new; those
     follow, best containment first.
+
+    Gains within `near` tokens of the best are a tie (where a passage starts or
+    ends moves by up to a shingle when a word differs): of those, the source
+    whose passages match word for word comes first, so a sentence copied from
+    one edition names that edition, not a reworded one that happens to be
+    shorter; then the larger gain, then the story the article uses more of (a
+    lead copied from one story into a longer one).
     """
     pending = sorted(found, key=lambda f: (-f.containment, -f.coverage, f.candidate.story_id))
     if not pending:
         return []
     explained = np.zeros_like(pending[0].mask)
+    # Each mask's extent: a source of a long text covers one stretch of it, so its gain is counted there.
+    spans = []
+    for f in pending:
+        where = np.flatnonzero(f.mask)
+        spans.append((int(where[0]), int(where[-1]) + 1) if where.size else (0, 0))
     ranked: list[Found] = []
     while pending:
-        # Equal gains (a lead copied from one story into a longer one): prefer
-        # the story the article uses more of.
-        gains = [(int((f.mask & ~explained).sum()), f.coverage) for f in pending]
-        best = max(range(len(gains)), key=gains.__getitem__)
-        if gains[best][0] < min_gain:
+        gains = [int((f.mask[lo:hi] & ~explained[lo:hi]).sum()) for f, (lo, hi) in zip(pending, spans, strict=True)]
+        top = max(gains)
+        if top < min_gain:
             break
+        tied = [i for i, g in enumerate(gains) if g >= top - near]
+        best = max(tied, key=lambda i: (pending[i].exactness, gains[i], pending[i].coverage))
         f = pending.pop(best)
+        spans.pop(best)
         explained |= f.mask
         ranked.append(f)
     return ranked + pending

@@ -87,10 +87,9 @@ def _published_iso(ns: int | None) -> str | None:
 
 
 def verdict_reason(result: MatchResult) -> str:
-    """The server's reason when it gives one; otherwise what the numbers themselves say."""
-    reason = getattr(result, "reason", "")
-    if reason:
-        return str(reason)
+    """The server's reason; from a server too old to give one, what the numbers themselves say."""
+    if result.reason:
+        return result.reason
     wire = 1.0 - result.original_fraction
     if result.verdict == Verdict.UNRELATED:
         return "no indexed story shares enough text with the article"
@@ -156,7 +155,7 @@ def render_text(
                 exact = "" if p.similarity >= 1 else f" (not word for word: {percent(p.similarity)} matches exactly)"
                 lines.append(f"   {quote(text, p.article_start, p.article_end)}{exact}")
     if not result.matches:
-        lines.append("no source story found")
+        pass  # the verdict's reason says why
     elif view.limit is None:
         lines.append(f"\n{OFFSETS}\n{SIMILARITY}")
     elif any(len(m.passages) > view.limit for m in result.matches):

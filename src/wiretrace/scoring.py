@@ -716,3 +716,51 @@ def overall_verdict(verdicts: list[Verdict], wire_fraction: float, p: ScoringPar
     if best < Verdict.DERIVED and wire_fraction >= p.derived_containment:
         return Verdict.DERIVED
     return best
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """The first-ranked source, as the verdict's reason names it."""
+
+    story_id: str
+    containment: float
+    verdict: Verdict
+    rewrite: bool  # no copied passage: credited for the article's vocabulary
+
+
+def verdict_reason(
+    verdict: Verdict,
+    lead: Lead | None,
+    n_sources: int,
+    wire_fraction: float,
+    n_words: int,
+    candidates: int,
+    p: ScoringParams,
+) -> str:
+    """Why the article got `verdict`, in a sentence for an editor (MatchResponse.reason)."""
+    if verdict == Verdict.UNRELATED or lead is None:
+        if n_words < p.min_match_tokens:
+            return f"too short to attribute: {n_words} words, the minimum is {p.min_match_tokens} (min_match_tokens)"
+        if not candidates:
+            return "no indexed story shares any passage of its text"
+        return (
+            f"no indexed story shares enough of its text ({candidates} candidate stories checked, "
+            "none with a qualifying passage or rewrite evidence)"
+        )
+    share = f"{wire_fraction:.0%} of the article"
+    if verdict == Verdict.VERBATIM:
+        return f"the article is story {lead.story_id}: nearly all of each is in the other, word for word"
+    if verdict == Verdict.DERIVED and lead.verdict < Verdict.DERIVED:
+        return f"{n_sources} stories together make up {share}, though none alone makes up {p.derived_containment:.0%}"
+    if lead.rewrite:
+        return (
+            f"reworded from story {lead.story_id}: {lead.containment:.0%} of the article's rarer word pairs are in it, "
+            "far more than in any other story"
+        )
+    if verdict == Verdict.DERIVED:
+        more = f", {share} from {n_sources} stories in all" if n_sources > 1 else ""
+        return f"{lead.containment:.0%} of the article is from story {lead.story_id}{more}"
+    return (
+        f"{share} is wire copy, from {n_sources} {'story' if n_sources == 1 else 'stories'}; "
+        f"{p.derived_containment:.0%} would make it DERIVED"
+    )

@@ -217,10 +217,12 @@ class MatchResult:
     """The answer for one article: its verdict and its sources, best first.
 
     ``original_fraction`` is the share of the article no source explains;
-    ``candidates_checked`` how many stories the index proposed and were verified.
+    ``candidates_checked`` how many stories the index proposed and were verified;
+    ``reason`` why the verdict is what it is, in a sentence for a person.
     """
 
     verdict: Verdict
     matches: tuple[SourceMatch, ...]
     original_fraction: float
     candidates_checked: int
+    reason: str = ""

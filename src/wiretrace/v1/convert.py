@@ -95,6 +95,7 @@ def match_to_proto(result: MatchResult, request_id: str = "") -> pb.MatchRespons
         verdict=_wire_verdict(result.verdict),
         original_fraction=result.original_fraction,
         candidates_checked=result.candidates_checked,
+        reason=result.reason,
         matches=[
             pb.SourceMatch(
                 story_id=m.story_id,
@@ -149,6 +150,7 @@ def match_from_proto(msg: pb.MatchResponse) -> MatchResult:
         ),
         original_fraction=msg.original_fraction,
         candidates_checked=msg.candidates_checked,
+        reason=msg.reason,
     )
 
 

@@ -185,15 +185,17 @@ class SourceMatch(_message.Message):
     def __init__(self, story_id: _Optional[str] = ..., headline: _Optional[str] = ..., containment: _Optional[float] = ..., coverage: _Optional[float] = ..., jaccard: _Optional[float] = ..., passages: _Optional[_Iterable[_Union[Passage, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., source: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., editions: _Optional[_Iterable[str]] = ..., evidence: _Optional[_Union[Evidence, str]] = ..., rewrite_probability: _Optional[float] = ...) -> None: ...
 
 class MatchResponse(_message.Message):
-    __slots__ = ("request_id", "verdict", "matches", "original_fraction", "candidates_checked")
+    __slots__ = ("request_id", "verdict", "matches", "original_fraction", "candidates_checked", "reason")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     MATCHES_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_FRACTION_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_CHECKED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     verdict: Verdict
     matches: _containers.RepeatedCompositeFieldContainer[SourceMatch]
     original_fraction: float
     candidates_checked: int
-    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., matches: _Optional[_Iterable[_Union[SourceMatch, _Mapping]]] = ..., original_fraction: _Optional[float] = ..., candidates_checked: _Optional[int] = ...) -> None: ...
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., matches: _Optional[_Iterable[_Union[SourceMatch, _Mapping]]] = ..., original_fraction: _Optional[float] = ..., candidates_checked: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
