@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from wiretrace.client.errors import WiretraceError, from_rpc_error, message_too_large
+from wiretrace.client.errors import Unreachable, from_rpc_error, message_too_large
 from wiretrace.client.target import parse_target
 from wiretrace.corpus import story_from_json
 from wiretrace.types import NO_FILTER, BackendStats, MatchResult, StoryFilter, StoryRecord, datetime_ns
@@ -185,12 +185,13 @@ class WiretraceClient:
     # -- lifecycle -----------------------------------------------------------
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        """Block until the channel connects; Unavailable if it does not in time."""
+        """Block until the channel connects; Unreachable if it does not in time."""
         try:
             grpc.channel_ready_future(self.channel).result(timeout=timeout)
         except grpc.FutureTimeoutError as exc:
-            raise WiretraceError(
-                grpc.StatusCode.UNAVAILABLE, f"no wiretrace server at {self.target} after {timeout:g}s"
+            reason = f"no connection within {timeout:g}s"
+            raise Unreachable(
+                grpc.StatusCode.UNAVAILABLE, f"cannot reach a wiretrace server at {self.target} ({reason})", reason
             ) from exc
 
     def close(self) -> None:
