@@ -43,6 +43,7 @@ from wiretrace.corpus import read_jsonl, story_from_json
 from wiretrace.corpusgen import KINDS, KINDS_HARD, NOISE_RATES, CorpusGenerator, GenStory
 from wiretrace.embedded_backend import EmbeddedBackend
 from wiretrace.engine import Detector, Found
+from wiretrace.evaluation import TARGETS as EVAL_TARGETS
 from wiretrace.evaluation import score
 from wiretrace.evidence import ArticleTerms
 from wiretrace.index import LSHIndex
@@ -57,9 +58,12 @@ NOISY_KINDS = tuple(f"noisy@{r:g}" for r in NOISE_RATES)
 # Derived kinds that keep few long runs of the source: what settings are chosen for.
 HARD_KINDS = ("short_excerpt", "brief", "edited", *NOISY_KINDS)
 NEGATIVE_KINDS = ("sibling", "unrelated", "local")
-# The core issue's bar for negatives (unrelated and local >= 0.98 UNRELATED), over all negatives:
-# settings above it are not recommended.
-FP_TARGET = 0.02
+# The accuracy targets a recommended setting must meet: the core set's (derived kinds >= 0.97,
+# unrelated and local >= 0.98), and sibling as the other negatives (issue 13 asks the same of it).
+TARGETS = {**EVAL_TARGETS, "sibling": EVAL_TARGETS["unrelated"]}
+# Timing differences below this share are never a reason to change the defaults, even when the
+# two copies of the defaults measured in the run agree more closely.
+MIN_TIMING_NOISE = 0.05
 # Recommendation rules: a setting "keeps recall" when its hard-kind attribution is within this of the best.
 RECALL_SLACK = 0.01
 BALANCED_SLACK = 0.005
@@ -432,7 +436,7 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, shared_dir: Path
         "rounds": profile.sweep_rounds,
         "scurves": curves,
         "passages_scored": any(r["passages"] for r in rows),
-        "recommendation": recommend(rows),
+        "recommendation": recommend(rows, timing_noise(noise)),
     }
 
 
@@ -461,46 +465,96 @@ def _bytes(r: dict[str, Any]) -> float:
     return float(r["index_bytes_per_story"])
 
 
-def recommend(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The best setting per need, each by a rule stated in numbers, among settings within the
-    false-positive bar. Recall is the mean attribution over the hard kinds: the worst kind alone
-    is mostly the one no index setting helps (the heaviest OCR noise), and would let a setting
-    that loses a sixth of the short excerpts pass for as good."""
+def timing_noise(noise: dict[str, Any]) -> float:
+    """How far apart the two copies of the defaults timed (p50), at least MIN_TIMING_NOISE."""
+    a, b = (float(x) for x in noise["p50_ms"])
+    return max(MIN_TIMING_NOISE, max(a, b) / min(a, b) - 1)
+
+
+def targets_missed(row: dict[str, Any]) -> dict[str, float]:
+    """The kinds whose rate misses its target (the core set's, and sibling's as unrelated's)."""
+    return {k: v for k, v in row["by_kind"].items() if k in TARGETS and v < TARGETS[k] - 1e-9}
+
+
+def recommend(rows: list[dict[str, Any]], timing_noise: float = MIN_TIMING_NOISE) -> dict[str, Any]:
+    """The best setting per need, each by a rule stated in numbers, among the settings that meet
+    every accuracy target (derived kinds >= 0.97, each negative kind >= 0.98).
+
+    Recall is the mean attribution over the hard kinds: the worst kind alone is mostly the one no
+    index setting helps (the heaviest OCR noise), and would let a setting that loses a sixth of
+    the short excerpts pass for as good. The balanced pick keeps the defaults when another
+    setting beats them by less than the timing noise measured in the same run.
+    """
     if not rows:
         return {}
-    ok = [r for r in rows if r["fp_rate"] <= FP_TARGET + 1e-9] or rows
-    best = max(r["hard_attribution"] for r in ok)
-    keeps = [r for r in ok if r["hard_attribution"] >= best - RECALL_SLACK - 1e-9]
-    close = [r for r in ok if r["hard_attribution"] >= best - BALANCED_SLACK - 1e-9]
+    ok = [r for r in rows if not targets_missed(r)]
+    ranked = ok or rows  # too few queries per kind to meet every target (the quick profile): rank all
+    best = max(r["hard_attribution"] for r in ranked)
+    keeps = [r for r in ranked if r["hard_attribution"] >= best - RECALL_SLACK - 1e-9]
+    close = [r for r in ranked if r["hard_attribution"] >= best - BALANCED_SLACK - 1e-9]
     fast, small = min(_p50(r) for r in close), min(_bytes(r) for r in close)
+
+    def cost(r: dict[str, Any]) -> float:
+        return _p50(r) / fast + _bytes(r) / small
+
+    d = next((r for r in rows if r["is_default"]), None)
+    balanced = min(close, key=lambda r: (cost(r), -r["hard_attribution"]))
+    kept = d is not None and d in close and cost(d) <= cost(balanced) * (1 + timing_noise / 2) and d is not balanced
+    if kept:
+        assert d is not None
+        balanced = d
     picks = {
-        "recall-first": max(ok, key=lambda r: (r["hard_attribution"], r["worst_hard"], -_p50(r))),
+        "recall-first": max(ranked, key=lambda r: (r["hard_attribution"], r["worst_hard"], -_p50(r))),
         "latency-first": min(keeps, key=lambda r: (_p50(r), -r["hard_attribution"])),
         "memory-first": min(keeps, key=lambda r: (_bytes(r), -r["hard_attribution"])),
-        "balanced": min(close, key=lambda r: (_p50(r) / fast + _bytes(r) / small, -r["hard_attribution"])),
+        "balanced": balanced,
     }
     rules = {
         "recall-first": "the highest hard-kind attribution (then worst hard kind, then p50)",
         "latency-first": f"the lowest Match p50 within {RECALL_SLACK} of the best hard-kind attribution",
         "memory-first": f"the smallest index per story within {RECALL_SLACK} of the best hard-kind attribution",
         "balanced": f"within {BALANCED_SLACK} of the best hard-kind attribution, the least p50 and index bytes "
-        "(each relative to the least among those, summed)",
+        "(each relative to the least among those, summed); the defaults stay if no setting beats them by more "
+        f"than the timing noise ({timing_noise:.0%})",
     }
-    d = next((r for r in rows if r["is_default"]), None)
     fronts = {
-        f"{name}_{recall}": [setting_key(r) for r in frontier(ok, cost, recall)]
-        for name, cost in (("latency", _p50), ("memory", _bytes))
+        f"{name}_{recall}": [setting_key(r) for r in frontier(ranked, cost_of, recall)]
+        for name, cost_of in (("latency", _p50), ("memory", _bytes))
         for recall in ("worst_hard", "hard_attribution")
     }
+    beaten: dict[str, list[str]] = {}  # what puts the defaults off each frontier, and by how much
+    if d is not None:
+        for name in fronts:
+            cost_name, recall = name.split("_", 1)
+            cost_of = _p50 if cost_name == "latency" else _bytes
+            beaten[name] = [
+                f"{setting_label(setting_key(r))} ({cost_of(r) / cost_of(d):.2f}x the {cost_name}, "
+                f"{r[recall] - d[recall]:+.3f})"
+                for r in ranked
+                if r is not d
+                and cost_of(r) <= cost_of(d)
+                and r[recall] >= d[recall]
+                and (cost_of(r) < cost_of(d) or r[recall] > d[recall])
+            ]
+    others = [r for r in rows if r not in ranked]
+    alt = max(others, key=lambda r: (r["hard_attribution"], -_p50(r)), default=None)
     return {
-        "fp_target": FP_TARGET,
-        "excluded_for_fp": [setting_label(setting_key(r)) for r in rows if r not in ok],
+        # The most recall to be had by letting a target slip, and what slips.
+        "best_excluded": None
+        if alt is None or alt["hard_attribution"] <= best
+        else {"key": setting_key(alt), "missed": targets_missed(alt), "reason": _reason(alt, d)},
+        "targets": {k: v for k, v in TARGETS.items() if any(k in r["by_kind"] for r in rows)},
+        "excluded": {setting_label(setting_key(r)): targets_missed(r) for r in rows if targets_missed(r)},
+        "all_ranked": not ok,
+        "timing_noise": timing_noise,
         "best_hard_attribution": best,
         "picks": {need: setting_key(r) for need, r in picks.items()},
         "rules": rules,
         "reasons": {need: _reason(r, d) for need, r in picks.items()},
         "frontiers": fronts,
         "defaults_on": {name: d is not None and setting_key(d) in keys for name, keys in fronts.items()},
+        "defaults_beaten_by": beaten,
+        "defaults_kept_within_noise": kept,
         "defaults_are_balanced": d is not None and picks["balanced"] is d,
     }
 

@@ -6,13 +6,23 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_sweep import setting_key, setting_label
+from benchmarks.bench_sweep import default_setting, setting_key, setting_label
 
 NEEDS = ("latency-first", "recall-first", "memory-first", "balanced")
 
 
 def _label(row: dict[str, Any]) -> str:
     return setting_label(setting_key(row))
+
+
+def _short(row: dict[str, Any]) -> str:
+    """A plot label: only what differs from the defaults (the common parts make labels collide)."""
+    key, d = setting_key(row), default_setting()
+    parts = []
+    if key[:3] != d[:3]:
+        parts.append(f"{key[1]}x{key[2]}" if key[0] == d[0] else f"{key[0]}/{key[1]}x{key[2]}")
+    parts += [f"{c}{v}" for c, v, dv in zip("kwt", key[3:], d[3:], strict=True) if v != dv]
+    return " ".join(parts) or "defaults"
 
 
 def _row_of(sw: dict[str, Any], key: list[int]) -> dict[str, Any]:
@@ -48,9 +58,23 @@ def sweep_section(sw: dict[str, Any]) -> list[str]:
         lines += [
             "### Recommendation",
             "",
-            f"Among settings whose false-positive rate over all negatives is at most {rec['fp_target']:.2f} "
-            "(the core issue's bar for unrelated and local)"
-            + (f"; not eligible: {', '.join(rec['excluded_for_fp'])}" if rec["excluded_for_fp"] else "")
+            (
+                "No setting met every target at this many queries per kind, so all are ranked"
+                if rec["all_ranked"]
+                else "Among the settings that meet every accuracy target"
+            )
+            + " ("
+            + ", ".join(f"{k} ≥ {v:.2f}" for k, v in rec["targets"].items())
+            + "; the core set's, with sibling held to unrelated's)"
+            + (
+                "; missing one: "
+                + "; ".join(
+                    f"{name} ({', '.join(f'{k} {v:.3f}' for k, v in miss.items())})"
+                    for name, miss in rec["excluded"].items()
+                )
+                if rec["excluded"]
+                else ""
+            )
             + ".",
             "",
             "| need | setting | worst hard kind | hard kinds (mean) | all derived | false positives | p50 ms | "
@@ -73,6 +97,12 @@ def sweep_section(sw: dict[str, Any]) -> list[str]:
         )
         lines += ["", "Why, in numbers (against the defaults, measured in this run):", ""]
         lines += [f"- **{need}**: {rec['reasons'][need]}." for need in NEEDS]
+        alt = rec.get("best_excluded")
+        if alt:
+            missed = ", ".join(f"{k} {v:.3f}" for k, v in alt["missed"].items())
+            lines += [
+                f"- *more recall, if a target may slip*: {setting_label(alt['key'])} misses {missed}: {alt['reason']}."
+            ]
         balanced = (
             "the defaults are the balanced pick"
             if rec["defaults_are_balanced"]
@@ -80,15 +110,22 @@ def sweep_section(sw: dict[str, Any]) -> list[str]:
         )
         lines += [
             "",
-            "Frontiers (settings no other beats on both recall and cost), and whether the defaults are on them:",
+            "Frontiers (among the ranked settings, those no other beats on both recall and cost), and whether "
+            "the defaults are on them:",
             "",
         ]
         for name, keys in rec["frontiers"].items():
             cost, recall = name.split("_", 1)
             what = "worst hard kind" if recall == "worst_hard" else "hard-kind attribution"
-            on = "on it" if rec["defaults_on"][name] else "**not on it**"
             names = ", ".join(setting_label(k) for k in keys)
+            beaten = rec["defaults_beaten_by"].get(name) or []
+            on = "on it" if rec["defaults_on"][name] else "**not on it**, beaten by " + "; ".join(beaten)
             lines.append(f"- {what} vs {cost}: {len(keys)} settings ({names}); defaults {on}.")
+        if rec["defaults_kept_within_noise"]:
+            balanced += (
+                f" (another setting scored a little better on p50 and bytes, by less than the timing noise of "
+                f"{rec['timing_noise']:.0%}, so the defaults stay)"
+            )
         lines += ["", f"So {balanced}.", ""]
     worst_n = n_kind.get(d["worst_hard_kind"], 0)
     noise = sw["noise"]
@@ -206,7 +243,9 @@ def _place_labels(fig: Any, ax: Any, xs: list[float], ys: list[float], labels: l
     dots = [Bbox.from_bounds(x - 3, y - 3, 6, 6) for x, y in disp]
     frame = ax.get_window_extent(renderer)
     placed: list[Any] = []
-    rings = [(r, a) for r in (5, 12, 20, 30, 42, 56, 72) for a in np.linspace(0, 2 * np.pi, 16, endpoint=False)]
+    rings = [
+        (r, a) for r in (5, 10, 16, 24, 34, 46, 60, 76, 94, 115) for a in np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    ]
 
     def annotate(i: int, radius: float, angle: float) -> Any:
         dx, dy = radius * np.cos(angle), radius * np.sin(angle)
@@ -242,7 +281,8 @@ def _frontier_panel(
     rows = sw["rows"]
     rec = sw.get("recommendation") or {}
     ys = [r[recall] for r in rows]
-    eligible = [r["fp_rate"] <= rec.get("fp_target", 1.0) + 1e-9 for r in rows]
+    excluded = rec.get("excluded") or {}
+    eligible = [rec.get("all_ranked", True) or _label(r) not in excluded for r in rows]
     colors = ["tab:blue" if ok else "tab:gray" for ok in eligible]
     ax.scatter(xs, ys, c=colors, s=[40 if r["is_default"] else 18 for r in rows], zorder=3)
     front = sorted(
@@ -267,9 +307,7 @@ def _frontier_panel(
     labels = []
     for r in rows:
         tags = [need for need, k in picks.items() if list(k) == list(setting_key(r))]
-        if r["is_default"]:
-            tags.insert(0, "defaults")
-        labels.append(_label(r) + (f" [{', '.join(tags)}]" if tags else ""))
+        labels.append(_short(r) + (f" [{', '.join(tags)}]" if tags else ""))
     pad_y = max(0.02, (max(ys) - min(ys)) * 0.2)
     ax.set_ylim(min(ys) - pad_y, max(ys) + pad_y)
     ax.set_xlim(min(xs) - pad_x, max(xs) + pad_x)
@@ -294,9 +332,9 @@ def _frontier_plot(plt: Any, sw: dict[str, Any], out: Path, cost: str, name: str
         ax.set_xlabel(xlabel)
         _frontier_panel(fig, ax, sw, xs, recall, fronts.get(f"{cost}_{recall}", []))
     fig.suptitle(
-        f"Recall vs {'latency' if cost == 'latency' else 'memory'}, one point per setting (perms/bands x rows, "
-        "k shingle, w window,\nt whole-document perms); bold: on the frontier or the defaults; gray: over the "
-        "false-positive bar",
+        f"Recall vs {'latency' if cost == 'latency' else 'memory'}, one point per setting, labelled by how it "
+        f"differs from the defaults ({setting_label(default_setting())}:\nperms/bands x rows, k shingle, w window, "
+        "t whole-document perms); bold: on the frontier or the defaults; gray: misses an accuracy target",
         fontsize=9,
     )
     fig.savefig(out / name, dpi=110)
@@ -311,14 +349,14 @@ def _heatmap(plt: Any, sw: dict[str, Any], out: Path) -> str:
     hard, neg = sw["hard_kinds"], sw["negative_kinds"]
     kinds = [*hard, *neg, *(k for k in sw["kinds"] if k not in hard and k not in neg)]
     grid = np.array([[r["by_kind"].get(k, np.nan) for k in kinds] for r in rows])
-    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(kinds), 1.2 + 0.32 * len(rows)))
+    fig, ax = plt.subplots(figsize=(1.5 + 0.7 * len(kinds), 1.4 + 0.34 * len(rows)))
     im = ax.imshow(grid, cmap="RdYlGn", vmin=max(0.5, float(np.nanmin(grid)) - 0.02), vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(kinds)), kinds, rotation=40, ha="right", fontsize=7)
     ax.set_yticks(range(len(rows)), [_label(r) + (" (defaults)" if r["is_default"] else "") for r in rows], fontsize=7)
     for i in range(len(rows)):
         for j in range(len(kinds)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=5.5)
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=5.5)
     ax.axvline(len(hard) - 0.5, color="k", lw=0.8)
     ax.axvline(len(hard) + len(neg) - 0.5, color="k", lw=0.8)
     ax.set_title("Attribution per kind (hard kinds | negatives: share UNRELATED | the rest)", fontsize=9)
