@@ -119,7 +119,9 @@ def query_set(profile: Profile, gen: CorpusGenerator, shared_dir: Path | None, s
             f"`{shared_dir}` ({len(wire):,} Reuters-21578 stories indexed; its kinds, {per} each) plus "
             f"{', '.join(SHARED_GENERATED)} derived from the same stories by the corpus generator ({per} each)"
         )
-        return QuerySet(name, [story_from_json(o) for o in wire], queries)
+        bad_times: list[str] = []  # the archive's unreadable dates: those stories go in undated
+        stories = [story_from_json(o, bad_times) for o in wire]
+        return QuerySet(name, stories, queries)
     n = profile.sweep_stories
     kinds = KINDS + KINDS_HARD
     stories = [StoryRecord(s.story_id, s.body, s.headline) for s in gen.stories(n)]
