@@ -140,3 +140,19 @@ def test_queries_from_given_stories_accept_identical_copies(gen: CorpusGenerator
             assert src["story_id"] in ids and src["story_id"] in src["accept"]
             if src["story_id"] in ("w-5", "w-copy"):
                 assert sorted(src["accept"]) == ["w-5", "w-copy"]
+
+
+def test_score_takes_a_query_without_sources_as_a_negative() -> None:
+    """A new negative kind (sibling) scores by its missing sources, without a list of kinds."""
+    from wiretrace.evaluation import score
+    from wiretrace.types import MatchResult, SourceMatch, Verdict
+
+    found = SourceMatch("s1", "", 0.9, 0.9, 0.8, Verdict.DERIVED, ())
+    derived = MatchResult(Verdict.DERIVED, (found,), 0.1, 3)
+    unrelated = MatchResult(Verdict.UNRELATED, (), 1.0, 3)
+    sib: dict[str, Any] = {"kind": "sibling", "derived": False, "sources": []}
+    brief: dict[str, Any] = {"kind": "brief", "sources": [{"story_id": "s1", "fraction": 1.0, "accept": ["s1"]}]}
+    rep = score([(sib, unrelated), (sib, derived), (brief, derived), (brief, unrelated)])
+    assert (rep.kinds["sibling"].n, rep.kinds["sibling"].ok) == (2, 1)
+    assert (rep.kinds["brief"].n, rep.kinds["brief"].ok) == (2, 1)
+    assert "sibling" in rep.render() and "brief" in rep.render()
