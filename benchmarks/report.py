@@ -113,7 +113,14 @@ def render(res: dict[str, Any], out: Path) -> str:
         "",
         f"Run {m['started']} on {m['machine']} ({m['cores']} cores, {m['python']}), corpus model trained on "
         f"`{m['corpus_source']}`, seed {m['seed']}; {m['elapsed_s']:.0f} s in total. Reproduce with "
-        f"`{m['command']}`. All ratios compare figures measured in this same run.",
+        f"`{m['command']}`. All ratios compare figures measured in this same run."
+        + (
+            f" Load average (1 min) {m['load_average_at_start'][0]:.1f} at the start and "
+            f"{m['load_average_at_end'][0]:.1f} at the end, on {m['cores']} cores shared with other work: "
+            "absolute figures are those of a busy machine, ratios hold."
+            if "load_average_at_end" in m and m["load_average_at_start"][0] > 1.5
+            else ""
+        ),
         "",
     ]
     sig = res.get("signatures")

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "index_settings": json.loads(IndexSettings().fingerprint()),
-            "command": f"python benchmarks/run.py --profile {profile.name}"
+            "command": f"python -m benchmarks.run --profile {profile.name}"
             + (" --no-shared" if args.no_shared else ""),
             "load_average_at_start": list(os.getloadavg()),
         }
