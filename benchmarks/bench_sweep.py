@@ -519,8 +519,10 @@ def recommend(rows: list[dict[str, Any]], timing_noise: float = MIN_TIMING_NOISE
         "(each relative to the least among those, summed); the defaults stay if no setting beats them by more "
         f"than the timing noise ({timing_noise:.0%})",
     }
+    # Frontiers over every setting: whether a target is missed is the recommendation's business,
+    # what the index can trade for what is the frontier's.
     fronts = {
-        f"{name}_{recall}": [setting_key(r) for r in frontier(ranked, cost_of, recall)]
+        f"{name}_{recall}": [setting_key(r) for r in frontier(rows, cost_of, recall)]
         for name, cost_of in (("latency", _p50), ("memory", _bytes))
         for recall in ("worst_hard", "hard_attribution")
     }
@@ -532,7 +534,7 @@ def recommend(rows: list[dict[str, Any]], timing_noise: float = MIN_TIMING_NOISE
             beaten[name] = [
                 f"{setting_label(setting_key(r))} ({cost_of(r) / cost_of(d):.2f}x the {cost_name}, "
                 f"{r[recall] - d[recall]:+.3f})"
-                for r in ranked
+                for r in rows
                 if r is not d
                 and cost_of(r) <= cost_of(d)
                 and r[recall] >= d[recall]
@@ -544,7 +546,7 @@ def recommend(rows: list[dict[str, Any]], timing_noise: float = MIN_TIMING_NOISE
         # The most recall to be had by letting a target slip, and what slips.
         "best_excluded": None
         if alt is None or alt["hard_attribution"] <= best
-        else {"key": setting_key(alt), "missed": targets_missed(alt), "reason": _reason(alt, d)},
+        else {"key": setting_key(alt), "missed": targets_missed(alt), "reason": _reason(alt, d, timing_noise)},
         "targets": {k: v for k, v in TARGETS.items() if any(k in r["by_kind"] for r in rows)},
         "excluded": {setting_label(setting_key(r)): targets_missed(r) for r in rows if targets_missed(r)},
         "all_ranked": not ok,
@@ -552,7 +554,7 @@ def recommend(rows: list[dict[str, Any]], timing_noise: float = MIN_TIMING_NOISE
         "best_hard_attribution": best,
         "picks": {need: setting_key(r) for need, r in picks.items()},
         "rules": rules,
-        "reasons": {need: _reason(r, d) for need, r in picks.items()},
+        "reasons": {need: _reason(r, d, timing_noise) for need, r in picks.items()},
         "frontiers": fronts,
         "defaults_on": {name: d is not None and setting_key(d) in keys for name, keys in fronts.items()},
         "defaults_beaten_by": beaten,
@@ -561,8 +563,8 @@ def recommend(rows: list[dict[str, Any]], timing_noise: float = MIN_TIMING_NOISE
     }
 
 
-def _reason(r: dict[str, Any], d: dict[str, Any] | None) -> str:
-    """Why, in numbers, against the defaults."""
+def _reason(r: dict[str, Any], d: dict[str, Any] | None, timing_noise: float) -> str:
+    """Why, in numbers, against the defaults (saying when a timing gap is within the noise)."""
     fig = (
         f"hard kinds {r['hard_attribution']:.3f} (worst {r['worst_hard_kind']} {r['worst_hard']:.3f}), "
         f"p50 {_p50(r):.2f} ms, {_bytes(r):,.0f} B/story, false positives {r['fp_rate']:.3f}"
@@ -570,8 +572,10 @@ def _reason(r: dict[str, Any], d: dict[str, Any] | None) -> str:
     if d is None or d is r:
         return fig + ("; these are the defaults" if d is r else "")
     gain = r["hard_attribution"] - d["hard_attribution"]
+    speed = _p50(r) / _p50(d)
+    noise = f", within the timing noise of {timing_noise:.0%}" if abs(speed - 1) <= timing_noise else ""
     return fig + (
         f"; the defaults: hard kinds {d['hard_attribution']:.3f} ({gain:+.3f}),"
-        f" p50 {_p50(d):.2f} ms ({_p50(r) / _p50(d):.2f}x), {_bytes(d):,.0f} B/story ({_bytes(r) / _bytes(d):.2f}x),"
+        f" p50 {_p50(d):.2f} ms ({speed:.2f}x{noise}), {_bytes(d):,.0f} B/story ({_bytes(r) / _bytes(d):.2f}x),"
         f" false positives {d['fp_rate']:.3f}"
     )

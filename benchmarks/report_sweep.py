@@ -110,7 +110,7 @@ def sweep_section(sw: dict[str, Any]) -> list[str]:
         )
         lines += [
             "",
-            "Frontiers (among the ranked settings, those no other beats on both recall and cost), and whether "
+            "Frontiers (the settings no other beats on both recall and cost, gray ones included), and whether "
             "the defaults are on them:",
             "",
         ]
