@@ -70,7 +70,7 @@ train-rewrite: $(STAMP)
 	$(PY) -m pip install --quiet 'scikit-learn>=1.4'
 	$(PY) -m benchmarks.train_rewrite --write $(ARGS)
 
-# Performance suite (benchmarks/README.md): quick <= 2 min, full <= 15 min on 2 cores.
+# Performance suite (benchmarks/README.md): quick <= 3 min, full <= 15 min on 2 cores.
 bench-quick: $(DEV_STAMP)
 	$(PY) -m benchmarks.run --profile quick --out benchmarks/results/quick/
 
