@@ -1,7 +1,7 @@
 """Section 5: which index settings to choose, from accuracy on hard queries, speed and memory.
 
 Every setting of the profile's grid (num_perm, bands x rows, shingle size, window, whole-document
-permutations) gets a detector of its own over one query set with truth:
+permutations, term sample) gets a detector of its own over one query set with truth:
 
 * the set: ``../shared/eval/synthetic-dev`` when present (its 15,286 Reuters stories indexed, its
   ten kinds, ``brief`` and ``sibling`` included) plus queries the corpus generator derives from
@@ -69,26 +69,29 @@ RECALL_SLACK = 0.01
 BALANCED_SLACK = 0.005
 SHARED_GENERATED = ("short_excerpt", *NOISY_KINDS)  # what synthetic-dev lacks
 
-Setting = tuple[int, int, int, int, int, int]  # num_perm, bands, rows, shingle, window, topic_perm
+# num_perm, bands, rows, shingle size, window, whole-document perms, term sample (1 in N word pairs posted)
+Setting = tuple[int, int, int, int, int, int, int]
 
 
 def setting_key(row: dict[str, Any]) -> Setting:
-    return (row["num_perm"], row["bands"], row["rows"], row["shingle"], row["window"], row["topic_perm"])
+    keys = ("num_perm", "bands", "rows", "shingle", "window", "topic_perm", "term_sample")
+    p, b, r, k, w, t, n = (int(row[x]) for x in keys)
+    return (p, b, r, k, w, t, n)
 
 
 def setting_label(key: Sequence[int]) -> str:
-    p, b, r, k, w, t = key
-    return f"{p}/{b}x{r} k{k} w{w} t{t}"
+    p, b, r, k, w, t, n = key
+    return f"{p}/{b}x{r} k{k} w{w} t{t} s{n}"
 
 
 def default_setting() -> Setting:
     d = IndexSettings()
-    return (d.num_perm, d.bands, d.rows, d.shingle_size, d.window, d.topic_perm)
+    return (d.num_perm, d.bands, d.rows, d.shingle_size, d.window, d.topic_perm, d.term_sample)
 
 
 def index_settings(key: Setting) -> IndexSettings:
-    p, b, r, k, w, t = key
-    return IndexSettings(num_perm=p, bands=b, rows=r, shingle_size=k, window=w, topic_perm=t)
+    p, b, r, k, w, t, n = key
+    return IndexSettings(num_perm=p, bands=b, rows=r, shingle_size=k, window=w, topic_perm=t, term_sample=n)
 
 
 # --- the query set -------------------------------------------------------------
@@ -218,7 +221,7 @@ class _Truth:
 
 def lsh_recall_precision(truth: _Truth, key: Setting, query_step: int) -> dict[str, float]:
     """Window-LSH candidates (every story sharing a band) against exact shingle truth."""
-    p, b, r, k, w, _ = key
+    p, b, r, k, w, _, _ = key
     ssh, qsh, exact = truth.at(k)
     hasher = MinHasher(p, b, r, 1)
     skeys, sowner = _keys(hasher, ssh, w, w)
@@ -402,8 +405,9 @@ def run(profile: Profile, gen: CorpusGenerator, work_dir: Path, shared_dir: Path
     control = figures(trials.pop(), len(qs.stories))
     rows: list[dict[str, Any]] = []
     for t in trials:
-        p, b, r, k, w, tp = t.key
+        p, b, r, k, w, tp, ts = t.key
         row: dict[str, Any] = {"num_perm": p, "bands": b, "rows": r, "shingle": k, "window": w, "topic_perm": tp}
+        row["term_sample"] = ts
         row["is_default"] = t.key == defaults
         row.update(lsh_recall_precision(truth, t.key, match.query_step))
         row.update(figures(t, len(qs.stories)))

@@ -21,7 +21,7 @@ def _short(row: dict[str, Any]) -> str:
     parts = []
     if key[:3] != d[:3]:
         parts.append(f"{key[1]}x{key[2]}" if key[0] == d[0] else f"{key[0]}/{key[1]}x{key[2]}")
-    parts += [f"{c}{v}" for c, v, dv in zip("kwt", key[3:], d[3:], strict=True) if v != dv]
+    parts += [f"{c}{v}" for c, v, dv in zip("kwts", key[3:], d[3:], strict=True) if v != dv]
     return " ".join(parts) or "defaults"
 
 
@@ -334,7 +334,8 @@ def _frontier_plot(plt: Any, sw: dict[str, Any], out: Path, cost: str, name: str
     fig.suptitle(
         f"Recall vs {'latency' if cost == 'latency' else 'memory'}, one point per setting, labelled by how it "
         f"differs from the defaults ({setting_label(default_setting())}:\nperms/bands x rows, k shingle, w window, "
-        "t whole-document perms); bold: on the frontier or the defaults; gray: misses an accuracy target",
+        "t whole-document perms, s term sample); bold: on the frontier or the defaults; gray: misses an "
+        "accuracy target",
         fontsize=9,
     )
     fig.savefig(out / name, dpi=110)
