@@ -51,6 +51,8 @@ class Profile:
     sweep_stories: int  # generated stories indexed when ../shared/eval/synthetic-dev is absent
     sweep_per_kind: int  # queries of each kind
     sweep_rounds: int  # turns the settings take at matching (see bench_sweep.measure)
+    sweep_scale_stories: int  # generated archive the picks are checked on against the defaults (0: none)
+    sweep_scale_per_kind: int
     sweep_grid: tuple[tuple[int, int, int, int, int, int, int], ...]  # see _FULL_GRID
     scurve_trials: int
     # Server process counts Match is measured with again at the largest size, each on a
@@ -103,6 +105,8 @@ PROFILES = {
         sweep_stories=3000,
         sweep_per_kind=40,
         sweep_rounds=24,
+        sweep_scale_stories=0,
+        sweep_scale_per_kind=0,
         sweep_grid=_QUICK_GRID,
         scurve_trials=150,
     ),
@@ -120,6 +124,8 @@ PROFILES = {
         sweep_stories=15000,
         sweep_per_kind=150,
         sweep_rounds=45,
+        sweep_scale_stories=50_000,
+        sweep_scale_per_kind=60,
         sweep_grid=_FULL_GRID,
         scurve_trials=600,
         service_processes=(1, 2),
