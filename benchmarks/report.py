@@ -112,7 +112,9 @@ def render(res: dict[str, Any], out: Path) -> str:
         f"# wiretrace benchmarks — profile `{m['profile']}`",
         "",
         f"Run {m['started']} on {m['machine']} ({m['cores']} cores, {m['python']}), corpus model trained on "
-        f"`{m['corpus_source']}`, seed {m['seed']}; {m['elapsed_s']:.0f} s in total. Reproduce with "
+        f"`{m['corpus_source']}`, seed {m['seed']}"
+        + (f", code at {m['commit']}" if m.get("commit") else "")
+        + f"; {m['elapsed_s']:.0f} s in total. Reproduce with "
         f"`{m['command']}`. All ratios compare figures measured in this same run."
         + (
             f" Load average (1 min) {m['load_average_at_start'][0]:.1f} at the start and "

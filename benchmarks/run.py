@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": f"python -m benchmarks.run --profile {profile.name}"
             + (" --no-shared" if args.no_shared else ""),
             "load_average_at_start": list(os.getloadavg()),
+            "commit": _commit(),
         }
     }
     work = Path(tempfile.mkdtemp(prefix="wiretrace-bench-"))
@@ -118,6 +119,18 @@ def findings(sig: dict[str, Any]) -> str:
         f"their hashes over a whole batch's code points) is {text * 1e6:.0f} µs ({text / stories:.0%}) and "
         f"shingles, windows, MinHash and band keys the other {(stories - text) * 1e6:.0f} µs. " + single
     )
+
+
+def _commit() -> str:
+    """The checkout's commit (with '+' when it has uncommitted changes), so a report names its code."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True)
+    except OSError:
+        return ""
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
 def _cpu_name() -> str:
