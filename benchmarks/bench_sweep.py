@@ -68,6 +68,7 @@ MIN_TIMING_NOISE = 0.05
 RECALL_SLACK = 0.01
 BALANCED_SLACK = 0.005
 SHARED_GENERATED = ("short_excerpt", *NOISY_KINDS)  # what synthetic-dev lacks
+PASSAGE_FIGURES = ("plagdet", "granularity", "precision", "recall", "cases")
 
 # num_perm, bands, rows, shingle size, window, whole-document perms, term sample (1 in N word pairs posted)
 Setting = tuple[int, int, int, int, int, int, int]
@@ -274,27 +275,6 @@ def _quiesce(det: Detector, timeout_s: float = 10.0) -> None:
         time.sleep(0.25)
 
 
-def _plagdet() -> Callable[[list[tuple[dict[str, Any], MatchResult]]], Any] | None:
-    """The evaluation module's passage scorer (issue 13), when it has one."""
-    import wiretrace.evaluation as ev
-
-    fn = getattr(ev, "plagdet", None)
-    return fn if callable(fn) else None
-
-
-def _passage_figures(pairs: list[tuple[dict[str, Any], MatchResult]]) -> dict[str, float] | None:
-    fn = _plagdet()
-    with_truth = [(q, r) for q, r in pairs if q.get("passages")]
-    if fn is None or not with_truth:
-        return None
-    out = fn(with_truth)
-    if isinstance(out, (int, float)):
-        return {"plagdet": float(out)}
-    if isinstance(out, dict):
-        return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}
-    return {k: float(getattr(out, k)) for k in ("plagdet", "granularity", "recall", "precision") if hasattr(out, k)}
-
-
 @dataclass
 class _Trial:
     """One setting under test: its detector and what its matches gave."""
@@ -361,6 +341,7 @@ def measure(keys: list[Setting], qs: QuerySet, work_dir: Path, match: MatchSetti
 def figures(t: _Trial, n_stories: int) -> dict[str, Any]:
     """Accuracy, speed and size of one setting from its trial."""
     rep = score(t.pairs)
+    plag = rep.passages()
     by_kind = {k: v.rate for k, v in rep.kinds.items()}
     derived = [k for k in by_kind if k in t.found]
     hard = [k for k in HARD_KINDS if k in by_kind]
@@ -383,7 +364,8 @@ def figures(t: _Trial, n_stories: int) -> dict[str, Any]:
         # Of the stories verified per derived query, the share that is its source.
         "candidate_precision": sum(all_found) / max(1, verified_derived),
         "verified_mean": float(np.mean(t.n_verified)),
-        "passages": _passage_figures(t.pairs),
+        # Passages against the queries' passage truth (the generated queries carry it; synthetic-dev's do not).
+        "passages": None if plag is None else {k: getattr(plag, k) for k in PASSAGE_FIGURES},
         "latency": percentiles(t.lat),
         "index_bytes_per_story": t.index_bytes / max(1, n_stories),
         "ingest_stories_s": n_stories / t.ingest_s,

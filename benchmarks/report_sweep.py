@@ -173,25 +173,27 @@ def sweep_section(sw: dict[str, Any]) -> list[str]:
         "was among the stories Match verified; *cand. prec.*: of the stories verified, the share that was the "
         "query's source; *LSH rec./prec.*: window-LSH candidates (every story sharing a band) against exact "
         f"truth (≥ {sw['truth']['min_shared']} shared shingles making ≥ {sw['truth']['min_fraction']:.0%} of "
-        "query or story, brute force, same k); *plagdet*: passages against passage truth (n/a: "
+        "query or story, brute force, same k); *plagdet* (granularity): the returned passages against "
+        "the passage truth of the queries that carry it (the generated ones: "
         + (
-            "scored where the queries carry passage truth)"
-            if sw.get("passages_scored")
-            else "no passage scorer in `wiretrace.evaluation`, or no passage truth in this set, when this ran)"
+            f"{rows[0]['passages']['cases']:,.0f} true passages)"
+            if rows[0].get("passages")
+            else "none in this set, so n/a)"
         )
         + "; B/story: `GetStats.index_bytes` per story; ingest: `Detector.upsert` in batches of 1,000.",
         "",
         "| setting | ≈t | all derived | hard mean | worst hard | false pos. | cand. recall | cand. prec. | "
-        "LSH rec. | LSH prec. | plagdet | p50 ms | p99 ms | B/story | ingest/s |",
+        "LSH rec. | LSH prec. | plagdet (gran.) | p50 ms | p99 ms | B/story | ingest/s |",
         "|" + "---|" * 15,
     ]
     for r in rows:
-        plag = (r.get("passages") or {}).get("plagdet")
+        pas = r.get("passages") or {}
+        plag = f"{pas['plagdet']:.3f} ({pas['granularity']:.2f})" if pas else "n/a"
         lines.append(
             f"| {_label(r)}{' (defaults)' if r['is_default'] else ''} | {r['threshold_approx']:.2f} | "
             f"{r['attribution_rate']:.3f} | {r['hard_attribution']:.3f} | {r['worst_hard']:.3f} "
             f"({r['worst_hard_kind']}) | {r['fp_rate']:.3f} | {r['candidate_recall']:.3f} | "
-            f"{r['candidate_precision']:.3f} | {r['lsh_recall']:.3f} | {r['lsh_precision']:.3f} | {_fmt(plag)} | "
+            f"{r['candidate_precision']:.3f} | {r['lsh_recall']:.3f} | {r['lsh_precision']:.3f} | {plag} | "
             f"{r['latency']['p50_ms']:.2f} | {r['latency']['p99_ms']:.2f} | {r['index_bytes_per_story']:,.0f} | "
             f"{r['ingest_stories_s']:,.0f} |"
         )
