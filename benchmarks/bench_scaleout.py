@@ -306,7 +306,7 @@ def main() -> None:
     workers = tuple(int(w) for w in args.dedup_workers.split(","))
     texts, source = load_texts(args.stories if args.only_redis else max(args.stories, args.dedup_docs), args.seed)
     load = os.getloadavg()
-    command = " ".join(["benchmarks/bench_scaleout.py", *sys.argv[1:]])
+    command = " ".join(["python -m benchmarks.bench_scaleout", *sys.argv[1:]])
     where = f"on {os.cpu_count()} cores (load average at start {load[0]:.1f}: the machine is shared). Texts: {source}."
     if args.only_dedup:
         # Replace just the de-duplication section of an existing report; the Redis figures stay as they were.

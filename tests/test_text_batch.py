@@ -325,6 +325,18 @@ def test_how_altered_a_text_looks_in_comparison_form() -> None:
     assert plain.tolist() == token_hashes_batch(texts)[0].tolist()
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(texts() | st.text(st.sampled_from(list("rnmceil10aoh8b5sé ")), max_size=40), max_size=5))
+def test_how_altered_a_text_looks_does_not_depend_on_its_batch(batch: list[str]) -> None:
+    """Dedup batches texts differently per engine (local chunks, Spark partitions): one non-ASCII text
+    in a batch must not change what another text counts, or the engines pick different representatives."""
+    _, _, together = comparison_hashes(batch, lookalikes=True, shorthand=True)
+    alone = [int(comparison_hashes([t], lookalikes=True, shorthand=True)[2][0]) for t in batch]
+    assert together.tolist() == alone
+    _, _, beside = comparison_hashes([*batch, "Zürich"], lookalikes=True, shorthand=True)
+    assert beside.tolist()[: len(batch)] == alone
+
+
 def test_a_large_batch_equals_reference() -> None:
     # Enough text for the bulk paths everywhere (thousands of tokens, every kind of line).
     batch = ["\n".join(_LINES[i:] + _LINES[:i]) for i in range(0, len(_LINES), 3)] * 6

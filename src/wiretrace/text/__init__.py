@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from wiretrace.text.batch import bounds, hash_tokens, scan, spelling_variants, warm_up
+from wiretrace.text.batch import bounds, hash_tokens, lookalike_digit_words, scan, spelling_variants, warm_up
 from wiretrace.text.boilerplate import content_spans
 from wiretrace.text.normalize import fold_shorthand, normalize_token, token_hash
-from wiretrace.text.xxh32 import letters_with_lookalike_digits
 from wiretrace.types import I64, U32
 
 __all__ = [
@@ -132,7 +131,6 @@ def comparison_hashes(texts: list[str], *, lookalikes: bool, shorthand: bool) ->
         altered += np.bincount(text[folded != hashes], minlength=n)
         hashes = folded
     altered += spelling_variants(hashes, hash_tokens(j, starts, ends, False, False), offsets)
-    if lookalikes and j.cp.dtype == np.uint8:  # ASCII batches (the usual ones): words mixing letters and digits
-        mixed = letters_with_lookalike_digits(j.cp, starts, ends - starts)  # type: ignore[arg-type]
-        altered += np.bincount(text[mixed], minlength=n)
+    if lookalikes:  # ASCII words mixing letters and digits
+        altered += np.bincount(text[lookalike_digit_words(j, starts, ends)], minlength=n)
     return hashes, offsets, altered

@@ -33,7 +33,7 @@ from wiretrace.text.boilerplate import (
     prose_spans,
 )
 from wiretrace.text.normalize import LOOKALIKE_CLASSES, TOKEN_RE, WORD_RUN_RE, cached_hashes, fold_shorthand
-from wiretrace.text.xxh32 import xxh32_ascii_lookalike, xxh32_ascii_tokens
+from wiretrace.text.xxh32 import letters_with_lookalike_digits, xxh32_ascii_lookalike, xxh32_ascii_tokens
 from wiretrace.types import I64, U32
 
 _WORD = 1  # letter, mark, digit or joiner outside the no-space scripts: runs of these are tokens
@@ -523,15 +523,35 @@ def hash_tokens(j: Joined, starts: I64, ends: I64, lookalikes: bool, shorthand: 
     if j.cp.dtype == np.uint8:
         hashes = _ascii_hashes(j.cp, starts, ends - starts, lookalikes)  # type: ignore[arg-type]
     else:
-        wide = np.flatnonzero(j.cp[: j.size] >= 128)
-        unicode_tok = np.searchsorted(wide, ends) > np.searchsorted(wide, starts)
-        plain = ~unicode_tok
+        plain = ascii_tokens(j, starts, ends)
+        unicode_tok = ~plain
         hashes = np.empty(starts.size, dtype=np.uint32)
         hashes[plain] = _ascii_hashes(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain], lookalikes)
         hashes[unicode_tok] = cached_hashes(j.joined, starts[unicode_tok], ends[unicode_tok], lookalikes)
     if shorthand:
         hashes = fold_shorthand(hashes, lookalikes)
     return hashes
+
+
+def ascii_tokens(j: Joined, starts: I64, ends: I64) -> npt.NDArray[np.bool_]:
+    """Which tokens [starts, ends) of the joined texts are all ASCII."""
+    if j.cp.dtype == np.uint8:
+        return np.ones(starts.size, dtype=np.bool_)
+    wide = np.flatnonzero(j.cp[: j.size] >= 128)
+    return np.asarray(np.searchsorted(wide, ends) == np.searchsorted(wide, starts))
+
+
+def lookalike_digit_words(j: Joined, starts: I64, ends: I64) -> npt.NDArray[np.bool_]:
+    """Which tokens are ASCII words mixing letters with 0, 1, 5 or 8 (``letters_with_lookalike_digits``),
+    whatever else the batch holds: one text's answer must not depend on the texts batched with it (a
+    single non-ASCII character elsewhere in a batch widens its code points)."""
+    if j.cp.dtype == np.uint8:
+        return letters_with_lookalike_digits(j.cp, starts, ends - starts)  # type: ignore[arg-type]
+    plain = ascii_tokens(j, starts, ends)
+    out = np.zeros(starts.size, dtype=np.bool_)
+    narrow = (j.cp[: j.size] & 0xFF).astype(np.uint8)  # only the all-ASCII tokens' bytes are read
+    out[plain] = letters_with_lookalike_digits(narrow, starts[plain], (ends - starts)[plain])
+    return out
 
 
 def bounds(texts: list[str], strip_boilerplate: bool, small: bool | None) -> tuple[Joined | None, I64, I64, I64]:
