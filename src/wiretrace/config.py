@@ -108,7 +108,11 @@ class MatchSettings:
         "Tokens copied outside quotation marks that make a source by themselves (a paragraph); fewer (a quote, a"
         " stock sentence) count only when the article's best evidence shows it was built from the wire.",
     )
-    min_containment: float = _opt(0.05, "...and the share of the article or of the story they make up.")
+    min_containment: float = _opt(
+        0.05,
+        "...and the share of the article or of the story they make up (a copied paragraph, --min-copied-tokens,"
+        " counts whatever its share).",
+    )
     derived_containment: float = _opt(0.5, "Share of the article from wire copy for DERIVED.")
     verbatim_threshold: float = _opt(0.9, "Containment, coverage and passage density for VERBATIM.")
     default_top_k: int = _opt(5, "Sources returned when a request leaves top_k at 0.")

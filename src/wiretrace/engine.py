@@ -272,7 +272,14 @@ class Detector:
         shares = found_weight / total
         # A passage needs more than one shared shingle.
         alignments = align_many(art.shingles, bigrams, weights, story_shingles, tokens.sizes, p, min_shared=2)
-        exacts = [al is not None and qualifies(al, p) for al in alignments]
+
+        def copied(al: Alignment | None) -> int:
+            """Tokens copied outside quotation marks."""
+            return 0 if al is None else int((al.article_mask & ~art.quoted).sum())
+
+        # A copied paragraph is a source even when it is a small part of both texts (a passage
+        # reused inside a long feature or report); shorter passages must also be a share of one.
+        exacts = [al is not None and (qualifies(al, p) or copied(al) >= m.min_copied_tokens) for al in alignments]
         best_i = int(np.argmax(shares)) if shares.size else -1
         runner_up = self._rival(best_i, shares, story_shingles, exacts)
         evidence: tuple[int, np.ndarray] | None = None
@@ -291,10 +298,7 @@ class Detector:
         # evidence, copied or rewritten, shows that it was built from the wire. A copied
         # paragraph (min_copied_tokens outside quotation marks) is evidence enough by itself.
         def standalone(al: Alignment | None) -> bool:
-            return al is not None and (
-                al.containment >= p.derived_containment
-                or int((al.article_mask & ~art.quoted).sum()) >= m.min_copied_tokens
-            )
+            return al is not None and (al.containment >= p.derived_containment or copied(al) >= m.min_copied_tokens)
 
         corroborated = probability >= m.rewrite_probability or any(
             ex and standalone(al) for ex, al in zip(exacts, alignments, strict=True)
