@@ -78,7 +78,8 @@ def main() -> None:
                 target.index(batch)
             ingest_s = time.perf_counter() - started
             log(f"indexed {n} stories in {ingest_s:.0f}s; waiting for the server to settle")
-            wait_idle(target.pid)
+            # At 1M stories folding the index's runs takes minutes, with pauses between merges.
+            log(f"the server was idle after {wait_idle(target.pid, quiet_s=15, timeout_s=1200):.0f}s")
             queries = list(gen.queries(n, args.queries))
             plan = []  # (text, article time, agency of its source, accepted ids)
             for q in queries:
