@@ -273,13 +273,13 @@ class Detector:
         # A passage needs more than one shared shingle.
         alignments = align_many(art.shingles, bigrams, weights, story_shingles, tokens.sizes, p, min_shared=2)
 
-        def copied(al: Alignment | None) -> int:
-            """Tokens copied outside quotation marks."""
-            return 0 if al is None else int((al.article_mask & ~art.quoted).sum())
-
-        # A copied paragraph is a source even when it is a small part of both texts (a passage
-        # reused inside a long feature or report); shorter passages must also be a share of one.
-        exacts = [al is not None and (qualifies(al, p) or copied(al) >= m.min_copied_tokens) for al in alignments]
+        # A copied paragraph (min_copied_tokens outside quotation marks) is a source even when it is
+        # a small part of both texts (a passage reused inside a long feature or report); shorter
+        # passages must also be a share of one.
+        paragraph = [
+            al is not None and int((al.article_mask & ~art.quoted).sum()) >= m.min_copied_tokens for al in alignments
+        ]
+        exacts = [al is not None and (para or qualifies(al, p)) for al, para in zip(alignments, paragraph, strict=True)]
         best_i = int(np.argmax(shares)) if shares.size else -1
         runner_up = self._rival(best_i, shares, story_shingles, exacts)
         evidence: tuple[int, np.ndarray] | None = None
@@ -296,12 +296,13 @@ class Detector:
         # A sentence or two in common (a quote, a stock phrase) is what independent reports of
         # one event share too: such passages make a source only when the article's best
         # evidence, copied or rewritten, shows that it was built from the wire. A copied
-        # paragraph (min_copied_tokens outside quotation marks) is evidence enough by itself.
-        def standalone(al: Alignment | None) -> bool:
-            return al is not None and (al.containment >= p.derived_containment or copied(al) >= m.min_copied_tokens)
-
+        # paragraph, or the share of the article DERIVED asks, is evidence enough by itself.
+        standalone = [
+            al is not None and (para or al.containment >= p.derived_containment)
+            for al, para in zip(alignments, paragraph, strict=True)
+        ]
         corroborated = probability >= m.rewrite_probability or any(
-            ex and standalone(al) for ex, al in zip(exacts, alignments, strict=True)
+            ex and alone for ex, alone in zip(exacts, standalone, strict=True)
         )
         chance = np.zeros(len(cands))  # the model's probability, reported for the candidate it judged
         if evidence is not None:
@@ -309,7 +310,7 @@ class Detector:
         found: list[Found] = []
         for i, cand in enumerate(cands):
             al = alignments[i]
-            exact = exacts[i] and (corroborated or standalone(al))
+            exact = exacts[i] and (corroborated or standalone[i])
             share = float(shares[i])
             rewritten = (
                 i == best_i
