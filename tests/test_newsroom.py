@@ -171,6 +171,21 @@ def test_filtered_stories_take_no_candidate_slot(tmp_path: Path, news: NewsGen) 
             assert res.verdict == Verdict.VERBATIM
 
 
+def test_fewer_sources_shown_are_the_first_of_more_with_the_same_editions(tmp_path: Path, news: NewsGen) -> None:
+    """Editions are looked for only under the sources shown; those shown keep all of theirs."""
+    bodies = [news.article(200, 260) for _ in range(3)]
+    stories = [StoryRecord(f"wire-{i}", b) for i, b in enumerate(bodies)]
+    stories += [StoryRecord(f"resend-{i}", b) for i, b in enumerate(bodies)]
+    stories += [StoryRecord(f"other-{i}", news.article()) for i in range(4)]
+    article = "\n\n".join(b.split("\n\n")[0] + "\n\n" + b.split("\n\n")[1] for b in bodies)
+    with WiretraceServer(make_settings(tmp_path / "data")) as srv, WiretraceClient(srv.address, timeout=30) as c:
+        assert c.index_stories(stories).indexed == len(stories)
+        shown = [(m.story_id, sorted(m.editions)) for m in c.match(article, top_k=3).matches]
+        assert len(shown) == 3 and all(len(eds) == 1 for _, eds in shown)  # each source with its re-send
+        for k in (1, 2):
+            assert [(m.story_id, sorted(m.editions)) for m in c.match(article, top_k=k).matches] == shown[:k]
+
+
 def test_attribute_arrays_apply_the_filter_rule_of_one_story() -> None:
     """The vectorised mask (hits with repeats, numbers never set) agrees with StoryFilter.admits."""
     rng = random.Random(5)
