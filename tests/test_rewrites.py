@@ -7,14 +7,18 @@ Generated fixtures only (tests/synth.py's Event), judged by the shipped rewrite 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from tests.helpers import make_settings
 from tests.synth import Event, NewsGen
 from wiretrace.client import WiretraceClient
 from wiretrace.evidence import FEATURES, RewriteModel, builtin_model, numeric_tokens, quoted_tokens
+from wiretrace.server import WiretraceServer
 from wiretrace.text import tokenize
-from wiretrace.types import Verdict
+from wiretrace.types import StoryRecord, Verdict
 
 EVENTS = 6
 
@@ -42,6 +46,20 @@ def test_a_brief_is_attributed_to_its_story(indexed: tuple[WiretraceClient, list
         result = client.match(brief)
         assert result.verdict != Verdict.UNRELATED, brief
         assert result.matches[0].story_id == story_id
+
+
+def test_a_copy_its_windows_found_is_verified_without_the_rewrite_candidates(tmp_path: Path) -> None:
+    """Whole-document and term candidates look for what the windows miss (a brief, a paraphrase);
+    beside a copy the windows found they would only be verified for nothing."""
+    gen = NewsGen(seed=5)
+    settings = make_settings(tmp_path / "data", max_candidates=1, topic_candidates=8, term_candidates=8)
+    stories = [StoryRecord(f"s-{i}", gen.article(300, 400)) for i in range(12)]
+    with WiretraceServer(settings) as srv, WiretraceClient(srv.address, timeout=30) as c:
+        assert c.index_stories(stories).indexed == len(stories)
+        copy = c.match(stories[3].body)
+        assert (copy.candidates_checked, copy.verdict, copy.matches[0].story_id) == (1, Verdict.VERBATIM, "s-3")
+        new = c.match(gen.article(300, 400))  # nothing copied: the rewrite candidates are looked up
+        assert new.candidates_checked > 1
 
 
 def test_an_independent_report_of_the_same_event_is_not(

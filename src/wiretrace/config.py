@@ -64,7 +64,9 @@ class MatchSettings:
         "A longer text proposes --max-candidates and --term-candidates for each section of this many tokens,"
         " so one made of many stories has them all verified.",
     )
-    topic_candidates: int = _opt(16, "...plus this many with the most whole-document (rewrite) hits.")
+    topic_candidates: int = _opt(
+        16, "...plus this many with the most whole-document (rewrite) hits, unless the windows found a copy."
+    )
     topic_max_bucket: int = _opt(
         1000, "...counting only whole-document buckets of at most this many stories (0: all); larger ones say nothing."
     )

@@ -171,9 +171,9 @@ class Detector:
         )
 
     def _candidates(self, art: ArticlePrint, story_filter: StoryFilter = NO_FILTER) -> np.ndarray:
-        """Stories to verify: most window hits first, plus the best whole-document ones,
-        plus (unless the windows already found a copy) those sharing the most of the
-        article's rarest posted word pairs.
+        """Stories to verify: most window hits first, plus (unless the windows already found a
+        copy) the best whole-document ones and those sharing the most of the article's rarest
+        posted word pairs: they look for what windows miss (a brief, a paraphrase).
 
         Stories the filter does not admit are dropped from the hits before they are
         counted, so they take no candidate slot.
@@ -183,7 +183,8 @@ class Detector:
         # (by that permutation) is one common word: at 100k stories half the
         # buckets hold over 4% of the index. Such buckets rank nothing, and
         # reading them made this lookup grow with the index.
-        picked = [self._top(art.topic_keys, m.topic_candidates, m.topic_max_bucket, story_filter)[0]]
+        picked = []
+        copied_everywhere = True
         # A long text (a newspaper page, a digest of many stories) is cut into sections that each
         # propose their own candidates: under one cap for the whole text, the stories of its later
         # parts were never verified and their copy counted as original text.
@@ -198,10 +199,13 @@ class Detector:
             # Term postings find what the windows cannot see (a brief, a paraphrase); a section
             # whose windows already hit one story that often is a copy of it, found.
             if most < m.term_skip_hits:
+                copied_everywhere = False
                 terms = self._term_query(art.bigrams[lo : max(lo, hi - 1)])
                 picked.append(self._top(terms, m.term_candidates, m.term_max_bucket, story_filter)[0])
             if hi >= n_tokens:
                 break
+        if not copied_everywhere:
+            picked.append(self._top(art.topic_keys, m.topic_candidates, m.topic_max_bucket, story_filter)[0])
         return sorted_unique(np.concatenate(picked))
 
     def _top(self, keys: U64, limit: int, max_bucket: int, story_filter: StoryFilter) -> tuple[np.ndarray, int]:
