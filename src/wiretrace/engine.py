@@ -179,10 +179,6 @@ class Detector:
         counted, so they take no candidate slot.
         """
         m = self.settings.match
-        # A whole-document bucket holds every story whose rarest-looking word
-        # (by that permutation) is one common word: at 100k stories half the
-        # buckets hold over 4% of the index. Such buckets rank nothing, and
-        # reading them made this lookup grow with the index.
         picked = []
         copied_everywhere = True
         # A long text (a newspaper page, a digest of many stories) is cut into sections that each
@@ -205,6 +201,10 @@ class Detector:
             if hi >= n_tokens:
                 break
         if not copied_everywhere:
+            # A whole-document bucket holds every story whose rarest-looking word
+            # (by that permutation) is one common word: at 100k stories half the
+            # buckets hold over 4% of the index. Such buckets rank nothing, and
+            # reading them made this lookup grow with the index.
             picked.append(self._top(art.topic_keys, m.topic_candidates, m.topic_max_bucket, story_filter)[0])
         return sorted_unique(np.concatenate(picked))
 
