@@ -22,7 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from wiretrace.text.batch import bounds, hash_tokens, lookalike_digit_words, scan, spelling_variants, warm_up
+from wiretrace.text.batch import (
+    ascii_tokens,
+    bounds,
+    hash_tokens,
+    lookalike_digit_words,
+    scan,
+    spelling_variants,
+    warm_up,
+)
 from wiretrace.text.boilerplate import content_spans
 from wiretrace.text.normalize import fold_shorthand, normalize_token, token_hash
 from wiretrace.types import I64, U32
@@ -121,16 +129,18 @@ def comparison_hashes(texts: list[str], *, lookalikes: bool, shorthand: bool) ->
     n = len(texts)
     if j is None:
         return np.empty(0, np.uint32), offsets, np.zeros(n, dtype=np.int64)
-    hashes = hash_tokens(j, starts, ends, lookalikes, False)
+    plain = ascii_tokens(j, starts, ends)  # found once for the up to three passes below
+    hashes = hash_tokens(j, starts, ends, lookalikes, False, plain)
     if not (lookalikes or shorthand):
         return hashes, offsets, np.zeros(n, dtype=np.int64)
+    written = hash_tokens(j, starts, ends, False, False, plain) if lookalikes else hashes
     text = np.repeat(np.arange(n), np.diff(offsets))
     altered = np.zeros(n, dtype=np.int64)
     if shorthand:  # spelt-out shorthand: an outlet's change to the wire's text
         folded = fold_shorthand(hashes, lookalikes)
         altered += np.bincount(text[folded != hashes], minlength=n)
         hashes = folded
-    altered += spelling_variants(hashes, hash_tokens(j, starts, ends, False, False), offsets)
+    altered += spelling_variants(hashes, written, offsets)
     if lookalikes:  # ASCII words mixing letters and digits
-        altered += np.bincount(text[lookalike_digit_words(j, starts, ends)], minlength=n)
+        altered += np.bincount(text[lookalike_digit_words(j, starts, ends, plain)], minlength=n)
     return hashes, offsets, altered

@@ -518,12 +518,15 @@ def scan(
     return hash_tokens(j, starts, ends, lookalikes, shorthand), starts, ends, offsets
 
 
-def hash_tokens(j: Joined, starts: I64, ends: I64, lookalikes: bool, shorthand: bool) -> U32:
-    """The hashes of the tokens [starts, ends) of the joined texts (see `scan`)."""
+def hash_tokens(
+    j: Joined, starts: I64, ends: I64, lookalikes: bool, shorthand: bool, plain: npt.NDArray[np.bool_] | None = None
+) -> U32:
+    """The hashes of the tokens [starts, ends) of the joined texts (see `scan`); ``plain``:
+    their ``ascii_tokens``, when the caller has it already."""
     if j.cp.dtype == np.uint8:
         hashes = _ascii_hashes(j.cp, starts, ends - starts, lookalikes)  # type: ignore[arg-type]
     else:
-        plain = ascii_tokens(j, starts, ends)
+        plain = ascii_tokens(j, starts, ends) if plain is None else plain
         unicode_tok = ~plain
         hashes = np.empty(starts.size, dtype=np.uint32)
         hashes[plain] = _ascii_hashes(j.cp.astype(np.uint8), starts[plain], (ends - starts)[plain], lookalikes)
@@ -541,13 +544,15 @@ def ascii_tokens(j: Joined, starts: I64, ends: I64) -> npt.NDArray[np.bool_]:
     return np.asarray(np.searchsorted(wide, ends) == np.searchsorted(wide, starts))
 
 
-def lookalike_digit_words(j: Joined, starts: I64, ends: I64) -> npt.NDArray[np.bool_]:
+def lookalike_digit_words(
+    j: Joined, starts: I64, ends: I64, plain: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.bool_]:
     """Which tokens are ASCII words mixing letters with 0, 1, 5 or 8 (``letters_with_lookalike_digits``),
     whatever else the batch holds: one text's answer must not depend on the texts batched with it (a
-    single non-ASCII character elsewhere in a batch widens its code points)."""
+    single non-ASCII character elsewhere in a batch widens its code points). ``plain`` as in `hash_tokens`."""
     if j.cp.dtype == np.uint8:
         return letters_with_lookalike_digits(j.cp, starts, ends - starts)  # type: ignore[arg-type]
-    plain = ascii_tokens(j, starts, ends)
+    plain = ascii_tokens(j, starts, ends) if plain is None else plain
     out = np.zeros(starts.size, dtype=np.bool_)
     narrow = (j.cp[: j.size] & 0xFF).astype(np.uint8)  # only the all-ASCII tokens' bytes are read
     out[plain] = letters_with_lookalike_digits(narrow, starts[plain], (ends - starts)[plain])
