@@ -9,13 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import wiretrace.index
 from tests.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 from tests.synth import NewsGen
 from wiretrace.config import Settings
 from wiretrace.embedded_backend import EmbeddedBackend
 from wiretrace.engine import Detector
-from wiretrace.index import LSHIndex, TermFrequencies, _stable_order
+from wiretrace.index import (
+    LSHIndex,
+    TermFrequencies,
+    _merge_runs,
+    _Run,
+    _slot_bits,
+    _sorted_run,
+    _split_heavy,
+    _stable_order,
+)
 from wiretrace.redis_backend import open_redis_backend
 from wiretrace.types import StoryRecord
 
@@ -161,22 +169,44 @@ def test_an_idle_index_folds_its_small_runs_into_one() -> None:
         idx.close()
 
 
-def test_merging_a_key_range_at_a_time_keeps_every_live_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Merges cut into many key ranges (as at a billion entries), with deletions and heavy keys."""
-    monkeypatch.setattr(wiretrace.index, "_MERGE_CHUNK", 500)
-    idx, keys, stories = _build(11)
-    gone = np.unique(stories)[::4]
-    idx.remove(gone)
-    for _ in range(3):  # merged again after the deletions
-        more = np.random.default_rng(12).integers(0, 2**64, 2000, dtype=np.uint64)
-        idx.insert(more, np.full(more.size, 4999, np.uint32))
-        keys, stories = np.concatenate([keys, more]), np.concatenate([stories, np.full(more.size, 4999, np.uint32)])
-    assert len(idx._runs) < 25  # merges did happen
-    keep = ~np.isin(stories, gone)
-    rng = np.random.default_rng(13)
-    needles = np.concatenate([rng.choice(keys, 500), np.array([TOP, 0], np.uint64)])
-    expected = np.sort(stories[keep & np.isin(keys, needles)])
-    assert np.array_equal(np.sort(idx.query(needles)), expected)
+def _entries(run: _Run) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A run's contents spelled out: ordinary 48-bit keys and stories, heavy keys, counts, stories."""
+    top = np.arange(run.slots.size - 1, dtype=np.uint64) >> np.uint64(run.bits - 16)
+    sizes: np.ndarray = np.diff(run.slots.astype(np.int64))
+    keys = np.repeat(top, sizes) << np.uint64(32) | run.low
+    return keys, run.stories, run.heavy, np.diff(run.heavy_starts), run.heavy_stories
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_merge_keeps_every_live_entry_older_first(seed: int) -> None:
+    """The compiled merge gives what sorting both runs' live entries end to end gives, heavy keys
+    (including ones that become heavy only together, or stop being heavy after deletions) set apart."""
+    rng = np.random.default_rng(seed)
+    # 40 entries in each run (heavy only together) and 70 in one (fewer than 65 once some are deleted).
+    together = rng.integers(0, 2**48, 5, dtype=np.uint64)
+    alone = rng.integers(0, 2**48, 5, dtype=np.uint64)
+
+    def run(n: int, fixed: np.ndarray) -> _Run:
+        keys = rng.integers(0, 2**48, n, dtype=np.uint64)
+        keys[: n // 3] = rng.integers(0, 40, n // 3).astype(np.uint64) << np.uint64(42)  # shared, some heavy
+        keys[n // 3 : n // 2] = rng.choice(keys[n // 2 :], n // 2 - n // 3)  # repeats in many slots
+        keys = np.concatenate([keys, fixed])
+        return _sorted_run(keys, rng.integers(0, 5000, keys.size).astype(np.uint32))
+
+    a = run(int(rng.integers(1, 300_000)), np.concatenate([np.repeat(together, 40), np.repeat(alone, 70)]))
+    b = run(int(rng.integers(1, 60_000)), np.repeat(together, 40))
+    alive = rng.random(5000) > 0.2
+    keys = np.concatenate([np.concatenate([k, np.repeat(h, c)]) for k, _, h, c, _ in map(_entries, (a, b))])
+    stories = np.concatenate([np.concatenate([s, hs]) for _, s, _, _, hs in map(_entries, (a, b))])
+    older = np.repeat([0, 1], [a.size, b.size])
+    live = alive[stories]
+    order = np.lexsort((older[live], keys[live]))  # by key, then a's before b's
+    expected = _split_heavy(keys[live][order], stories[live][order])
+    merged = _merge_runs(a, b, alive)
+    assert merged.bits == _slot_bits(a.size + b.size)
+    got = _entries(merged)
+    for i in range(5):
+        assert np.array_equal(expected[i], got[i])
 
 
 def test_keys_are_told_apart_by_their_top_48_bits() -> None:
