@@ -118,6 +118,25 @@ def store_error(err: sqlite3.Error, path: Path) -> StoreError:
     return StoreUnavailableError(f"the store {path} failed ({err}); retry")
 
 
+_STORY_COLUMNS = "story_id, headline, body, source, published_at_ns, metadata, tokens, band_keys"
+_STORY_ROW = "(" + ",".join("?" * len(_STORY_COLUMNS.split(","))) + ")"
+
+
+def _distinct_runs(
+    stories: Sequence[tuple[StoryRecord, StoryPrint]], size: int
+) -> Iterator[Sequence[tuple[StoryRecord, StoryPrint]]]:
+    """Consecutive parts of at most `size` stories, each id once in a part (a re-sent id starts a
+    new part, so it replaces the earlier one as if sent later)."""
+    start, ids = 0, set[str]()
+    for i, (rec, _) in enumerate(stories):
+        if i - start >= size or rec.story_id in ids:
+            yield stories[start:i]
+            start, ids = i, set[str]()
+        ids.add(rec.story_id)
+    if start < len(stories):
+        yield stories[start:]
+
+
 def _u32(blob: bytes) -> U32:
     return np.frombuffer(blob, dtype="<u4").astype(np.uint32, copy=False)
 
@@ -134,6 +153,9 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._commits = 0
         self._writer = self._connect(creating=True)
+        # As many stories per INSERT as this SQLite binds variables for (32,766 since 3.32; 999 before).
+        variables = self._writer.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, variables // _STORY_ROW.count("?"))
         with self._write_lock, self._writer:
             if not self._writer.execute("SELECT 1 FROM sqlite_master WHERE name='stories_published'").fetchone():
                 log.info("%s: indexing stories by publication time (once; reads every story)", self.path)
@@ -179,31 +201,43 @@ class SQLiteStore:
 
     def upsert(self, stories: Sequence[tuple[StoryRecord, StoryPrint]]) -> Change:
         """Insert or replace stories in one durable transaction: the rows it
-        added, and the number and tokens of each row they replaced."""
+        added, and the number and tokens of each row they replaced.
+
+        A statement for many rows: Python's sqlite3 lets go of the GIL at every
+        step of a statement, and in a busy server another thread then keeps it
+        for up to a switch interval (5 ms). With a statement per story, a
+        512-story batch took 1.6x its time alone inside a server, and 4-5x
+        beside a pure-Python thread.
+        """
         new: list[int] = []
         replaced: list[tuple[int, U32]] = []
         with self._write_lock, self._transaction() as cur:
-            for rec, pr in stories:
-                row = cur.execute(
-                    "DELETE FROM stories WHERE story_id=? RETURNING number, tokens", (rec.story_id,)
-                ).fetchone()
-                if row is not None:
-                    replaced.append((int(row[0]), _u32(row[1])))
+            for part in _distinct_runs(stories, self._rows_per_insert):
+                ids = [rec.story_id for rec, _ in part]
+                rows = cur.execute(
+                    f"DELETE FROM stories WHERE story_id IN ({','.join('?' * len(ids))}) RETURNING number, tokens", ids
+                ).fetchall()
+                replaced += [(int(number), _u32(tokens)) for number, tokens in rows]
                 cur.execute(
-                    "INSERT INTO stories(story_id, headline, body, source, published_at_ns, metadata,"
-                    " tokens, band_keys) VALUES (?,?,?,?,?,?,?,?)",
-                    (
-                        rec.story_id,
-                        rec.headline,
-                        rec.body,
-                        rec.source,
-                        rec.published_at_ns,
-                        json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True),
-                        pr.tokens.astype("<u4").tobytes(),
-                        pr.band_keys.astype("<u8").tobytes(),
-                    ),
+                    f"INSERT INTO stories({_STORY_COLUMNS}) VALUES {','.join([_STORY_ROW] * len(part))}",
+                    [
+                        value
+                        for rec, pr in part
+                        for value in (
+                            rec.story_id,
+                            rec.headline,
+                            rec.body,
+                            rec.source,
+                            rec.published_at_ns,
+                            json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True),
+                            pr.tokens.astype("<u4").tobytes(),
+                            pr.band_keys.astype("<u8").tobytes(),
+                        )
+                    ],
                 )
-                new.append(int(cur.lastrowid or 0))
+                # AUTOINCREMENT numbers the rows of one statement one after the other.
+                last = int(cur.lastrowid or 0)
+                new.extend(range(last - len(part) + 1, last + 1))
             seq = self._log(cur, new, replaced)
         return Change(seq, new, replaced)
 
