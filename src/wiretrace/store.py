@@ -120,6 +120,7 @@ def store_error(err: sqlite3.Error, path: Path) -> StoreError:
 
 _STORY_COLUMNS = "story_id, headline, body, source, published_at_ns, metadata, tokens, band_keys"
 _STORY_ROW = "(" + ",".join("?" * len(_STORY_COLUMNS.split(","))) + ")"
+_MAX_ROWS_PER_INSERT = 1024
 
 
 def _distinct_runs(
@@ -153,9 +154,10 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._commits = 0
         self._writer = self._connect(creating=True)
-        # As many stories per INSERT as this SQLite binds variables for (32,766 since 3.32; 999 before).
+        # Stories per INSERT: a server's whole batch, if this SQLite binds that many variables
+        # (32,766 since 3.32, 999 before); more would only make longer statements to parse.
         variables = self._writer.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = max(1, variables // _STORY_ROW.count("?"))
+        self._rows_per_insert = max(1, min(_MAX_ROWS_PER_INSERT, variables // _STORY_ROW.count("?")))
         with self._write_lock, self._writer:
             if not self._writer.execute("SELECT 1 FROM sqlite_master WHERE name='stories_published'").fetchone():
                 log.info("%s: indexing stories by publication time (once; reads every story)", self.path)
