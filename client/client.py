@@ -8,7 +8,7 @@ unchanged over gRPC. Failures are raised as WiretraceError subclasses.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +92,12 @@ class _Recording(Iterator[T]):
             raise
 
 
+# Stories sent in one IndexStoryBatches message: the server spends ~70 us of CPU reading a
+# stream message, ~5 us a story with 64 to a message; a message stays under half the size limit.
+STORIES_PER_MESSAGE = 64
+_BATCH_FIELD_BYTES = 6  # a story's tag and length inside a StoryBatch, at most
+
+
 def _story(item: StoryRecord | dict[str, Any]) -> pb.Story:
     record = item if isinstance(item, StoryRecord) else story_from_json(item)
     return convert.story_to_proto(record)
@@ -111,6 +117,9 @@ class SyndicationStub:
     def __init__(self, channel: grpc.Channel) -> None:
         self.IndexStories = channel.stream_unary(
             SERVICE + "IndexStories", pb.Story.SerializeToString, pb.IndexStoriesResponse.FromString
+        )
+        self.IndexStoryBatches = channel.stream_unary(
+            SERVICE + "IndexStoryBatches", pb.StoryBatch.SerializeToString, pb.IndexStoriesResponse.FromString
         )
         self.DeleteStories = channel.unary_unary(
             SERVICE + "DeleteStories", pb.DeleteStoriesRequest.SerializeToString, pb.DeleteStoriesResponse.FromString
@@ -217,7 +226,12 @@ class WiretraceClient:
     def index_stories(
         self, stories: Iterable[StoryRecord | dict[str, Any]], timeout: float | None = None
     ) -> IndexResult:
-        """Upsert stories over one stream; returns once all are durable (see IndexStories).
+        """Upsert stories over one stream; returns once all are durable.
+
+        A list (any sequence) goes over IndexStoryBatches, ``STORIES_PER_MESSAGE`` to a message:
+        a bulk load costs the server less. An iterator's stories go over IndexStories, each as
+        soon as it is yielded, so a live feed is never held back to fill a batch. (A server
+        older than IndexStoryBatches answers a list with UNIMPLEMENTED: pass ``iter(stories)``.)
 
         A story too large for one gRPC message (over max_message_bytes) is not
         sent: it comes back in `rejected` like those the server refuses, and the
@@ -227,19 +241,36 @@ class WiretraceClient:
         sent = array("q")  # position in `stories` of each story in the stream
         too_large: list[Rejected] = []
 
-        def requests() -> Iterator[pb.Story]:
+        def sendable() -> Iterator[tuple[pb.Story, int]]:
             for position, item in enumerate(source):
                 msg = _story(item)
                 size = msg.ByteSize()
-                if size > self.max_message_bytes:
+                if size > self.max_message_bytes - _BATCH_FIELD_BYTES:
                     reason = message_too_large(size, self.max_message_bytes, "story").message
                     too_large.append(Rejected(msg.story_id, reason, position))
                     continue
                 sent.append(position)
-                yield msg
+                yield msg, size
+
+        def batches() -> Iterator[pb.StoryBatch]:
+            batch, batch_bytes = pb.StoryBatch(), 0
+            for msg, size in sendable():
+                if len(batch.stories) >= STORIES_PER_MESSAGE or batch_bytes + size > self.max_message_bytes // 2:
+                    if batch.stories:
+                        yield batch
+                    batch, batch_bytes = pb.StoryBatch(), 0
+                batch.stories.append(msg)
+                batch_bytes += size + _BATCH_FIELD_BYTES
+            if batch.stories:
+                yield batch
 
         try:
-            resp: pb.IndexStoriesResponse = self.stub.IndexStories(requests(), timeout=timeout, metadata=self.metadata)
+            resp: pb.IndexStoriesResponse
+            if isinstance(stories, Sequence):
+                resp = self.stub.IndexStoryBatches(batches(), timeout=timeout, metadata=self.metadata)
+            else:
+                singles = (msg for msg, _ in sendable())
+                resp = self.stub.IndexStories(singles, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as err:
             if source.error is not None:
                 raise source.error from None

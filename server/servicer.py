@@ -254,8 +254,26 @@ class SyndicationServicer:
     def IndexStories(
         self, request_iterator: Iterator[pb.Story | Undecodable], context: grpc.ServicerContext
     ) -> pb.IndexStoriesResponse:
+        return self._index("IndexStories", request_iterator, context)
+
+    def IndexStoryBatches(
+        self, request_iterator: Iterator[pb.StoryBatch | Undecodable], context: grpc.ServicerContext
+    ) -> pb.IndexStoriesResponse:
+        def stories() -> Iterator[pb.Story | Undecodable]:
+            for batch in request_iterator:
+                if isinstance(batch, Undecodable):
+                    yield batch  # one rejection: how many stories it held is unknown
+                else:
+                    yield from batch.stories
+
+        return self._index("IndexStoryBatches", stories(), context)
+
+    def _index(
+        self, method: str, request_iterator: Iterator[pb.Story | Undecodable], context: grpc.ServicerContext
+    ) -> pb.IndexStoriesResponse:
+        """One IndexStories stream, its stories read one by one whichever way they were sent."""
         response = pb.IndexStoriesResponse()
-        with self._rpc("IndexStories", context), _BatchWriter(self.detector, self.metrics) as writer:
+        with self._rpc(method, context), _BatchWriter(self.detector, self.metrics) as writer:
             batch: dict[str, StoryRecord] = {}
             position = -1
 
@@ -276,7 +294,8 @@ class SyndicationServicer:
                         "send the rest in another stream",
                     )
                 if isinstance(item, Undecodable):
-                    response.rejected.add(story_id="", reason=f"not a valid Story: {item.error}", position=position)
+                    reason = f"not a valid {item.message_type.rsplit('.', 1)[-1]}: {item.error}"
+                    response.rejected.add(story_id="", reason=reason, position=position)
                     continue
                 problem = self._story_problem(item)
                 if problem:

@@ -66,7 +66,7 @@ def test_metrics(observed: WiretraceServer, news: NewsGen) -> None:
 
     requests = {labels: v for (name, labels), v in samples.items() if name == "wiretrace_requests_total"}
     assert requests == {
-        (("code", "OK"), ("method", "IndexStories")): 1.0,
+        (("code", "OK"), ("method", "IndexStoryBatches")): 1.0,
         (("code", "OK"), ("method", "Match")): 2.0,
         (("code", "INVALID_ARGUMENT"), ("method", "Match")): 1.0,
         (("code", "UNAUTHENTICATED"), ("method", "GetStats")): 1.0,
@@ -109,7 +109,7 @@ def test_one_log_line_per_request(observed: WiretraceServer, news: NewsGen, capl
         assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
         assert line["level"] == "INFO" and line["message"].startswith(f"rpc method={line['method']} ")
     assert [(line["method"], line["code"], line.get("request_id")) for line in lines] == [
-        ("IndexStories", "OK", None),
+        ("IndexStoryBatches", "OK", None),
         ("Match", "OK", "req-42"),
         ("Match", "INVALID_ARGUMENT", "req-43"),
         ("MatchStream", "OK", None),

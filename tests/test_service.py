@@ -118,6 +118,30 @@ def test_upsert_replaces(client: WiretraceClient, news: NewsGen) -> None:
     assert client.match(second, top_k=1).matches[0].story_id == "x"
 
 
+def test_client_batches_stories_and_maps_rejections_to_its_input(server: WiretraceServer) -> None:
+    """150 stories over IndexStoryBatches (64 to a message, none over half the message limit):
+    the server's rejections and the client's own (too large to send) come back at the caller's
+    positions, whichever message carried them."""
+    items = [StoryRecord(f"b{i}", f"story {i} about the harbour strike and its talks") for i in range(150)]
+    for i in (0, 64, 65, 149):
+        items[i] = StoryRecord(f"b{i}", " ")  # refused by the server
+    items[70] = StoryRecord("big", "word " * 30_000)  # 150 KB: over this client's limit, never sent
+    items[100] = StoryRecord("half", "word " * 12_000)  # 60 KB: over half the limit, a message of its own
+    with WiretraceClient(server.address, max_message_bytes=100_000) as client:
+        result = client.index_stories(items)
+        assert [(r.story_id, r.position) for r in result.rejected] == [
+            ("b0", 0),
+            ("b64", 64),
+            ("b65", 65),
+            ("big", 70),
+            ("b149", 149),
+        ]
+        assert result.indexed == 145
+        assert client.stats()[0].stories == 145
+        assert client.get_story("half").body == items[100].body
+        assert client.get_story("b148").body == items[148].body
+
+
 def test_resend_within_one_stream_keeps_last(raw: SyndicationStub, news: NewsGen) -> None:
     a, b = news.article(), news.article()
     msgs = [pb.Story(story_id="dup", body=a), pb.Story(story_id="other", body=news.article())]

@@ -97,6 +97,14 @@ def test_undecodable_requests(server: WiretraceServer, client: WiretraceClient, 
         [rejected] = reply.rejected
         assert (rejected.story_id, rejected.position) == ("", 1)
         assert rejected.reason.startswith("not a valid Story")
+        # The same in batches: a batch that does not parse is one rejection, the stream goes on.
+        batches = channel.stream_unary(SERVICE + "IndexStoryBatches", None, pb.IndexStoriesResponse.FromString)
+        two = pb.StoryBatch(stories=[pb.Story(story_id="ok", body=stored[0].body + " more")] * 2)
+        reply = batches(iter([two.SerializeToString(), b"\x0a\x02\xc3\x28", two.SerializeToString()]), timeout=10)
+        assert reply.indexed == 4
+        [rejected] = reply.rejected
+        assert (rejected.story_id, rejected.position) == ("", 2)
+        assert rejected.reason.startswith("not a valid StoryBatch")
     client.delete(["ok"])
     assert_intact(client, stored)
 
@@ -146,6 +154,9 @@ def test_index_stream_rejects_bad_stories_and_keeps_the_rest(
         pb.Story(story_id="g2", body=good[2]),
     ]
     reply = raw.IndexStories(iter(stream), timeout=30)
+    # The same stories in batches of 2, 4 and 3: the same answer, positions counting stories.
+    batches = [pb.StoryBatch(stories=stream[a:b]) for a, b in ((0, 2), (2, 6), (6, 9))]
+    assert raw.IndexStoryBatches(iter(batches), timeout=30) == reply
     assert reply == pb.IndexStoriesResponse(
         indexed=3,
         rejected=[

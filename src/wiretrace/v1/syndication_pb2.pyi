@@ -55,6 +55,12 @@ class Story(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     def __init__(self, story_id: _Optional[str] = ..., headline: _Optional[str] = ..., body: _Optional[str] = ..., source: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class StoryBatch(_message.Message):
+    __slots__ = ("stories",)
+    STORIES_FIELD_NUMBER: _ClassVar[int]
+    stories: _containers.RepeatedCompositeFieldContainer[Story]
+    def __init__(self, stories: _Optional[_Iterable[_Union[Story, _Mapping]]] = ...) -> None: ...
+
 class RejectedStory(_message.Message):
     __slots__ = ("story_id", "reason", "position")
     STORY_ID_FIELD_NUMBER: _ClassVar[int]

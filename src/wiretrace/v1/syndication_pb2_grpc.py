@@ -40,6 +40,11 @@ class SyndicationServiceStub:
                 request_serializer=wiretrace_dot_v1_dot_syndication__pb2.Story.SerializeToString,
                 response_deserializer=wiretrace_dot_v1_dot_syndication__pb2.IndexStoriesResponse.FromString,
                 _registered_method=True)
+        self.IndexStoryBatches = channel.stream_unary(
+                '/wiretrace.v1.SyndicationService/IndexStoryBatches',
+                request_serializer=wiretrace_dot_v1_dot_syndication__pb2.StoryBatch.SerializeToString,
+                response_deserializer=wiretrace_dot_v1_dot_syndication__pb2.IndexStoriesResponse.FromString,
+                _registered_method=True)
         self.DeleteStories = channel.unary_unary(
                 '/wiretrace.v1.SyndicationService/DeleteStories',
                 request_serializer=wiretrace_dot_v1_dot_syndication__pb2.DeleteStoriesRequest.SerializeToString,
@@ -79,6 +84,21 @@ class SyndicationServiceServicer:
         (it survives a crash from then on) and matchable.
         A stream longer than the server's max_stories_per_stream ends with
         RESOURCE_EXHAUSTED; stories committed before that point stay indexed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IndexStoryBatches(self, request_iterator, context):
+        """IndexStories with many stories to a message: the same validation,
+        limits, rejections and acknowledgement, and RejectedStory.position counts
+        stories across the stream, not messages. For bulk loads: a server spends
+        ~70 microseconds of CPU reading each stream message, ~5 per story when 64
+        stories share one. Each message must fit the server's message size
+        limit (max_message_bytes, default 8 MiB). A message that does not decode
+        is one rejection (empty story_id, at the position its first story would
+        have had, and counted as one story by the positions after it); the
+        stream goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +154,11 @@ def add_SyndicationServiceServicer_to_server(servicer, server):
                     request_deserializer=wiretrace_dot_v1_dot_syndication__pb2.Story.FromString,
                     response_serializer=wiretrace_dot_v1_dot_syndication__pb2.IndexStoriesResponse.SerializeToString,
             ),
+            'IndexStoryBatches': grpc.stream_unary_rpc_method_handler(
+                    servicer.IndexStoryBatches,
+                    request_deserializer=wiretrace_dot_v1_dot_syndication__pb2.StoryBatch.FromString,
+                    response_serializer=wiretrace_dot_v1_dot_syndication__pb2.IndexStoriesResponse.SerializeToString,
+            ),
             'DeleteStories': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteStories,
                     request_deserializer=wiretrace_dot_v1_dot_syndication__pb2.DeleteStoriesRequest.FromString,
@@ -187,6 +212,33 @@ class SyndicationService:
             target,
             '/wiretrace.v1.SyndicationService/IndexStories',
             wiretrace_dot_v1_dot_syndication__pb2.Story.SerializeToString,
+            wiretrace_dot_v1_dot_syndication__pb2.IndexStoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IndexStoryBatches(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/wiretrace.v1.SyndicationService/IndexStoryBatches',
+            wiretrace_dot_v1_dot_syndication__pb2.StoryBatch.SerializeToString,
             wiretrace_dot_v1_dot_syndication__pb2.IndexStoriesResponse.FromString,
             options,
             channel_credentials,
