@@ -432,7 +432,7 @@ class LSHIndex:
 
     With `background_merge`, runs are merged on a thread of the index's own,
     so an insert returns once its batch is searchable and the merging (a
-    third of a server's ingest CPU) overlaps the next batch's commit on
+    fifth to a third of a server's ingest CPU) overlaps the next batch's commit on
     another core. Inserts wait only if merging falls `_MAX_RUNS` runs behind.
     When inserts pause, the thread also folds the small runs into one, so a
     quiet index answers from two runs at most.
