@@ -241,11 +241,12 @@ class WiretraceClient:
         sent = array("q")  # position in `stories` of each story in the stream
         too_large: list[Rejected] = []
 
-        def sendable() -> Iterator[tuple[pb.Story, int]]:
+        def sendable(framing: int) -> Iterator[tuple[pb.Story, int]]:
+            """Stories that fit a message with `framing` bytes around them; the others are rejected here."""
             for position, item in enumerate(source):
                 msg = _story(item)
                 size = msg.ByteSize()
-                if size > self.max_message_bytes - _BATCH_FIELD_BYTES:
+                if size > self.max_message_bytes - framing:
                     reason = message_too_large(size, self.max_message_bytes, "story").message
                     too_large.append(Rejected(msg.story_id, reason, position))
                     continue
@@ -254,7 +255,7 @@ class WiretraceClient:
 
         def batches() -> Iterator[pb.StoryBatch]:
             batch, batch_bytes = pb.StoryBatch(), 0
-            for msg, size in sendable():
+            for msg, size in sendable(_BATCH_FIELD_BYTES):
                 if len(batch.stories) >= STORIES_PER_MESSAGE or batch_bytes + size > self.max_message_bytes // 2:
                     if batch.stories:
                         yield batch
@@ -269,7 +270,7 @@ class WiretraceClient:
             if isinstance(stories, Sequence):
                 resp = self.stub.IndexStoryBatches(batches(), timeout=timeout, metadata=self.metadata)
             else:
-                singles = (msg for msg, _ in sendable())
+                singles = (msg for msg, _ in sendable(0))
                 resp = self.stub.IndexStories(singles, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as err:
             if source.error is not None:
