@@ -26,6 +26,9 @@ _HEADLINE_FIELDS = ("headline", "title")
 _TIME_FIELDS = ("published_at", "published", "date")
 # Reuters-21578's dates, some with trailing codes ("27-MAR-1987 00:02:59.13RM"): the time is the prefix.
 _DUMP_TIME = re.compile(r"(\d{1,2}-[A-Za-z]{3}-\d{4} +\d{1,2}:\d{2}:\d{2})(\.\d{1,6})?")
+# Dates with dots are written day first wherever they are used (Europe, South Asia: COUNTER's
+# "01.12.14" is 1 December 2014); slashes are not read, as their order differs by country.
+_DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
 def open_text(path: str | Path) -> IO[str]:
@@ -123,9 +126,10 @@ def _first(obj: dict[str, Any], names: tuple[str, ...]) -> Any:
 
 def parse_time_ns(value: Any) -> int | None:
     """A publication time in ns since the epoch: ISO 8601 (a time without a zone is UTC),
-    Reuters-21578's "26-FEB-1987 15:01:01.79" (trailing codes ignored), or seconds since the
-    epoch as a number. Empty means none; anything else is an error, not a silently
-    undated story (retention would never delete it, and no window would admit it)."""
+    Reuters-21578's "26-FEB-1987 15:01:01.79" (trailing codes ignored), a day-first date with
+    dots ("21.11.2026", "21.11.26 10:12"), or seconds since the epoch as a number. Empty means
+    none; anything else is an error, not a silently undated story (retention would never delete
+    it, and no window would admit it)."""
     if value in (None, ""):
         return None
     if isinstance(value, bool):
@@ -141,7 +145,17 @@ def parse_time_ns(value: Any) -> int | None:
     if dump:
         with contextlib.suppress(ValueError):
             return datetime_ns(datetime.strptime(dump[1] + (dump[2] or ".0"), "%d-%b-%Y %H:%M:%S.%f"))
-    raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-21T10:12:03Z) nor seconds since the epoch")
+    dotted = _DOTTED_DATE.fullmatch(text)
+    if dotted:
+        day, month, year, hour, minute, second = (int(g or 0) for g in dotted.groups())
+        if len(dotted[3]) == 2:
+            year += 1900 if year >= 69 else 2000  # as strptime's %y (POSIX)
+        with contextlib.suppress(ValueError):
+            return datetime_ns(datetime(year, month, day, hour, minute, second))
+    raise ValueError(
+        f"{text!r} is not an ISO 8601 time (e.g. 2026-11-21T10:12:03Z), a day-first date with dots "
+        "(21.11.2026), nor seconds since the epoch"
+    )
 
 
 def missing_story_fields(obj: dict[str, Any]) -> str | None:
