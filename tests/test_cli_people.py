@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import random
 import re
@@ -215,6 +216,21 @@ def test_ctrl_c_says_how_many_stories_are_acknowledged(
         "sent and may be partly stored. Re-running is safe: ids upsert, so a story sent again replaces itself. "
         "To go on from here: wiretrace index - --from-line 11"
     )
+
+
+def test_a_file_goes_many_stories_to_a_message_and_stdin_one_by_one(
+    server: WiretraceServer, client: WiretraceClient, news: NewsGen, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file is a bulk load (IndexStoryBatches: the server reads 64 stories a message); stdin may
+    be a live feed, whose stories must not wait for others to fill a message (IndexStories)."""
+    caplog.set_level(logging.INFO, logger="wiretrace.requests")
+    s = stories(news, 7, prefix="f")
+    wire = jsonl(tmp_path / "wire.jsonl", [row(x) for x in s[:4]])
+    assert run("index", str(wire), "--stream-size", "3", "--server", server.address).returncode == 0
+    assert run("index", "-", "--server", server.address, stdin="".join(row(x) + "\n" for x in s[4:])).returncode == 0
+    calls = [m[1] for r in caplog.records if (m := re.search(r"method=(\w+) code=OK", r.getMessage()))]
+    assert [c for c in calls if c.startswith("Index")] == ["IndexStoryBatches", "IndexStoryBatches", "IndexStories"]
+    assert client.stats()[0].stories == 7 and client.get_story("f3").body == s[3].body
 
 
 def test_from_line_resumes(server: WiretraceServer, client: WiretraceClient, news: NewsGen, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,20 +105,29 @@ def index_file(
             bar.update()
             yield record
 
+    # A file's stories are read a stream at a time and sent many to a message (a list): a bulk
+    # load costs the server less. Stdin's go one by one as they arrive (an iterator), so a live
+    # feed is never held back.
+    live = str(path) == "-"
+
+    def stories(first: list[StoryRecord]) -> Iterable[StoryRecord]:
+        rest = itertools.chain(first, stream())
+        return rest if live else list(rest)
+
     try:
         with bar:
             while not done:
                 chunk.clear()
                 read[0] = 0
                 try:
-                    result = client.index_stories(stream(), timeout=timeout)
+                    result = client.index_stories(stories([]), timeout=timeout)
                 except MessageTooLarge as exc:
                     if not exc.by_server or exc.limit >= client.max_message_bytes:
                         raise
                     # The server's limit is below ours: hold stories to it (they are rejected, by line) and
                     # send this stream again. Stories it had committed are replaced by themselves.
                     client.max_message_bytes = exc.limit
-                    result = client.index_stories(itertools.chain([r for _, r in chunk], stream()), timeout=timeout)
+                    result = client.index_stories(stories([r for _, r in chunk]), timeout=timeout)
                 report.indexed += result.indexed
                 report.rejected.extend(
                     LineRejected(chunk[r.position][0], r.story_id, r.reason) for r in result.rejected
