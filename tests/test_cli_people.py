@@ -198,6 +198,9 @@ def test_ctrl_c_says_how_many_stories_are_acknowledged(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test run started in the background (`make test &`) ignores
+        # SIGINT, and a child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdin is not None
     for s in stories(news, 12, prefix="c"):
